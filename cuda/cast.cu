@@ -1,0 +1,43 @@
+// cast on CUDA (contract in native/ops/cast.h): values pass through double, as on the CPU.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "ops/cast.h"
+#include "runtime.cuh"
+
+namespace convmae {
+
+__device__ inline double load_any(const void* p, int d, int64_t i) {
+  switch (d) {
+    case 0: return static_cast<const float*>(p)[i];
+    case 1: return static_cast<const double*>(p)[i];
+    case 2: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case 3: return __half2float(static_cast<const __half*>(p)[i]);
+    case 4: return static_cast<const int32_t*>(p)[i];
+    default: return double(static_cast<const int64_t*>(p)[i]);
+  }
+}
+
+__device__ inline void store_any(void* p, int d, int64_t i, double v) {
+  switch (d) {
+    case 0: static_cast<float*>(p)[i] = float(v); break;
+    case 1: static_cast<double*>(p)[i] = v; break;
+    case 2: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(float(v)); break;
+    case 3: static_cast<__half*>(p)[i] = __float2half_rn(float(v)); break;
+    case 4: static_cast<int32_t*>(p)[i] = int32_t(v); break;
+    default: static_cast<int64_t*>(p)[i] = int64_t(v); break;
+  }
+}
+
+__global__ void cast_kernel(void* out, int dout, const void* in, int din, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    store_any(out, dout, i, load_any(in, din, i));
+}
+
+void cuda_cast(const CastParams& p) {
+  if (p.out->numel == 0) return;
+  cast_kernel<<<cuda::grid_for(p.out->numel, 256), 256, 0, cuda::stream()>>>(
+      p.out->data, int(p.out->dtype), p.in->data, int(p.in->dtype), p.out->numel);
+}
+
+}  // namespace convmae

@@ -1,0 +1,33 @@
+// Memory accounting per device: live Tensor objects, native buffers, bytes and peak bytes, and on
+// CUDA the caching allocator's driver calls and reserved/cached bytes.
+import { native } from '../binding';
+import { Device, DEVICE_CODE } from './device';
+import { liveTensorCount } from './tensor';
+
+export interface DeviceMemory {
+  tensors: number;
+  buffers: number;
+  bytes: number;
+  peakBytes: number;
+  driverAllocs?: number;
+  driverFrees?: number;
+  reservedBytes?: number;
+  cachedBytes?: number;
+}
+
+export function memory(): Record<Device, DeviceMemory> {
+  const cuda = native.backends().cuda.usable;
+  const read = (d: Device): DeviceMemory => {
+    const m = native.memory(DEVICE_CODE[d]);
+    const out: DeviceMemory = { tensors: liveTensorCount(d), buffers: m.buffers, bytes: m.bytes, peakBytes: m.peakBytes };
+    if (d === 'cuda' && cuda) Object.assign(out, {
+      driverAllocs: m.driverAllocs, driverFrees: m.driverFrees, reservedBytes: m.reservedBytes, cachedBytes: m.cachedBytes,
+    });
+    return out;
+  };
+  return { cpu: read('cpu'), cuda: read('cuda') };
+}
+
+export function resetPeakMemory(device: Device): void {
+  native.resetPeak(DEVICE_CODE[device]);
+}

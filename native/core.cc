@@ -1,0 +1,152 @@
+// Exports that manage buffers and report on backends: alloc, free, upload, download, copy,
+// memory counters, backend info, synchronize, emptyCache.
+#include <cstring>
+#include <thread>
+
+#include "cuda_api.h"
+#include "napi_args.h"
+#include "parallel.h"
+
+namespace convmae {
+
+Napi::Error to_js_error(Napi::Env env, const OpError& e) {
+  switch (e.kind) {
+    case ErrorKind::Type: return Napi::TypeError::New(env, e.what());
+    case ErrorKind::Range: return Napi::RangeError::New(env, e.what());
+    default: return Napi::Error::New(env, e.what());
+  }
+}
+
+namespace {
+
+size_t typed_array_bytes(const Napi::Value& v, const char* op, const char* name, void** data) {
+  if (!v.IsTypedArray()) throw_type(op, std::string("expected a TypedArray for `") + name + "`");
+  auto ta = v.As<Napi::TypedArray>();
+  auto ab = ta.ArrayBuffer();
+  *data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
+  return ta.ByteLength();
+}
+
+}  // namespace
+
+Napi::Value js_alloc(const Napi::CallbackInfo& info) {
+  Args a(info, "alloc");
+  Device dev = a.device(0, "device");
+  DType dt = a.dtype(1, "dtype");
+  int64_t n = a.integer(2, "numel", 0, int64_t(1) << 40);
+  return buffer_new(info.Env(), dev, dt, n, "alloc");
+}
+
+Napi::Value js_free(const Napi::CallbackInfo& info) {
+  Buffer* b = buffer_from(info[0]);
+  if (!b) throw_type("dispose", "expected a tensor buffer");
+  if (b->device == Device::CUDA && b->alive) cuda::synchronize("dispose");
+  buffer_free(b);
+  return info.Env().Undefined();
+}
+
+Napi::Value js_is_alive(const Napi::CallbackInfo& info) {
+  Buffer* b = buffer_from(info[0]);
+  return Napi::Boolean::New(info.Env(), b && b->alive);
+}
+
+// upload(dst, typedArray): host bytes -> buffer; byte lengths must match.
+Napi::Value js_upload(const Napi::CallbackInfo& info) {
+  Args a(info, "upload");
+  Buffer& dst = a.buffer(0, "dst");
+  void* src;
+  size_t n = typed_array_bytes(info[1], "upload", "src", &src);
+  if (n != dst.bytes) throw_range("upload", "host array has " + std::to_string(n) + " bytes but the tensor has " +
+                                               std::to_string(dst.bytes));
+  if (dst.device == Device::CPU) std::memcpy(dst.data, src, n);
+  else cuda::copy_to_device(dst.data, src, n, "upload");
+  return info.Env().Undefined();
+}
+
+// download(src, typedArray): buffer -> host bytes; byte lengths must match.
+Napi::Value js_download(const Napi::CallbackInfo& info) {
+  Args a(info, "download");
+  Buffer& src = a.buffer(0, "src");
+  void* dst;
+  size_t n = typed_array_bytes(info[1], "download", "dst", &dst);
+  if (n != src.bytes) throw_range("download", "host array has " + std::to_string(n) + " bytes but the tensor has " +
+                                                 std::to_string(src.bytes));
+  if (src.device == Device::CPU) std::memcpy(dst, src.data, n);
+  else cuda::copy_to_host(dst, src.data, n, "download");
+  return info.Env().Undefined();
+}
+
+// copy(dst, src): same dtype and element count, any devices.
+Napi::Value js_copy(const Napi::CallbackInfo& info) {
+  Args a(info, "copy");
+  Buffer& dst = a.buffer(0, "dst");
+  Buffer& src = a.buffer(1, "src");
+  if (dst.dtype != src.dtype) a.expect_dtype(src, dst.dtype, "src");
+  a.expect_numel(src, dst.numel, "src");
+  if (dst.device == Device::CPU && src.device == Device::CPU) std::memcpy(dst.data, src.data, dst.bytes);
+  else if (dst.device == Device::CUDA && src.device == Device::CPU) cuda::copy_to_device(dst.data, src.data, dst.bytes, "copy");
+  else if (dst.device == Device::CPU) cuda::copy_to_host(dst.data, src.data, dst.bytes, "copy");
+  else cuda::copy_device(dst.data, src.data, dst.bytes, "copy");
+  return info.Env().Undefined();
+}
+
+Napi::Value js_memory(const Napi::CallbackInfo& info) {
+  Args a(info, "memory");
+  Device dev = a.device(0, "device");
+  auto c = memory_counters(dev);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("buffers", Napi::Number::New(info.Env(), double(c.live)));
+  o.Set("bytes", Napi::Number::New(info.Env(), double(c.bytes)));
+  o.Set("peakBytes", Napi::Number::New(info.Env(), double(c.peak)));
+  if (dev == Device::CUDA) {
+    auto s = cuda::cache_stats();
+    o.Set("driverAllocs", Napi::Number::New(info.Env(), double(s.driver_allocs)));
+    o.Set("driverFrees", Napi::Number::New(info.Env(), double(s.driver_frees)));
+    o.Set("reservedBytes", Napi::Number::New(info.Env(), double(s.reserved_bytes)));
+    o.Set("cachedBytes", Napi::Number::New(info.Env(), double(s.cached_bytes)));
+  }
+  return o;
+}
+
+Napi::Value js_reset_peak(const Napi::CallbackInfo& info) {
+  Args a(info, "resetPeak");
+  reset_peak(a.device(0, "device"));
+  return info.Env().Undefined();
+}
+
+Napi::Value js_backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto cpu = Napi::Object::New(env);
+  cpu.Set("compiled", true);
+  cpu.Set("usable", true);
+  cpu.Set("threads", num_threads());
+  cpu.Set("hardwareConcurrency", double(std::thread::hardware_concurrency()));
+  auto d = cuda::info();
+  auto gpu = Napi::Object::New(env);
+  gpu.Set("compiled", d.compiled);
+  gpu.Set("usable", d.usable);
+  gpu.Set("reason", d.reason);
+  gpu.Set("name", d.name);
+  gpu.Set("deviceCount", d.device_count);
+  gpu.Set("computeCapability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor));
+  gpu.Set("totalBytes", double(d.total_bytes));
+  gpu.Set("freeBytes", double(d.free_bytes));
+  gpu.Set("runtimeVersion", d.runtime_version);
+  gpu.Set("driverVersion", d.driver_version);
+  auto o = Napi::Object::New(env);
+  o.Set("cpu", cpu);
+  o.Set("cuda", gpu);
+  return o;
+}
+
+Napi::Value js_synchronize(const Napi::CallbackInfo& info) {
+  if (cuda::compiled() && cuda::info().usable) cuda::synchronize("synchronize");
+  return info.Env().Undefined();
+}
+
+Napi::Value js_empty_cache(const Napi::CallbackInfo& info) {
+  cuda::empty_cache();
+  return info.Env().Undefined();
+}
+
+}  // namespace convmae

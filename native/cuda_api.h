@@ -1,0 +1,48 @@
+// The CUDA runtime surface the rest of native/ uses. Implemented in cuda/runtime.cu when the
+// addon is built with CUDA, and by native/cuda_stub.cc otherwise (every call but compiled() and
+// info() then throws "built without CUDA"). All failures throw convmae::OpError with the CUDA
+// error string; nothing here exits.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace convmae {
+namespace cuda {
+
+struct DeviceInfo {
+  bool compiled = false;
+  bool usable = false;
+  std::string reason;  // why not usable
+  std::string name;
+  int device_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  size_t total_bytes = 0, free_bytes = 0;
+  int runtime_version = 0, driver_version = 0;
+};
+
+struct CacheStats {
+  int64_t driver_allocs = 0;  // cudaMalloc calls so far
+  int64_t driver_frees = 0;
+  int64_t reserved_bytes = 0;  // held from the driver (in use + cached)
+  int64_t cached_bytes = 0;    // held but free for reuse
+};
+
+bool compiled();
+DeviceInfo info();
+// Throws unless a device is usable; selects it on first use.
+void require(const char* op);
+// Caching allocator: sizes are rounded up; freed blocks are kept for reuse.
+void* alloc(size_t bytes, const char* op);
+void release(void* p, size_t bytes);
+CacheStats cache_stats();
+void empty_cache();
+void copy_to_device(void* dst, const void* src, size_t bytes, const char* op);
+void copy_to_host(void* dst, const void* src, size_t bytes, const char* op);
+void copy_device(void* dst, const void* src, size_t bytes, const char* op);
+void synchronize(const char* op);
+// Checks for an error left by the last launch and throws it named after op.
+void check_launch(const char* op);
+
+}  // namespace cuda
+}  // namespace convmae

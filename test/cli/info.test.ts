@@ -1,0 +1,26 @@
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { describe, expect, it } from 'vitest';
+
+import { formatBackends, backends } from '../../lib/backends';
+
+const root = path.resolve(__dirname, '..', '..');
+
+describe('convmae info', () => {
+  it('reports a usable cpu backend and the cuda backend state', () => {
+    const b = backends();
+    expect(b.cpu.usable).toBe(true);
+    expect(typeof b.cuda.compiled).toBe('boolean');
+    const text = formatBackends(b);
+    expect(text).toMatch(/cpu: +compiled yes, usable yes/);
+    expect(text).toMatch(/cuda: compiled (yes|no)/);
+  });
+
+  it('runs through the compiled CLI', () => {
+    const out = execFileSync(process.execPath, [path.join(root, 'dist/lib/cli/main.js'), 'info', '--json'], { encoding: 'utf8' });
+    const j = JSON.parse(out);
+    expect(j.cpu.usable).toBe(true);
+    const help = execFileSync(process.execPath, [path.join(root, 'dist/lib/cli/main.js'), '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/info/);
+  });
+});

@@ -63,6 +63,56 @@ export interface Native {
   /** Sum of a [rows, cols] tensor over axis 0 or 1, times scale, optionally accumulated. */
   sum(out: NativeBuffer, input: NativeBuffer, rows: number, cols: number, axis: number, scale: number,
     accumulate: boolean): void;
+  /** LayerNorm over the last dim of x [rows, C]: writes y, and mean and rstd [rows] for the backward. */
+  layernorm(y: NativeBuffer, mean: NativeBuffer, rstd: NativeBuffer, x: NativeBuffer, gamma: NativeBuffer, beta: NativeBuffer, rows: number, C: number, eps: number): void;
+  /** LayerNorm backward: writes dx [rows, C], dgamma and dbeta [C] (=, not +=). */
+  layernormBackward(dx: NativeBuffer, dgamma: NativeBuffer, dbeta: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, mean: NativeBuffer, rstd: NativeBuffer, gamma: NativeBuffer, rows: number, C: number): void;
+  /** y = 0.5 x (1 + erf(x / √2)), elementwise. */
+  gelu(y: NativeBuffer, x: NativeBuffer): void;
+  /** dx = dy · gelu'(x), elementwise. */
+  geluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer): void;
+  /** Copies `rows` rows of width C from src (starting at row srcRowOffset) into dst (starting at row dstRowOffset). */
+  copyRows(dst: NativeBuffer, dstRowOffset: number, src: NativeBuffer, srcRowOffset: number, rows: number, C: number): void;
+  /** Multi-head self-attention: out [N, L, H*Dh] and probs [N, H, L, L] from qkv [N, L, 3*H*Dh]. */
+  attention(out: NativeBuffer, probs: NativeBuffer, qkv: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
+  /** Attention backward: writes dqkv [N, L, 3*H*Dh] (=) from dout, qkv and the forward's probs. */
+  attentionBackward(dqkv: NativeBuffer, dout: NativeBuffer, qkv: NativeBuffer, probs: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
+  /** loss[0] = Σ mask·mean_P (pred − t̂)² / Σ mask over rows [rows, P]; t̂ is the row-normalised target with normPix. */
+  maskedMseLoss(loss: NativeBuffer, pred: NativeBuffer, target: NativeBuffer, mask: NativeBuffer, rows: number, P: number, normPix: boolean): void;
+  /** Masked MSE backward: writes dpred [rows, P] (=) given dloss [1]. */
+  maskedMseLossBackward(dpred: NativeBuffer, dloss: NativeBuffer, pred: NativeBuffer, target: NativeBuffer, mask: NativeBuffer, rows: number, P: number, normPix: boolean): void;
+  /** loss[0] = mean_n Σ_c −targets·log_softmax(logits) over [N, C] (soft targets). */
+  crossEntropy(loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, N: number, C: number): void;
+  /** Cross-entropy backward: dlogits = (softmax·Σ_c t − t)·dloss/N (=). */
+  crossEntropyBackward(dlogits: NativeBuffer, dloss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, N: number, C: number): void;
+  /** One AdamW step (decoupled weight decay), in place on float32 param, m and v. */
+  adamw(param: NativeBuffer, grad: NativeBuffer, m: NativeBuffer, v: NativeBuffer, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  /** Depthwise ksize² conv (padding ksize/2, bias) on visible-block rows [N*K*t*t, C], neighbours read through `table`. */
+  dwconvRows(out: NativeBuffer, x: NativeBuffer, cells: NativeBuffer, table: NativeBuffer, weight: NativeBuffer, bias: NativeBuffer, N: number, K: number, G: number, t: number, C: number, ksize: number): void;
+  /** dwconvRows backward for the input: writes dx [N*K*t*t, C] (=). */
+  dwconvRowsBackwardInput(dx: NativeBuffer, dy: NativeBuffer, cells: NativeBuffer, table: NativeBuffer, weight: NativeBuffer, N: number, K: number, G: number, t: number, C: number, ksize: number): void;
+  /** dwconvRows backward for the parameters: writes dweight [C, 1, ksize, ksize] and dbias [C] (=). */
+  dwconvRowsBackwardWeight(dweight: NativeBuffer, dbias: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, cells: NativeBuffer, table: NativeBuffer, N: number, K: number, G: number, t: number, C: number, ksize: number): void;
+  /** Rows [blocks*t*t, C] -> aligned k×k patches [blocks*(t/k)², C*k*k] (columns c*k*k + a*k + b). */
+  rowsToPatches(out: NativeBuffer, x: NativeBuffer, blocks: number, t: number, k: number, C: number): void;
+  /** Inverse of rowsToPatches (its gradient): patches -> rows (=). */
+  patchesToRows(dx: NativeBuffer, dout: NativeBuffer, blocks: number, t: number, k: number, C: number): void;
+  /** Image [N, C, H, W] (H = W = G*t*k) -> the k×k pixel patches of the visible rows [N*K*t*t, C*k*k]. */
+  imageToRows(out: NativeBuffer, img: NativeBuffer, cells: NativeBuffer, N: number, K: number, G: number, t: number, C: number, H: number, W: number): void;
+  /** Image [N, C, H, W] -> [N, (H/p)*(W/p), p*p*C], channel fastest (the MAE target layout). */
+  patchify(out: NativeBuffer, img: NativeBuffer, N: number, C: number, H: number, W: number, p: number): void;
+  /** Visible rows [N*K*t*t, C] -> zero-filled map [N, C, G*t, G*t]. */
+  rowsToMap(out: NativeBuffer, x: NativeBuffer, cells: NativeBuffer, N: number, K: number, G: number, t: number, C: number): void;
+  /** Map [N, C, G*t, G*t] -> its visible rows [N*K*t*t, C] (the gradient of rowsToMap). */
+  mapToRows(dx: NativeBuffer, dout: NativeBuffer, cells: NativeBuffer, N: number, K: number, G: number, t: number, C: number): void;
+  /** out[m] = x[idx[m]] over rows of width C; idx int32 [M] in [0, R). */
+  gatherRows(out: NativeBuffer, x: NativeBuffer, idx: NativeBuffer, M: number, R: number, C: number): void;
+  /** dx[idx[m]] += dy[m] (repeated indices summed; dx zeroed by the caller). */
+  scatterAddRows(dx: NativeBuffer, dy: NativeBuffer, idx: NativeBuffer, M: number, R: number, C: number): void;
+  /** 2×2 max pool, stride 2, of [N, C, H, W]; argmax int32 holds y*W + x in the plane (ties: first). */
+  maxPool2x2(out: NativeBuffer, argmax: NativeBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number): void;
+  /** maxPool2x2 backward: dx = dout at each argmax, 0 elsewhere (=). */
+  maxPool2x2Backward(dx: NativeBuffer, dout: NativeBuffer, argmax: NativeBuffer, N: number, C: number, H: number, W: number): void;
 }
 
 function load(): Native {

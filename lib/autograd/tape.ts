@@ -21,6 +21,8 @@ interface Entry {
 }
 
 const tape: Entry[] = [];
+/** Inputs that recorded ops read in backward but that no op owns (index tables, targets). */
+const retained: Tensor[] = [];
 let gradEnabled = true;
 const leafGrad = new WeakMap<Tensor, true>();
 const produced = new WeakSet<Tensor>();
@@ -64,6 +66,18 @@ export function record(op: string, inputs: readonly (Tensor | null)[], outputs: 
   tape.push({ op, inputs, outputs, backward, saved });
 }
 
+/**
+ * Keeps tensors that recorded backward rules still read (index tables, loss targets) alive until
+ * the tape is consumed or cleared, then disposes them. With recording off they are disposed now.
+ */
+export function retainUntilBackward(tensors: readonly Tensor[]): void {
+  if (!gradEnabled || tape.length === 0) {
+    for (const t of tensors) t.dispose();
+    return;
+  }
+  for (const t of tensors) retained.push(keep(t));
+}
+
 /** Number of recorded entries (for tests and memory checks). */
 export function tapeLength(): number {
   return tape.length;
@@ -77,6 +91,8 @@ function disposeEntry(e: Entry): void {
 export function clearTape(): void {
   for (const e of tape) disposeEntry(e);
   tape.length = 0;
+  for (const t of retained) t.dispose();
+  retained.length = 0;
 }
 
 function accumulate(grads: Map<Tensor, Tensor>, t: Tensor, g: Tensor): void {

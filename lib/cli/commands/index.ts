@@ -1,5 +1,7 @@
 // The CLI's command table: name -> { summary, help(), run(argv) }.
+import { convert } from './convert';
 import { info } from './info';
+import { parity } from './parity';
 
 export interface Command {
   summary: string;
@@ -9,4 +11,6 @@ export interface Command {
 
 export const commands: Record<string, Command> = {
   info,
+  convert,
+  parity,
 };

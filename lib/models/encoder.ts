@@ -1,0 +1,110 @@
+// The ConvMAE / ConvViT encoder (SPEC.md §2.2-2.7) shared by the pretraining model, the
+// classifier and the feature backbone. Stages 1-2 run on visible-block rows (every block kept
+// when finetuning), stage 3 on kept tokens. Fields are declared in PyTorch's order so that walking
+// them yields the official state_dict keys.
+import { Rng } from '../data/rng';
+import { add, reshape } from '../ops/arith';
+import { gatherRows } from '../ops/gather';
+import { linear } from '../ops/linear';
+import { imageToRows, rowsToPatches } from '../ops/patches';
+import { VisibleLayout } from '../ops/visible_layout';
+import { Tensor } from '../tensor/tensor';
+import { Block, CBlock, PatchEmbed } from '../nn/blocks';
+import { InitContext, xavierUniform } from '../nn/init';
+import { Linear, LinearInit } from '../nn/layers';
+import { Module, param } from '../nn/module';
+import { ConvMAEConfig } from './config';
+
+/** Receives module outputs by their official names (act.<name> in the fixtures). */
+export type Capture = (name: string, t: Tensor) => void;
+
+export interface StageOutputs {
+  /** Stage-1 output rows [N*K*16, C1] (E1 at visible positions). */
+  e1: Tensor;
+  /** Stage-2 output rows [N*K*4, C2]. */
+  e2: Tensor;
+  /** Stage-3 input tokens [N, K, C3] after patch_embed4 and the position embedding, ids_keep order. */
+  tokens: Tensor;
+}
+
+export class ConvEncoder extends Module {
+  pos_embed!: Tensor;
+  patch_embed1: PatchEmbed;
+  patch_embed2: PatchEmbed;
+  patch_embed3: PatchEmbed;
+  patch_embed4: Linear;
+  blocks1: CBlock[];
+  blocks2: CBlock[];
+  blocks3: Block[];
+  readonly grid: number;
+  /** Randomness of drop path. */
+  rng: Rng;
+
+  constructor(ctx: InitContext, readonly config: ConvMAEConfig, linearInit: LinearInit, dropPath: number) {
+    super();
+    const c = config;
+    const [c1, c2, c3] = c.embedDim;
+    this.grid = c.imgSize / 16;
+    this.rng = new Rng(ctx.rng.int(2 ** 31));
+    this.patch_embed1 = new PatchEmbed(ctx, 3, c1, 4);
+    this.patch_embed2 = new PatchEmbed(ctx, c1, c2, 2);
+    this.patch_embed3 = new PatchEmbed(ctx, c2, c3, 2);
+    // SPEC.md §5: xavier on patch_embed3.proj.weight viewed as [C3, C2*2*2]; its bias keeps the conv default.
+    this.patch_embed3.proj.weight.dispose();
+    this.patch_embed3.proj.weight = param(xavierUniform(ctx, [c3, c2, 2, 2], c2 * 4, c3));
+    this.patch_embed4 = new Linear(ctx, c3, c3, { init: linearInit });
+    const total = c.depth[0] + c.depth[1] + c.depth[2];
+    const dpr = (i: number) => (total > 1 ? (dropPath * i) / (total - 1) : 0);
+    this.blocks1 = Array.from({ length: c.depth[0] }, (_, i) => new CBlock(ctx, c1, c.mlpRatio[0], dpr(i)));
+    this.blocks2 = Array.from({ length: c.depth[1] }, (_, i) => new CBlock(ctx, c2, c.mlpRatio[1], dpr(c.depth[0] + i)));
+    this.blocks3 = Array.from({ length: c.depth[2] }, (_, i) =>
+      new Block(ctx, c3, c.numHeads, c.mlpRatio[2], c.layerNormEps, dpr(c.depth[0] + c.depth[1] + i), linearInit));
+  }
+
+  /** Stages 1-2 on visible rows, then patch_embed3/4 and the position embedding at kept tokens. */
+  stages(imgs: Tensor, layout: VisibleLayout, capture?: Capture): StageOutputs {
+    const [n, ch, h, w] = imgs.shape;
+    const side = this.grid * 16;
+    if (imgs.rank !== 4 || ch !== 3 || h !== side || w !== side) {
+      throw new RangeError(`ConvMAE: expected images [N, 3, ${side}, ${side}] but got [${imgs.shape.join(', ')}]`);
+    }
+    void n;
+    let x = this.patch_embed1.forward(imageToRows(imgs, layout, 4));
+    capture?.('patch_embed1', x);
+    this.blocks1.forEach((b, i) => {
+      x = b.forward(x, layout, 4, this.rng);
+      capture?.(`blocks1.${i}`, x);
+    });
+    const e1 = x;
+    x = this.patch_embed2.forward(rowsToPatches(e1, 4, 2));
+    capture?.('patch_embed2', x);
+    this.blocks2.forEach((b, i) => {
+      x = b.forward(x, layout, 2, this.rng);
+      capture?.(`blocks2.${i}`, x);
+    });
+    const e2 = x;
+    const p3 = this.patch_embed3.forward(rowsToPatches(e2, 2, 2));
+    capture?.('patch_embed3', p3);
+    const p4 = this.patch_embed4.forward(p3);
+    capture?.('patch_embed4', p4);
+    const c3 = this.config.embedDim[2];
+    const pos = gatherRows(reshape(this.pos_embed, [this.grid * this.grid, c3]), layout.cells);
+    const tokens = reshape(add(p4, pos), [layout.n, layout.k, c3]);
+    return { e1, e2, tokens };
+  }
+
+  /** Stage-3 blocks on [N, K, C3] tokens. */
+  stage3(tokens: Tensor, capture?: Capture): Tensor {
+    let x = tokens;
+    this.blocks3.forEach((b, i) => {
+      x = b.forward(x, this.rng);
+      capture?.(`blocks3.${i}`, x);
+    });
+    return x;
+  }
+}
+
+/** Applies a kernel = stride fusion conv to the aligned tiles of stage rows: one output row per token. */
+export function tileConv(rows: Tensor, t: number, weight: Tensor, bias: Tensor): Tensor {
+  return linear(rowsToPatches(rows, t, t), weight, bias);
+}

@@ -1,0 +1,122 @@
+// The ConvMAE building blocks (SPEC.md §2.2-2.4) on visible-block rows and token sets:
+// PatchEmbed (patch conv -> LayerNorm(1e-5) -> GELU), CBlock (the convolutional block of stages 1
+// and 2), Attention, Mlp and Block (pre-norm transformer block of stage 3 and the decoder).
+import { Rng } from '../data/rng';
+import { add } from '../ops/arith';
+import { attention } from '../ops/attention';
+import { dropPath } from '../ops/drop_path';
+import { gelu } from '../ops/gelu';
+import { VisibleLayout } from '../ops/visible_layout';
+import { Tensor } from '../tensor/tensor';
+import { InitContext } from './init';
+import { Conv, DepthwiseConv, LayerNorm, Linear, LinearInit } from './layers';
+import { Module } from './module';
+
+/** Residual branch with stochastic depth when training and rate > 0. */
+function residual(x: Tensor, branch: Tensor, rate: number, training: boolean, samples: number, rng: Rng): Tensor {
+  return add(x, training && rate > 0 ? dropPath(branch, rate, samples, rng) : branch);
+}
+
+export class PatchEmbed extends Module {
+  proj: Conv;
+  norm: LayerNorm;
+  constructor(ctx: InitContext, inChannels: number, outChannels: number, readonly kernel: number) {
+    super();
+    this.proj = new Conv(ctx, inChannels, outChannels, kernel);
+    this.norm = new LayerNorm(ctx, outChannels, 1e-5);
+  }
+  /** tiles [R, Cin*k*k] -> [R, Cout]. */
+  forward(tiles: Tensor): Tensor {
+    return gelu(this.norm.forward(this.proj.forward(tiles)));
+  }
+}
+
+export class ConvMlp extends Module {
+  fc1: Conv;
+  fc2: Conv;
+  constructor(ctx: InitContext, dim: number, hidden: number) {
+    super();
+    this.fc1 = new Conv(ctx, dim, hidden, 1);
+    this.fc2 = new Conv(ctx, hidden, dim, 1);
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(x, { gelu: true }));
+  }
+}
+
+export class CBlock extends Module {
+  norm1: LayerNorm;
+  conv1: Conv;
+  conv2: Conv;
+  attn: DepthwiseConv;
+  norm2: LayerNorm;
+  mlp: ConvMlp;
+  constructor(ctx: InitContext, dim: number, mlpRatio: number, readonly dropPathRate = 0) {
+    super();
+    this.norm1 = new LayerNorm(ctx, dim, 1e-5);
+    this.conv1 = new Conv(ctx, dim, dim, 1);
+    this.conv2 = new Conv(ctx, dim, dim, 1);
+    this.attn = new DepthwiseConv(ctx, dim, 5);
+    this.norm2 = new LayerNorm(ctx, dim, 1e-5);
+    this.mlp = new ConvMlp(ctx, dim, Math.floor(dim * mlpRatio));
+  }
+  /**
+   * x: rows [N*K*t*t, C] of visible positions. The official mask multiply (after conv1) is the
+   * identity on visible rows; the depthwise conv reads masked neighbours as 0 (SPEC.md §4).
+   */
+  forward(x: Tensor, layout: VisibleLayout, t: number, rng: Rng): Tensor {
+    const b = this.conv1.forward(this.norm1.forward(x));
+    const e = this.conv2.forward(this.attn.forward(b, layout, t));
+    const x1 = residual(x, e, this.dropPathRate, this.training, layout.n, rng);
+    return residual(x1, this.mlp.forward(this.norm2.forward(x1)), this.dropPathRate, this.training, layout.n, rng);
+  }
+}
+
+export class Attention extends Module {
+  qkv: Linear;
+  proj: Linear;
+  constructor(ctx: InitContext, dim: number, readonly heads: number, init: LinearInit) {
+    super();
+    if (dim % heads !== 0) throw new RangeError(`Attention: width ${dim} is not divisible by ${heads} heads`);
+    this.qkv = new Linear(ctx, dim, dim * 3, { init });
+    this.proj = new Linear(ctx, dim, dim, { init });
+  }
+  /** x [N, L, C] -> [N, L, C]. */
+  forward(x: Tensor): Tensor {
+    return this.proj.forward(attention(this.qkv.forward(x), this.heads));
+  }
+}
+
+export class Mlp extends Module {
+  fc1: Linear;
+  fc2: Linear;
+  constructor(ctx: InitContext, dim: number, hidden: number, init: LinearInit) {
+    super();
+    this.fc1 = new Linear(ctx, dim, hidden, { init });
+    this.fc2 = new Linear(ctx, hidden, dim, { init });
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.fc1.forward(x, { gelu: true }));
+  }
+}
+
+export class Block extends Module {
+  norm1: LayerNorm;
+  attn: Attention;
+  norm2: LayerNorm;
+  mlp: Mlp;
+  constructor(ctx: InitContext, dim: number, heads: number, mlpRatio: number, eps: number, readonly dropPathRate = 0,
+    init: LinearInit = 'xavier') {
+    super();
+    this.norm1 = new LayerNorm(ctx, dim, eps);
+    this.attn = new Attention(ctx, dim, heads, init);
+    this.norm2 = new LayerNorm(ctx, dim, eps);
+    this.mlp = new Mlp(ctx, dim, Math.floor(dim * mlpRatio), init);
+  }
+  /** x [N, L, C]. */
+  forward(x: Tensor, rng: Rng): Tensor {
+    const n = x.shape[0];
+    const x1 = residual(x, this.attn.forward(this.norm1.forward(x)), this.dropPathRate, this.training, n, rng);
+    return residual(x1, this.mlp.forward(this.norm2.forward(x1)), this.dropPathRate, this.training, n, rng);
+  }
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+
+import { encoderParameterCount, fromFixtureConfig, preset, resolvePresetName, toFixtureConfig } from '../../lib/models/config';
+import { ConvMAE } from '../../lib/models/convmae';
+import { ConvViT } from '../../lib/models/convvit';
+import { sincosPosEmbed } from '../../lib/models/pos_embed';
+import { maskingFromNoise, keptCount } from '../../lib/models/masking';
+
+describe('model configurations', () => {
+  it('presets reproduce the parameter counts of SPEC.md §1.1', () => {
+    const expected: Record<string, number> = { small: 21.87e6, base: 84.46e6, 'base-star': 87.87e6, large: 321.75e6, huge: 679.21e6 };
+    for (const [name, count] of Object.entries(expected)) {
+      expect(Math.abs(encoderParameterCount(preset(name)) - count)).toBeLessThan(0.006e6);
+    }
+    expect(resolvePresetName('b')).toBe('base');
+    expect(resolvePresetName('H')).toBe('huge');
+    expect(() => preset('giant')).toThrow(/unknown model 'giant'/);
+  });
+
+  it('the counting formula agrees with a constructed model', () => {
+    const cfg = preset('tiny', { imgSize: 32 });
+    const m = new ConvViT(cfg);
+    const named = m.namedParameters();
+    const encoder = named.filter(([k]) => !/^(pos_embed|head|fc_norm)/.test(k)).reduce((s, [, t]) => s + t.numel, 0);
+    // The classifier has fc_norm instead of norm: same size.
+    expect(encoder + 2 * cfg.embedDim[2]).toBe(encoderParameterCount(cfg));
+    m.dispose();
+  });
+
+  it('fixture configs round-trip and fill SPEC.md §11.2 defaults', () => {
+    const cfg = fromFixtureConfig({ embed_dim: [24, 32, 48], depth: [2, 1, 3], mlp_ratio: [4, 3, 2], num_heads: 3, dec_dim: 24, dec_depth: 2, dec_heads: 3 });
+    expect(cfg.decoderMlpRatio).toBe(4);
+    expect(cfg.multiScaleFusion).toBe(true);
+    expect(fromFixtureConfig(toFixtureConfig(cfg) as never)).toEqual(cfg);
+    expect(() => fromFixtureConfig({ embed_dim: [24, 32], depth: [1, 1, 1], mlp_ratio: [4, 4, 4], num_heads: 3 })).toThrow(/embed_dim/);
+    expect(() => fromFixtureConfig({ embed_dim: [24, 32, 50], depth: [1, 1, 1], mlp_ratio: [4, 4, 4], num_heads: 3 })).toThrow(/divisible|multiple/);
+    const m = new ConvMAE(cfg);
+    expect(m.namedTensors().find(([k]) => k === 'blocks2.0.mlp.fc1.weight')![1].shape).toEqual([96, 32, 1, 1]);
+    m.dispose();
+  });
+
+  it('sin-cos position embedding matches the test vectors of SPEC.md §2.6', () => {
+    const pe = sincosPosEmbed(768, 14);
+    const at = (n: number, d: number) => pe[n * 768 + d];
+    const rows: [number, number[], number[]][] = [
+      [1, [0, 1, 191, 192, 193, 383, 384, 385, 575, 576, 767], [0.841471, 0.815251, 0.000105, 0.540302, 0.579108, 1, 0, 0, 0, 1, 1]],
+      [14, [0, 1, 191, 192, 193, 383, 384, 385, 575, 576, 767], [0, 0, 0, 1, 1, 1, 0.841471, 0.815251, 0.000105, 0.540302, 1]],
+      [195, [0, 1, 191, 192, 193, 383, 384, 385, 575, 576, 767], [0.420167, -0.17437, 0.001364, 0.907447, 0.98468, 0.999999, 0.420167, -0.17437, 0.001364, 0.907447, 0.999999]],
+    ];
+    for (const [n, ds, vs] of rows) ds.forEach((d, i) => expect(Math.abs(at(n, d) - vs[i])).toBeLessThan(1.5e-6));
+    expect(pe.reduce((a, b) => a + b, 0)).toBeCloseTo(69594.5, 0);
+    const pd = sincosPosEmbed(512, 14);
+    expect(pd.reduce((a, b) => a + b, 0)).toBeCloseTo(46340.33, 1);
+    expect(pd[15 * 512 + 1]).toBeCloseTo(0.801962, 5);
+  });
+
+  it('masking keeps floor(T(1-r)) tokens by a stable ascending argsort', () => {
+    expect(keptCount(196, 0.75)).toBe(49);
+    expect(keptCount(196, 0.9)).toBe(19);
+    const noise = [0.5, 0.1, 0.9, 0.1, 0.3, 0.7, 0.2, 0.8];
+    const m = maskingFromNoise(noise, 2, 4, 0.5);
+    expect(Array.from(m.idsKeep)).toEqual([1, 3, 2, 0]);
+    expect(Array.from(m.mask)).toEqual([1, 0, 1, 0, 0, 1, 0, 1]);
+    expect(Array.from(m.idsRestore.slice(0, 4))).toEqual([2, 0, 3, 1]);
+  });
+});

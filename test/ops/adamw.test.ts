@@ -1,0 +1,134 @@
+// adamwStep: several steps against the torch.optim.AdamW formulas evaluated in float64 here, a
+// step worked by hand, and every bad argument through the TS API and straight through the native
+// function.
+import { describe, expect, it } from 'vitest';
+
+import { native } from '../../lib/binding';
+import { adamwStep } from '../../lib/ops/adamw';
+import type { AdamwOptions } from '../../lib/ops/adamw';
+import { tidy } from '../../lib/tensor/scope';
+import { tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { expectClose } from '../helpers/close';
+import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { randn } from '../helpers/gradcheck';
+
+/** One AdamW step in float64, in place on p, m, v (torch.optim.AdamW, decoupled weight decay). */
+function refStep(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, o: AdamwOptions): void {
+  const bc1 = 1 - o.beta1 ** o.step, bc2 = 1 - o.beta2 ** o.step;
+  for (let i = 0; i < p.length; i++) {
+    p[i] -= o.lr * o.weightDecay * p[i];
+    m[i] = o.beta1 * m[i] + (1 - o.beta1) * g[i];
+    v[i] = o.beta2 * v[i] + (1 - o.beta2) * g[i] * g[i];
+    p[i] -= o.lr * (m[i] / bc1) / (Math.sqrt(v[i] / bc2) + o.eps);
+  }
+}
+
+const OPTS: Record<string, Omit<AdamwOptions, 'step'>> = {
+  finetune: { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05 },
+  pretrain: { lr: 1.5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 },
+  noDecay: { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0 },
+  noMomentum: { lr: 0.1, beta1: 0, beta2: 0, eps: 1e-3, weightDecay: 0.5 },
+};
+
+describe('adamwStep', () => {
+  it.each(Object.keys(OPTS))('follows the float64 reference over 6 steps (%s)', (name) => {
+    const n = 40005; // several parallel_for chunks
+    const p = randn(n, 1, 0.5), m = new Float64Array(n), v = new Float64Array(n);
+    tidy(() => {
+      const P = tensor(Float32Array.from(p), [5, 8001]);
+      const M = zeros([5, 8001]), V = zeros([n]);
+      Float64Array.from(Float32Array.from(p)).forEach((x, i) => (p[i] = x));
+      for (let step = 1; step <= 6; step++) {
+        const g = Float64Array.from(Float32Array.from(randn(n, 100 + step, step === 3 ? 1e-3 : 1)));
+        const opts = { ...OPTS[name], step };
+        refStep(p, g, m, v, opts);
+        const G = tensor(Float32Array.from(g), [n]);
+        adamwStep(P, G, M, V, opts);
+        G.dispose();
+      }
+      const tol = { atol: 1e-7, rtol: 1e-5 };
+      expectClose(P.toTypedArray() as Float32Array, p, tol, `${name} param`);
+      expectClose(M.toTypedArray() as Float32Array, m, tol, `${name} m`);
+      expectClose(V.toTypedArray() as Float32Array, v, { atol: 1e-12, rtol: 1e-5 }, `${name} v`);
+    });
+  });
+
+  it('matches a step worked by hand', () => {
+    // p = 1, g = 0.5, lr = 0.1, wd = 0.05, step 1: decay gives 0.995; m̂ = 0.5 and v̂ = 0.25, so
+    // the Adam step is 0.1 · 0.5 / (0.5 + 1e-8) and p = 0.895 (up to 2e-9).
+    tidy(() => {
+      const p = tensor([1, -2]), g = tensor([0.5, 0]), m = zeros([2]), v = zeros([2]);
+      adamwStep(p, g, m, v, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, step: 1 });
+      expectClose(p.toTypedArray() as Float32Array, [0.895, -2 * 0.995], { atol: 1e-7, rtol: 0 }, 'hand step');
+      expectClose(m.toTypedArray() as Float32Array, [0.05, 0], { atol: 0, rtol: 1e-6 }, 'm');
+      expectClose(v.toTypedArray() as Float32Array, [0.00025, 0], { atol: 0, rtol: 1e-6 }, 'v'); // float32 rounding
+    });
+  });
+
+  it('rejects bad arguments through the TS API', () => {
+    tidy(() => {
+      const p = zeros([4]), g = zeros([4]), m = zeros([4]), v = zeros([4]);
+      const o: AdamwOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, step: 1 };
+      expect(() => adamwStep(p, g, m, v, o)).not.toThrow();
+      expect(() => adamwStep(p, zeros([5]), m, v, o)).toThrow(/adamwStep: expected 4 elements .* for `grad` but got \[5\]/);
+      expect(() => adamwStep(p, g, m, zeros([2, 2]), o)).not.toThrow();
+      expect(() => adamwStep(p, g, zeros([3]), v, o)).toThrow(RangeError);
+      const d = (x: number[]) => tensor(x, [x.length], { dtype: 'float64' });
+      expect(() => adamwStep(d([0, 0]), d([0, 0]), d([0, 0]), d([0, 0]), o)).toThrow(/adamwStep: expected a float32 tensor for `param` but got "float64"/);
+      expect(() => adamwStep(p, d([0, 0, 0, 0]), m, v, o)).toThrow(/adamwStep: `grad` is float64 but `param` is float32/);
+      expect(() => adamwStep(p, g, m, v, { ...o, step: 0 })).toThrow(RangeError);
+      expect(() => adamwStep(p, g, m, v, { ...o, step: 1.5 })).toThrow(/adamwStep: expected an integer for `opts.step`/);
+      expect(() => adamwStep(p, g, m, v, { ...o, beta1: 1 })).toThrow(/adamwStep: expected a number in \[0, 1\) for `opts.beta1` but got 1/);
+      expect(() => adamwStep(p, g, m, v, { ...o, beta2: -0.1 })).toThrow(RangeError);
+      expect(() => adamwStep(p, g, m, v, { ...o, lr: -1 })).toThrow(/adamwStep: expected a number >= 0 for `opts.lr`/);
+      expect(() => adamwStep(p, g, m, v, { ...o, lr: Infinity })).toThrow(RangeError);
+      expect(() => adamwStep(p, g, m, v, { ...o, eps: NaN })).toThrow(TypeError);
+      expect(() => adamwStep(p, g, m, v, { ...o, weightDecay: '0' as unknown as number })).toThrow(TypeError);
+      expect(() => adamwStep(p, g, m, v, undefined as unknown as AdamwOptions)).toThrow(/adamwStep: expected an options object for `opts`/);
+      expect(() => adamwStep(p, g, 3 as unknown as Tensor, v, o)).toThrow(/adamwStep: expected a Tensor for `m`/);
+      const gone = zeros([4]);
+      gone.dispose();
+      expect(() => adamwStep(p, g, m, gone, o)).toThrow(/adamwStep: `v` was used after dispose/);
+      expect(() => adamwStep(p, g, m, m, o)).toThrow(/adamw: `m` and `v` are the same buffer/);
+      expect(() => adamwStep(p, p.reshape([2, 2]), m, v, o)).toThrow(/adamw: `param` and `grad` are the same buffer/);
+    });
+  });
+
+  it('rejects bad buffers and hyperparameters straight through the native function', () => {
+    tidy(() => {
+      const [p, g, m, v] = [zeros([4]), zeros([4]), zeros([4]), zeros([4])].map((x) => x.handle());
+      const call = (...over: unknown[]) => () => (native.adamw as unknown as (...a: unknown[]) => void)(
+        ...[p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.05, 1].map((x, i) => (i < over.length && over[i] !== undefined ? over[i] : x)));
+      expect(call()).not.toThrow();
+      expect(call(undefined, zeros([5]).handle())).toThrow(/adamw: `grad` has 5 elements but the given sizes need 4/);
+      expect(call(zeros([4], { dtype: 'float64' }).handle())).toThrow(/adamw: `param` is float64 but float32 was expected/);
+      expect(call(undefined, undefined, zeros([4], { dtype: 'float64' }).handle())).toThrow(TypeError);
+      expect(call(undefined, undefined, tensor(new Int32Array(4)).handle())).toThrow(TypeError);
+      expect(call(undefined, p)).toThrow(/adamw: `param` and `grad` are the same buffer/);
+      expect(call(undefined, undefined, undefined, m)).toThrow(/adamw: `m` and `v` are the same buffer/);
+      expect(call(undefined, undefined, undefined, undefined, -1)).toThrow(/adamw: `lr`/);
+      expect(call(undefined, undefined, undefined, undefined, NaN)).toThrow(RangeError);
+      expect(call(undefined, undefined, undefined, undefined, undefined, 1)).toThrow(/adamw: `beta1` = 1\.0+ is outside \[0, 1\)/);
+      expect(call(undefined, undefined, undefined, undefined, undefined, undefined, NaN)).toThrow(/adamw: `beta2`/);
+      expect(call(undefined, undefined, undefined, undefined, undefined, undefined, undefined, -1e-8)).toThrow(/adamw: `eps`/);
+      expect(call(undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, Infinity)).toThrow(/adamw: `weightDecay`/);
+      expect(call(undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, 0)).toThrow(RangeError);
+      expect(call(undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, 2.5)).toThrow(TypeError);
+      expect(call(undefined, undefined, undefined, undefined, '1e-3')).toThrow(/adamw: expected a number for `lr`/);
+      expect(call(null)).toThrow(/adamw: expected a tensor buffer for `param`/);
+      const dead = zeros([4]);
+      const dh = dead.handle();
+      dead.dispose();
+      expect(call(undefined, dh)).toThrow(/adamw: `grad` was disposed/);
+    });
+  });
+
+  it.skipIf(!cudaUsable)(`says that there is no CUDA kernel yet ${cudaSkipReason}`, () => {
+    tidy(() => {
+      const o = { device: 'cuda' } as const;
+      const opts = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, step: 1 };
+      expect(() => adamwStep(zeros([4], o), zeros([4], o), zeros([4], o), zeros([4], o), opts)).toThrow(/adamw: has no CUDA kernel/);
+      expect(() => adamwStep(zeros([4], o), zeros([4]), zeros([4], o), zeros([4], o), opts)).toThrow(/adamwStep: `grad` is on cpu but `param` is on cuda/);
+    });
+  });
+});

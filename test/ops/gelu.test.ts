@@ -1,0 +1,145 @@
+// gelu: forward against a float64 reference built on a series erf accurate to ~1e-16 (float64
+// and float32), known values, the tails, the derivative, gradients by finite differences, and bad
+// arguments through the TS API and the native functions.
+import { describe, expect, it } from 'vitest';
+
+import { native } from '../../lib/binding';
+import { gelu, geluGrad } from '../../lib/ops/gelu';
+import { tidy } from '../../lib/tensor/scope';
+import { tensor, Tensor } from '../../lib/tensor/tensor';
+import type { DType } from '../../lib/tensor/dtype';
+import { expectClose } from '../helpers/close';
+import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { gradcheck, randn } from '../helpers/gradcheck';
+
+/**
+ * erf(x) = 2/√π · e^{-x²} · Σ_n 2^n x^{2n+1} / (1·3·…·(2n+1)): every term is positive, so the
+ * sum has no cancellation; beyond |x| = 6, erf is ±1 to double precision.
+ */
+function erf(x: number): number {
+  if (Math.abs(x) > 6) return Math.sign(x);
+  let term = x, sum = x;
+  for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+    term *= (2 * x * x) / (2 * n + 1);
+    sum += term;
+  }
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * sum;
+}
+
+const refGelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+const refGeluDeriv = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
+
+describe('gelu forward', () => {
+  it('the reference erf matches known values', () => {
+    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 14);
+    expect(erf(1)).toBeCloseTo(0.8427007929497149, 14);
+    expect(erf(-2.5)).toBeCloseTo(-0.9995930479825550, 14);
+    expect(erf(4)).toBeCloseTo(0.9999999845827421, 14);
+  });
+
+  it.each([[[1]], [[7]], [[3, 5]], [[2, 3, 17]], [[40001]]])('matches the float64 reference in float64 and float32, shape %j', (shape) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const X = randn(n, n, 3);
+    for (const dtype of ['float64', 'float32'] as DType[]) {
+      tidy(() => {
+        const x = stored(X, dtype);
+        const y = gelu(tensor(x, shape, { dtype }));
+        expect(y.shape).toEqual(shape);
+        // 1 + erf(x/√2) cancels in the negative tail, in the kernel and in the reference alike:
+        // there the error is absolute, about |x|·2^-52 (float64).
+        const tol = dtype === 'float64' ? { atol: 2e-14, rtol: 1e-13 } : { atol: 1e-7, rtol: 2e-6 };
+        expectClose(y.toTypedArray() as Float64Array, Array.from(x, refGelu), tol, `gelu ${dtype}`);
+      });
+    }
+  });
+
+  it('gives known values and the right tails (erf form, not tanh)', () => {
+    tidy(() => {
+      const xs = [0, 1, -1, 2, -3, 0.5, 10, -10, 40, -40];
+      const y = gelu(tensor(xs, [xs.length], { dtype: 'float64' })).toTypedArray() as Float64Array;
+      expect(y[0]).toBe(0);
+      expect(y[1]).toBeCloseTo(0.8413447460685429, 15);
+      expect(y[2]).toBeCloseTo(-0.15865525393145707, 15);
+      expect(y[3]).toBeCloseTo(1.9544997361036416, 15);
+      expect(y[4]).toBeCloseTo(-0.004049694094890, 13); // the tanh approximation gives -0.0036374
+      expect(y[6]).toBe(10);
+      expect(Math.abs(y[7])).toBeLessThan(1e-20);
+      expect(y[8]).toBe(40);
+      expect(y[9]).toBe(-0);
+    });
+  });
+});
+
+describe('gelu backward', () => {
+  it('matches the analytic derivative in float64 and float32', () => {
+    const X = randn(999, 5, 3), DY = randn(999, 6);
+    for (const dtype of ['float64', 'float32'] as DType[]) {
+      tidy(() => {
+        const x = stored(X, dtype), dy = stored(DY, dtype);
+        const dx = geluGrad(tensor(dy, [999], { dtype }), tensor(x, [999], { dtype }));
+        const tol = dtype === 'float64' ? { atol: 1e-14, rtol: 1e-12 } : { atol: 1e-6, rtol: 1e-5 };
+        expectClose(dx.toTypedArray() as Float64Array, Array.from(x, (v, i) => dy[i] * refGeluDeriv(v)), tol, `geluGrad ${dtype}`);
+      });
+    }
+  });
+
+  it.each([[[1]], [[7]], [[3, 5]], [[2, 3, 4]]])('matches finite differences for shape %j', (shape) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    gradcheck((x) => gelu(x), [{ data: randn(n, 17 + n, 2), shape }]);
+  });
+
+  it('works in place through the native function (y may alias x, dx may alias dy)', () => {
+    tidy(() => {
+      const X = randn(50, 8);
+      const x = tensor(X, [50], { dtype: 'float64' });
+      native.gelu(x.handle(), x.handle());
+      expectClose(x.toTypedArray() as Float64Array, Array.from(X, refGelu), { atol: 1e-15, rtol: 1e-13 }, 'in-place gelu');
+      const xs = tensor(X, [50], { dtype: 'float64' }), dy = tensor(new Float64Array(50).fill(2), [50], { dtype: 'float64' });
+      native.geluBackward(dy.handle(), dy.handle(), xs.handle());
+      expectClose(dy.toTypedArray() as Float64Array, Array.from(X, (v) => 2 * refGeluDeriv(v)), { atol: 1e-14, rtol: 1e-12 }, 'in-place backward');
+    });
+  });
+});
+
+describe('gelu errors', () => {
+  const mk = (n: number, dtype: DType = 'float32') => tensor(new Float64Array(n), [n], { dtype });
+
+  it('rejects bad arguments through the TS API', () => {
+    tidy(() => {
+      expect(() => gelu(mk(3, 'int32'))).toThrow(/gelu: expected float32 or float64 for `x`/);
+      expect(() => gelu([1, 2] as unknown as Tensor)).toThrow(/gelu: expected a Tensor for `x`/);
+      const gone = mk(3);
+      gone.dispose();
+      expect(() => gelu(gone)).toThrow(/gelu: `x` was used after dispose/);
+      expect(gelu(mk(0)).shape).toEqual([0]);
+    });
+  });
+
+  it('rejects bad buffers straight through the native functions', () => {
+    tidy(() => {
+      const f = (...args: unknown[]) => () => (native.gelu as (...a: unknown[]) => void)(...args);
+      const b = (...args: unknown[]) => () => (native.geluBackward as (...a: unknown[]) => void)(...args);
+      expect(f(mk(4).handle(), mk(5).handle())).toThrow(/gelu: `y` has 4 elements/);
+      expect(f(mk(4).handle(), mk(4, 'float64').handle())).toThrow(/gelu: `y` is float32 but `x` is float64/);
+      expect(f(mk(4, 'int32').handle(), mk(4, 'int32').handle())).toThrow(TypeError);
+      expect(f(mk(4).handle(), 3)).toThrow(/gelu: expected a tensor buffer for `x`/);
+      expect(f(mk(4).handle())).toThrow(TypeError);
+      const gone = mk(4);
+      const h = gone.handle();
+      gone.dispose();
+      expect(f(mk(4).handle(), h)).toThrow(/gelu: `x` was disposed/);
+      expect(b(mk(4).handle(), mk(3).handle(), mk(4).handle())).toThrow(/geluBackward: `dy` has 3 elements/);
+      expect(b(mk(5).handle(), mk(4).handle(), mk(4).handle())).toThrow(RangeError);
+      expect(b(mk(4).handle(), mk(4, 'float64').handle(), mk(4).handle())).toThrow(TypeError);
+      expect(b(mk(4).handle(), mk(4).handle(), h)).toThrow(/geluBackward: `x` was disposed/);
+    });
+  });
+
+  it.skipIf(!cudaUsable)(`says clearly that there is no CUDA kernel yet${cudaUsable ? '' : ` (skipped: ${cudaSkipReason})`}`, () => {
+    tidy(() => {
+      expect(() => gelu(mk(3).to('cuda'))).toThrow(/gelu: has no CUDA kernel/);
+      expect(() => native.gelu(Tensor.allocate([3], 'float32', 'cuda').handle(), mk(3).handle())).toThrow(/gelu: `y` is on cuda but `x` is on cpu/);
+    });
+  });
+});

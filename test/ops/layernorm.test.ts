@@ -1,0 +1,208 @@
+// layerNorm: forward against a float64 two-pass reference (float32 and float64, odd sizes, both
+// eps values, rows with a large mean), the saved mean/rstd, gradients by finite differences, and
+// bad arguments through the TS API and straight through the native functions.
+import { describe, expect, it } from 'vitest';
+
+import { backward, requireGrad } from '../../lib/autograd/tape';
+import { native } from '../../lib/binding';
+import { layerNorm } from '../../lib/ops/layernorm';
+import { tidy } from '../../lib/tensor/scope';
+import { liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
+import type { DType } from '../../lib/tensor/dtype';
+import { expectClose, relL2 } from '../helpers/close';
+import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { gradcheck, randn } from '../helpers/gradcheck';
+
+interface LnRef { y: Float64Array; mean: Float64Array; rstd: Float64Array }
+
+function refLayerNorm(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, c: number, eps: number): LnRef {
+  const rows = x.length / c;
+  const y = new Float64Array(x.length), mean = new Float64Array(rows), rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += x[r * c + j];
+    const m = s / c;
+    let v = 0;
+    for (let j = 0; j < c; j++) v += (x[r * c + j] - m) ** 2;
+    const rs = 1 / Math.sqrt(v / c + eps);
+    for (let j = 0; j < c; j++) y[r * c + j] = (x[r * c + j] - m) * rs * w[j] + b[j];
+    mean[r] = m;
+    rstd[r] = rs;
+  }
+  return { y, mean, rstd };
+}
+
+/** Values as stored in dtype (float32 rounding), so references start from the same inputs. */
+const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
+
+const shapes: number[][] = [[1, 1], [4, 1], [3, 5], [2, 7, 13], [37, 64], [4, 3, 257], [1, 768], [300, 16]];
+
+describe('layerNorm forward', () => {
+  for (const dtype of ['float32', 'float64'] as DType[]) {
+    for (const eps of [1e-5, 1e-6]) {
+      it.each(shapes.map((s) => [s.join('x'), s]))(`${dtype}, eps ${eps}, shape %s`, (_name, shape) => {
+        tidy(() => {
+          const c = shape[shape.length - 1];
+          const n = shape.reduce((p, d) => p * d, 1);
+          const X = stored(randn(n, n + c, 2).map((v, i) => v + (i % 3)), dtype);
+          const W = stored(randn(c, 11).map((v) => 1 + 0.3 * v), dtype), B = stored(randn(c, 12, 0.5), dtype);
+          const y = layerNorm(tensor(X, shape, { dtype }), tensor(W, [c], { dtype }), tensor(B, [c], { dtype }), eps);
+          expect(y.shape).toEqual(shape);
+          expect(y.dtype).toBe(dtype);
+          const tol = dtype === 'float64' ? { atol: 1e-12, rtol: 1e-10 } : { atol: 2e-5, rtol: 1e-4 };
+          expectClose(y.toTypedArray() as Float64Array, refLayerNorm(X, W, B, c, eps).y, tol, `layerNorm ${dtype}`);
+        });
+      });
+    }
+  }
+
+  it('writes the saved per-row mean and rstd', () => {
+    for (const dtype of ['float32', 'float64'] as DType[]) {
+      tidy(() => {
+        const rows = 9, c = 33;
+        const X = stored(randn(rows * c, 3, 3).map((v, i) => v + Math.floor(i / c)), dtype);
+        const W = stored(randn(c, 4), dtype), B = stored(randn(c, 5), dtype);
+        const y = Tensor.allocate([rows, c], dtype, 'cpu');
+        const mean = Tensor.allocate([rows], dtype, 'cpu'), rstd = Tensor.allocate([rows], dtype, 'cpu');
+        native.layernorm(y.handle(), mean.handle(), rstd.handle(), tensor(X, [rows, c], { dtype }).handle(),
+          tensor(W, [c], { dtype }).handle(), tensor(B, [c], { dtype }).handle(), rows, c, 1e-6);
+        const ref = refLayerNorm(X, W, B, c, 1e-6);
+        const tol = dtype === 'float64' ? { atol: 1e-12, rtol: 1e-12 } : { atol: 1e-6, rtol: 1e-6 };
+        expectClose(mean.toTypedArray() as Float64Array, ref.mean, tol, 'mean');
+        expectClose(rstd.toTypedArray() as Float64Array, ref.rstd, tol, 'rstd');
+      });
+    }
+  });
+
+  it('stays accurate on rows with a large mean (variance from centred values)', () => {
+    // float32: mean 1e4, spread 0.05 (x² ~ 1e8 would lose everything in float32 E[x²] - E[x]²).
+    // float64: mean 1e8, spread 1 (x² ~ 1e16 loses the variance in float64 the same way).
+    for (const [dtype, offset, spread] of [['float32', 1e4, 0.05], ['float64', 1e8, 1]] as [DType, number, number][]) {
+      for (const eps of [1e-5, 1e-6]) {
+        tidy(() => {
+          const rows = 16, c = 96;
+          const X = stored(randn(rows * c, 21, spread).map((v, i) => v + offset * (1 + Math.floor(i / c) / rows)), dtype);
+          const W = new Float64Array(c).fill(1), B = new Float64Array(c);
+          const y = layerNorm(tensor(X, [rows, c], { dtype }), tensor(W, [c], { dtype }), tensor(B, [c], { dtype }), eps);
+          const ref = refLayerNorm(X, W, B, c, eps).y;
+          const err = relL2(y.toTypedArray() as Float64Array, ref);
+          expect(err, `${dtype} eps ${eps} relative L2 error`).toBeLessThan(dtype === 'float64' ? 1e-9 : 1e-4);
+        });
+      }
+    }
+  });
+});
+
+describe('layerNorm backward', () => {
+  it.each([[[3, 5]], [[2, 3, 7]], [[1, 1]], [[4, 2]], [[5, 16]]])('matches finite differences for shape %j', (shape) => {
+    const c = shape[shape.length - 1];
+    const n = shape.reduce((p, d) => p * d, 1);
+    for (const eps of [1e-5, 1e-6]) {
+      gradcheck((x, w, b) => layerNorm(x, w, b, eps), [
+        { data: randn(n, 31 + n), shape },
+        { data: randn(c, 32).map((v) => 1 + 0.5 * v), shape: [c] },
+        { data: randn(c, 33), shape: [c] },
+      ]);
+    }
+  });
+
+  it('passes gradients only to the inputs that need them, accumulates them, and keeps the tensor count flat', () => {
+    const rows = 12, c = 5;
+    const X = randn(rows * c, 1), W = randn(c, 2), S = randn(rows * c, 9);
+    const x = tensor(X, [rows, c], { dtype: 'float64' });
+    const w = requireGrad(tensor(W, [c], { dtype: 'float64' }));
+    const b = tensor(randn(c, 3), [c], { dtype: 'float64' });
+    const before = liveTensorCount('cpu');
+    for (let step = 0; step < 3; step++) {
+      tidy(() => backward(layerNorm(x, w, b, 1e-5), tensor(S, [rows, c], { dtype: 'float64' })));
+    }
+    expect(x.grad).toBeNull();
+    expect(b.grad).toBeNull();
+    expect(liveTensorCount('cpu')).toBe(before + 1); // w.grad
+    // dweight = Σ_rows dy · x̂, three times.
+    const xhat = refLayerNorm(X, new Float64Array(c).fill(1), new Float64Array(c), c, 1e-5).y;
+    const dw = new Float64Array(c);
+    for (let i = 0; i < rows * c; i++) dw[i % c] += 3 * S[i] * xhat[i];
+    expectClose(w.grad!.toTypedArray() as Float64Array, dw, { atol: 1e-12, rtol: 1e-10 }, 'accumulated dweight');
+    w.grad!.dispose();
+    [x, w, b].forEach((t) => t.dispose());
+  });
+});
+
+describe('layerNorm errors', () => {
+  const mk = (shape: number[], dtype: DType = 'float32') => tensor(new Float64Array(shape.reduce((p, d) => p * d, 1)), shape, { dtype });
+
+  it('rejects bad arguments through the TS API', () => {
+    tidy(() => {
+      const x = mk([4, 6]), w = mk([6]), b = mk([6]);
+      expect(() => layerNorm(x, mk([5]), b, 1e-5)).toThrow(RangeError);
+      expect(() => layerNorm(x, w, mk([6, 1]), 1e-5)).toThrow(/layerNorm: expected shape \[6\] for `bias`/);
+      expect(() => layerNorm(mk([4, 0]), mk([0]), mk([0]), 1e-5)).toThrow(RangeError);
+      expect(() => layerNorm(mk([4, 6], 'int32'), mk([6], 'int32'), mk([6], 'int32'), 1e-5)).toThrow(TypeError);
+      expect(() => layerNorm(x, mk([6], 'float64'), b, 1e-5)).toThrow(/layerNorm: `weight` is float64/);
+      expect(() => layerNorm(x, w, b, -1)).toThrow(RangeError);
+      expect(() => layerNorm(x, w, b, NaN)).toThrow(TypeError);
+      expect(() => layerNorm(x, w, b, Infinity)).toThrow(RangeError);
+      expect(() => layerNorm(x, w, null as unknown as Tensor, 1e-5)).toThrow(/layerNorm: expected a Tensor for `bias`/);
+      const gone = mk([4, 6]);
+      gone.dispose();
+      expect(() => layerNorm(gone, w, b, 1e-5)).toThrow(/layerNorm: `x` was used after dispose/);
+    });
+  });
+
+  it('rejects bad buffers and sizes straight through the native functions', () => {
+    tidy(() => {
+      const h = (shape: number[], dtype: DType = 'float32') => mk(shape, dtype).handle();
+      const [y, m, r, x, w, b] = [h([4, 6]), h([4]), h([4]), h([4, 6]), h([6]), h([6])];
+      const fwd = (...args: unknown[]) => () => (native.layernorm as (...a: unknown[]) => void)(...args);
+      expect(fwd(y, m, r, x, w, b, 4, 6, 1e-5)).not.toThrow();
+      expect(fwd(y, m, r, x, w, b, 4, 7, 1e-5)).toThrow(RangeError);
+      expect(fwd(y, m, r, x, w, b, 5, 6, 1e-5)).toThrow(/layernorm: `x` has 24 elements/);
+      expect(fwd(y, h([3]), r, x, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `mean`/);
+      expect(fwd(y, m, h([5]), x, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `rstd`/);
+      expect(fwd(y, m, r, x, h([5]), b, 4, 6, 1e-5)).toThrow(/layernorm: `gamma`/);
+      expect(fwd(y, m, r, x, w, h([7]), 4, 6, 1e-5)).toThrow(/layernorm: `beta`/);
+      expect(fwd(h([4, 5]), m, r, x, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `y`/);
+      expect(fwd(y, m, r, x, w, b, 4, 0, 1e-5)).toThrow(RangeError);
+      expect(fwd(y, m, r, x, w, b, -1, 6, 1e-5)).toThrow(RangeError);
+      expect(fwd(y, m, r, x, w, b, 2 ** 40, 2 ** 40, 1e-5)).toThrow(RangeError);
+      expect(fwd(y, m, r, x, w, b, 4.5, 6, 1e-5)).toThrow(TypeError);
+      expect(fwd(y, m, r, x, w, b, 4, 6, -1)).toThrow(/layernorm: `eps`/);
+      expect(fwd(y, m, r, x, w, b, 4, 6, 'a')).toThrow(TypeError);
+      expect(fwd(y, m, r, x, w, h([6], 'float64'), 4, 6, 1e-5)).toThrow(/layernorm: `beta` is float64/);
+      expect(fwd(h([4, 6], 'int32'), h([4], 'int32'), h([4], 'int32'), h([4, 6], 'int32'), h([6], 'int32'), h([6], 'int32'), 4, 6, 1e-5)).toThrow(TypeError);
+      expect(fwd(x, m, r, x, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `y` and `x` are the same buffer/);
+      expect(fwd(y, m, m, x, w, b, 4, 6, 1e-5)).toThrow(/same buffer/);
+      expect(fwd(y, m, r, {}, w, b, 4, 6, 1e-5)).toThrow(/layernorm: expected a tensor buffer for `x`/);
+      expect(fwd(y, m, r, x, w, b, 4, 6)).toThrow(TypeError);
+      const gone = mk([4, 6]);
+      const goneH = gone.handle();
+      gone.dispose();
+      expect(fwd(y, m, r, goneH, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `x` was disposed/);
+
+      const [dx, dw, db, dy] = [h([4, 6]), h([6]), h([6]), h([4, 6])];
+      const bwd = (...args: unknown[]) => () => (native.layernormBackward as (...a: unknown[]) => void)(...args);
+      expect(bwd(dx, dw, db, dy, x, m, r, w, 4, 6)).not.toThrow();
+      expect(bwd(dx, dw, db, dy, x, m, r, w, 4, 5)).toThrow(RangeError);
+      expect(bwd(dx, dw, db, h([4, 5]), x, m, r, w, 4, 6)).toThrow(/layernormBackward: `dy`/);
+      expect(bwd(dx, h([5]), db, dy, x, m, r, w, 4, 6)).toThrow(/layernormBackward: `dgamma`/);
+      expect(bwd(dx, dw, h([5]), dy, x, m, r, w, 4, 6)).toThrow(/layernormBackward: `dbeta`/);
+      expect(bwd(dx, dw, db, dy, x, h([3]), r, w, 4, 6)).toThrow(/layernormBackward: `mean`/);
+      expect(bwd(dx, dw, db, dy, x, m, r, h([4, 6], 'float64'), 4, 6)).toThrow(TypeError);
+      expect(bwd(dy, dw, db, dy, x, m, r, w, 4, 6)).toThrow(/layernormBackward: `dx` and `dy` are the same buffer/);
+      expect(bwd(dx, dw, dw, dy, x, m, r, w, 4, 6)).toThrow(/same buffer/);
+      expect(bwd(dx, dw, db, dy, x, m, r, undefined, 4, 6)).toThrow(TypeError);
+    });
+  });
+
+  it.skipIf(!cudaUsable)(`says clearly that there is no CUDA kernel yet${cudaUsable ? '' : ` (skipped: ${cudaSkipReason})`}`, () => {
+    tidy(() => {
+      const x = mk([2, 3]).to('cuda'), w = mk([3]).to('cuda'), b = mk([3]).to('cuda');
+      expect(() => layerNorm(x, w, b, 1e-5)).toThrow(/layernorm: has no CUDA kernel/);
+      expect(() => layerNorm(x, mk([3]), b, 1e-5)).toThrow(/layerNorm: `weight` is on cpu but `x` is on cuda/);
+      const y = Tensor.allocate([2, 3], 'float32', 'cuda');
+      expect(() => native.layernorm(y.handle(), mk([2]).handle(), mk([2]).handle(), x.handle(), w.handle(), b.handle(), 2, 3, 1e-5))
+        .toThrow(/layernorm: `mean` is on cpu but `x` is on cuda/);
+    });
+  });
+});

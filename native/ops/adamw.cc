@@ -53,7 +53,7 @@ Napi::Value js_adamw(const Napi::CallbackInfo& info) {
     for (int j = i + 1; j < 4; ++j)
       if (bufs[i] == bufs[j])
         throw_error("adamw", std::string("`") + names[i] + "` and `" + names[j] + "` are the same buffer");
-  CM_DISPATCH_CPU_ONLY("adamw", p.param->device, cpu_adamw(p));
+  CM_DISPATCH("adamw", p.param->device, cpu_adamw(p), cuda_adamw(p));
   return info.Env().Undefined();
 }
 

@@ -21,4 +21,5 @@ struct AdamwParams {
   int64_t step;
 };
 void cpu_adamw(const AdamwParams& p);
+void cuda_adamw(const AdamwParams& p);
 }  // namespace convmae

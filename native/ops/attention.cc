@@ -63,7 +63,7 @@ Napi::Value js_attention(const Napi::CallbackInfo& info) {
   expect_distinct(a, *p.out, *p.qkv, "out", "qkv");
   expect_distinct(a, *p.probs, *p.qkv, "probs", "qkv");
   if (p.n == 0 || p.l == 0) return info.Env().Undefined();
-  CM_DISPATCH_CPU_ONLY("attention", p.out->device, cpu_attention(p));
+  CM_DISPATCH("attention", p.out->device, cpu_attention(p), cuda_attention(p));
   return info.Env().Undefined();
 }
 
@@ -89,7 +89,7 @@ Napi::Value js_attention_backward(const Napi::CallbackInfo& info) {
   expect_distinct(a, *p.dqkv, *p.qkv, "dqkv", "qkv");
   expect_distinct(a, *p.dqkv, *p.probs, "dqkv", "probs");
   if (p.n == 0 || p.l == 0) return info.Env().Undefined();
-  CM_DISPATCH_CPU_ONLY("attentionBackward", p.dqkv->device, cpu_attention_backward(p));
+  CM_DISPATCH("attentionBackward", p.dqkv->device, cpu_attention_backward(p), cuda_attention_backward(p));
   return info.Env().Undefined();
 }
 

@@ -34,4 +34,6 @@ struct AttentionBackwardParams {
 };
 void cpu_attention(const AttentionParams& p);
 void cpu_attention_backward(const AttentionBackwardParams& p);
+void cuda_attention(const AttentionParams& p);
+void cuda_attention_backward(const AttentionBackwardParams& p);
 }  // namespace convmae

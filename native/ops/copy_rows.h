@@ -18,4 +18,5 @@ struct CopyRowsParams {
   int64_t rows, c;
 };
 void cpu_copy_rows(const CopyRowsParams& p);
+void cuda_copy_rows(const CopyRowsParams& p);
 }  // namespace convmae

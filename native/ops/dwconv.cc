@@ -1,5 +1,6 @@
 // dwconvRows, dwconvRowsBackwardInput, dwconvRowsBackwardWeight: bindings and dispatch (contract
-// in dwconv.h). The layout (cells, table) is checked by check_layout from patches.h.
+// in dwconv.h). The layout (cells, table) is checked by check_layout from patches.h, which scans
+// CUDA layouts through a host copy.
 #include "ops/dwconv.h"
 
 #include "dispatch.h"
@@ -59,7 +60,7 @@ Napi::Value js_dwconv_rows(const Napi::CallbackInfo& info) {
   expect_weight(a, p.geo, *p.weight, *p.y, "weight", "out");
   expect_channels(a, p.geo, *p.bias, *p.y, "bias", "out");
   check_no_alias(a.op(), *p.y, *p.x, "out", "x");
-  CM_DISPATCH_CPU_ONLY("dwconvRows", p.y->device, cpu_dwconv_rows(p));
+  CM_DISPATCH("dwconvRows", p.y->device, cpu_dwconv_rows(p), cuda_dwconv_rows(p));
   return info.Env().Undefined();
 }
 
@@ -77,7 +78,8 @@ Napi::Value js_dwconv_rows_backward_input(const Napi::CallbackInfo& info) {
   expect_rows(a, p.geo, *p.dy, *p.dx, "dy", "dx");
   expect_weight(a, p.geo, *p.weight, *p.dx, "weight", "dx");
   check_no_alias(a.op(), *p.dx, *p.dy, "dx", "dy");
-  CM_DISPATCH_CPU_ONLY("dwconvRowsBackwardInput", p.dx->device, cpu_dwconv_rows_backward_input(p));
+  CM_DISPATCH("dwconvRowsBackwardInput", p.dx->device, cpu_dwconv_rows_backward_input(p),
+              cuda_dwconv_rows_backward_input(p));
   return info.Env().Undefined();
 }
 
@@ -97,7 +99,8 @@ Napi::Value js_dwconv_rows_backward_weight(const Napi::CallbackInfo& info) {
   expect_rows(a, p.geo, *p.dy, *p.dweight, "dy", "dweight");
   expect_rows(a, p.geo, *p.x, *p.dweight, "x", "dweight");
   check_no_alias(a.op(), *p.dweight, *p.dbias, "dweight", "dbias");
-  CM_DISPATCH_CPU_ONLY("dwconvRowsBackwardWeight", p.dweight->device, cpu_dwconv_rows_backward_weight(p));
+  CM_DISPATCH("dwconvRowsBackwardWeight", p.dweight->device, cpu_dwconv_rows_backward_weight(p),
+              cuda_dwconv_rows_backward_weight(p));
   return info.Env().Undefined();
 }
 

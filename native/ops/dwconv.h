@@ -11,7 +11,8 @@
 //   dwconvRowsBackwardWeight: dw[c, u, v] = Σ_p dy[p, c] · x[p + (u−r, v−r), c],
 //                             dbias[c] = Σ_p dy[p, c]                                          (=)
 // (p, q range over visible positions; the terms of other positions are 0.) Sums accumulate in
-// double. Preconditions (checked by the bindings): ksize odd; cells/table int32, consistent
+// double on the CPU (float32/float64), in fp32 on CUDA (float32/bfloat16, cuda/dwconv.cu).
+// Preconditions (checked by the bindings): ksize odd; cells/table int32, consistent
 // (table[n*G*G + cells[n*K + s]] = s, all other entries -1); every buffer sized as above.
 #pragma once
 #include <cstdint>
@@ -53,5 +54,8 @@ struct DwconvBackwardWeightParams {
 void cpu_dwconv_rows(const DwconvParams& p);
 void cpu_dwconv_rows_backward_input(const DwconvBackwardInputParams& p);
 void cpu_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p);
+void cuda_dwconv_rows(const DwconvParams& p);
+void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p);
+void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p);
 
 }  // namespace convmae

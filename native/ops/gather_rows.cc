@@ -1,6 +1,8 @@
 // gatherRows(out, x, idx, M, R, C) and scatterAddRows(dx, dy, idx, M, R, C): bindings and dispatch
-// (contract in gather_rows.h). Index values are scanned on the host for CPU buffers.
+// (contract in gather_rows.h). Index values are scanned on the host (CUDA buffers through a copy).
 #include "ops/gather_rows.h"
+
+#include <vector>
 
 #include "dispatch.h"
 #include "napi_args.h"
@@ -27,8 +29,10 @@ static GatherRowsParams gather_args(const Args& a, bool gather) {
   a.expect_numel(*p.in, gather ? big : small, in_name);
   a.expect_numel(*p.idx, p.m, "idx");
   check_no_alias(a.op(), *p.out, *p.in, out_name, in_name);
-  if (p.out->device == Device::CPU) {
-    const int32_t* idx = p.idx->as<int32_t>();
+  {
+    // CUDA indices are scanned through a host copy, so a bad one raises before any kernel reads it.
+    std::vector<int32_t> host;
+    const int32_t* idx = host_indices(a.op(), *p.idx, host);
     for (int64_t i = 0; i < p.m; ++i)
       if (idx[i] < 0 || idx[i] >= p.r)
         throw_range(a.op(), "`idx`[" + std::to_string(i) + "] = " + std::to_string(idx[i]) + " is outside [0, " +
@@ -40,14 +44,14 @@ static GatherRowsParams gather_args(const Args& a, bool gather) {
 Napi::Value js_gather_rows(const Napi::CallbackInfo& info) {
   Args a(info, "gatherRows");
   GatherRowsParams p = gather_args(a, true);
-  CM_DISPATCH_CPU_ONLY("gatherRows", p.out->device, cpu_gather_rows(p));
+  CM_DISPATCH("gatherRows", p.out->device, cpu_gather_rows(p), cuda_gather_rows(p));
   return info.Env().Undefined();
 }
 
 Napi::Value js_scatter_add_rows(const Napi::CallbackInfo& info) {
   Args a(info, "scatterAddRows");
   GatherRowsParams p = gather_args(a, false);
-  CM_DISPATCH_CPU_ONLY("scatterAddRows", p.out->device, cpu_scatter_add_rows(p));
+  CM_DISPATCH("scatterAddRows", p.out->device, cpu_scatter_add_rows(p), cuda_scatter_add_rows(p));
   return info.Env().Undefined();
 }
 

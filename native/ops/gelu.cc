@@ -13,7 +13,7 @@ Napi::Value js_gelu(const Napi::CallbackInfo& info) {
   a.expect_same(*p.y, *p.x, "y", "x");
   a.expect_numel(*p.y, p.x->numel, "y");
   if (p.x->numel == 0) return info.Env().Undefined();
-  CM_DISPATCH_CPU_ONLY("gelu", p.x->device, cpu_gelu(p));
+  CM_DISPATCH("gelu", p.x->device, cpu_gelu(p), cuda_gelu(p));
   return info.Env().Undefined();
 }
 
@@ -26,7 +26,7 @@ Napi::Value js_gelu_backward(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.dx, p.x->numel, "dx");
   a.expect_numel(*p.dy, p.x->numel, "dy");
   if (p.x->numel == 0) return info.Env().Undefined();
-  CM_DISPATCH_CPU_ONLY("geluBackward", p.x->device, cpu_gelu_backward(p));
+  CM_DISPATCH("geluBackward", p.x->device, cpu_gelu_backward(p), cuda_gelu_backward(p));
   return info.Env().Undefined();
 }
 

@@ -18,4 +18,6 @@ struct GeluBackwardParams {
 };
 void cpu_gelu(const GeluParams& p);
 void cpu_gelu_backward(const GeluBackwardParams& p);
+void cuda_gelu(const GeluParams& p);
+void cuda_gelu_backward(const GeluBackwardParams& p);
 }  // namespace convmae

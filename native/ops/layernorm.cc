@@ -64,7 +64,7 @@ Napi::Value js_layernorm(const Napi::CallbackInfo& info) {
   expect_distinct(a, {{p.y, "y"}, {p.mean, "mean"}, {p.rstd, "rstd"}, {p.x, "x"}, {p.gamma, "gamma"}, {p.beta, "beta"}},
                   3);
   if (p.rows == 0) return info.Env().Undefined();
-  CM_DISPATCH_CPU_ONLY("layernorm", p.x->device, cpu_layernorm(p));
+  CM_DISPATCH("layernorm", p.x->device, cpu_layernorm(p), cuda_layernorm(p));
   return info.Env().Undefined();
 }
 
@@ -102,7 +102,7 @@ Napi::Value js_layernorm_backward(const Napi::CallbackInfo& info) {
                   {{p.dx, "dx"}, {p.dgamma, "dgamma"}, {p.dbeta, "dbeta"}, {p.dy, "dy"}, {p.x, "x"}, {p.mean, "mean"},
                    {p.rstd, "rstd"}, {p.gamma, "gamma"}},
                   3);
-  CM_DISPATCH_CPU_ONLY("layernormBackward", p.x->device, cpu_layernorm_backward(p));
+  CM_DISPATCH("layernormBackward", p.x->device, cpu_layernorm_backward(p), cuda_layernorm_backward(p));
   return info.Env().Undefined();
 }
 

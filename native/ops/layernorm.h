@@ -40,4 +40,6 @@ struct LayerNormBackwardParams {
 };
 void cpu_layernorm(const LayerNormParams& p);
 void cpu_layernorm_backward(const LayerNormBackwardParams& p);
+void cuda_layernorm(const LayerNormParams& p);
+void cuda_layernorm_backward(const LayerNormBackwardParams& p);
 }  // namespace convmae

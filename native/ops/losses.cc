@@ -61,7 +61,7 @@ Napi::Value js_masked_mse_loss(const Napi::CallbackInfo& info) {
                         a.integer(4, "rows", 0, kMax), a.integer(5, "P", 1, kMax), a.flag(6, "normPix")};
   check_mse(a, *p.loss, "loss", *p.pred, *p.target, *p.mask, p.rows, p.p, p.norm_pix);
   a.expect_numel(*p.loss, 1, "loss");
-  CM_DISPATCH_CPU_ONLY("maskedMseLoss", p.loss->device, cpu_masked_mse_loss(p));
+  CM_DISPATCH("maskedMseLoss", p.loss->device, cpu_masked_mse_loss(p), cuda_masked_mse_loss(p));
   return info.Env().Undefined();
 }
 
@@ -74,7 +74,8 @@ Napi::Value js_masked_mse_loss_backward(const Napi::CallbackInfo& info) {
   a.expect_same(*p.dloss, *p.dpred, "dloss", "dpred");
   a.expect_numel(*p.dloss, 1, "dloss");
   expect_distinct(a, *p.dpred, *p.dloss, "dpred", "dloss");
-  CM_DISPATCH_CPU_ONLY("maskedMseLossBackward", p.dpred->device, cpu_masked_mse_loss_backward(p));
+  CM_DISPATCH("maskedMseLossBackward", p.dpred->device, cpu_masked_mse_loss_backward(p),
+              cuda_masked_mse_loss_backward(p));
   return info.Env().Undefined();
 }
 
@@ -84,7 +85,7 @@ Napi::Value js_cross_entropy(const Napi::CallbackInfo& info) {
                        a.integer(3, "N", 1, kMax), a.integer(4, "C", 1, kMax)};
   check_ce(a, *p.loss, "loss", *p.logits, *p.targets, p.n, p.c);
   a.expect_numel(*p.loss, 1, "loss");
-  CM_DISPATCH_CPU_ONLY("crossEntropy", p.loss->device, cpu_cross_entropy(p));
+  CM_DISPATCH("crossEntropy", p.loss->device, cpu_cross_entropy(p), cuda_cross_entropy(p));
   return info.Env().Undefined();
 }
 
@@ -96,7 +97,8 @@ Napi::Value js_cross_entropy_backward(const Napi::CallbackInfo& info) {
   a.expect_same(*p.dloss, *p.dlogits, "dloss", "dlogits");
   a.expect_numel(*p.dloss, 1, "dloss");
   expect_distinct(a, *p.dlogits, *p.dloss, "dlogits", "dloss");
-  CM_DISPATCH_CPU_ONLY("crossEntropyBackward", p.dlogits->device, cpu_cross_entropy_backward(p));
+  CM_DISPATCH("crossEntropyBackward", p.dlogits->device, cpu_cross_entropy_backward(p),
+              cuda_cross_entropy_backward(p));
   return info.Env().Undefined();
 }
 

@@ -55,4 +55,8 @@ void cpu_masked_mse_loss(const MaskedMseLossParams& p);
 void cpu_masked_mse_loss_backward(const MaskedMseLossBackwardParams& p);
 void cpu_cross_entropy(const CrossEntropyParams& p);
 void cpu_cross_entropy_backward(const CrossEntropyBackwardParams& p);
+void cuda_masked_mse_loss(const MaskedMseLossParams& p);
+void cuda_masked_mse_loss_backward(const MaskedMseLossBackwardParams& p);
+void cuda_cross_entropy(const CrossEntropyParams& p);
+void cuda_cross_entropy_backward(const CrossEntropyBackwardParams& p);
 }  // namespace convmae

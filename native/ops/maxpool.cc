@@ -1,9 +1,10 @@
 // maxPool2x2(out, argmax, x, N, C, H, W) and maxPool2x2Backward(dx, dout, argmax, N, C, H, W):
-// bindings and dispatch (contract in maxpool.h). The backward scans argmax on the host for CPU
-// buffers: each value must lie in its own window.
+// bindings and dispatch (contract in maxpool.h). The backward scans argmax on the host (CUDA
+// buffers through a copy): each value must lie in its own window.
 #include "ops/maxpool.h"
 
 #include <limits>
+#include <vector>
 
 #include "dispatch.h"
 #include "napi_args.h"
@@ -38,7 +39,7 @@ Napi::Value js_max_pool2x2(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.out, full / 4, "out");
   a.expect_numel(*p.argmax, full / 4, "argmax");
   check_no_alias(a.op(), *p.out, *p.in, "out", "x");
-  CM_DISPATCH_CPU_ONLY("maxPool2x2", p.out->device, cpu_max_pool2x2(p));
+  CM_DISPATCH("maxPool2x2", p.out->device, cpu_max_pool2x2(p), cuda_max_pool2x2(p));
   return info.Env().Undefined();
 }
 
@@ -58,8 +59,10 @@ Napi::Value js_max_pool2x2_backward(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.in, full / 4, "dout");
   a.expect_numel(*p.index, full / 4, "argmax");
   check_no_alias(a.op(), *p.out, *p.in, "dx", "dout");
-  if (p.out->device == Device::CPU) {
-    const int32_t* am = p.index->as<int32_t>();
+  {
+    // CUDA argmax is scanned through a host copy, so a bad value raises before any kernel reads it.
+    std::vector<int32_t> host;
+    const int32_t* am = host_indices(a.op(), *p.index, host);
     const int64_t ho = p.h / 2, wo = p.w / 2;
     for (int64_t i = 0; i < full / 4; ++i) {
       const int64_t y = (i / wo) % ho, x = i % wo, v = am[i];
@@ -69,7 +72,7 @@ Napi::Value js_max_pool2x2_backward(const Napi::CallbackInfo& info) {
                                 std::to_string(x) + ")");
     }
   }
-  CM_DISPATCH_CPU_ONLY("maxPool2x2Backward", p.out->device, cpu_max_pool2x2_backward(p));
+  CM_DISPATCH("maxPool2x2Backward", p.out->device, cpu_max_pool2x2_backward(p), cuda_max_pool2x2_backward(p));
   return info.Env().Undefined();
 }
 

@@ -6,7 +6,8 @@
 //   maxPool2x2Backward(dx, dout, argmax, N, C, H, W):
 //     dx[n, c, argmax[n, c, i, j]] = dout[n, c, i, j], 0 elsewhere                    (=)
 // out, argmax and dout are [N, C, H/2, W/2], x and dx [N, C, H, W]. Preconditions (checked by
-// the bindings): H and W even; every argmax value inside its own 2×2 window.
+// the bindings): H and W even; every argmax value inside its own 2×2 window. CPU: float32/float64;
+// CUDA (cuda/maxpool.cu): float32/bfloat16, the same results bit for bit.
 #pragma once
 #include <cstdint>
 
@@ -24,5 +25,7 @@ struct MaxPoolParams {
 
 void cpu_max_pool2x2(const MaxPoolParams& p);
 void cpu_max_pool2x2_backward(const MaxPoolParams& p);
+void cuda_max_pool2x2(const MaxPoolParams& p);
+void cuda_max_pool2x2_backward(const MaxPoolParams& p);
 
 }  // namespace convmae

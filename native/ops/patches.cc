@@ -5,10 +5,18 @@
 #include <algorithm>
 #include <vector>
 
+#include "cuda_api.h"
 #include "dispatch.h"
 #include "napi_args.h"
 
 namespace convmae {
+
+const int32_t* host_indices(const char* op, const Buffer& b, std::vector<int32_t>& host) {
+  if (b.device == Device::CPU) return b.as<int32_t>();
+  host.resize(size_t(b.numel));
+  if (b.numel > 0) cuda::copy_to_host(host.data(), b.data, size_t(b.numel) * sizeof(int32_t), op);
+  return host.data();
+}
 
 void check_layout(const char* op, const Buffer& ref, const Buffer& cells, const Buffer* table, int64_t n, int64_t kept,
                   int64_t g) {
@@ -26,9 +34,10 @@ void check_layout(const char* op, const Buffer& ref, const Buffer& cells, const 
   };
   check_index(cells, "cells", n * kept);
   if (table) check_index(*table, "table", n * gg);
-  if (ref.device != Device::CPU) return;  // device buffers are not scanned here
-  const int32_t* cv = cells.as<int32_t>();
-  const int32_t* tv = table ? table->as<int32_t>() : nullptr;
+  // Device buffers are copied to the host first, so a bad index is caught before any kernel reads it.
+  std::vector<int32_t> cells_host, table_host;
+  const int32_t* cv = host_indices(op, cells, cells_host);
+  const int32_t* tv = table ? host_indices(op, *table, table_host) : nullptr;
   std::vector<int32_t> slot_of(static_cast<size_t>(gg));
   for (int64_t i = 0; i < n; ++i) {
     std::fill(slot_of.begin(), slot_of.end(), -1);
@@ -75,14 +84,14 @@ static PatchRowsParams patch_rows_args(const Args& a, bool to_patches) {
 Napi::Value js_rows_to_patches(const Napi::CallbackInfo& info) {
   Args a(info, "rowsToPatches");
   PatchRowsParams p = patch_rows_args(a, true);
-  CM_DISPATCH_CPU_ONLY("rowsToPatches", p.out->device, cpu_rows_to_patches(p));
+  CM_DISPATCH("rowsToPatches", p.out->device, cpu_rows_to_patches(p), cuda_rows_to_patches(p));
   return info.Env().Undefined();
 }
 
 Napi::Value js_patches_to_rows(const Napi::CallbackInfo& info) {
   Args a(info, "patchesToRows");
   PatchRowsParams p = patch_rows_args(a, false);
-  CM_DISPATCH_CPU_ONLY("patchesToRows", p.out->device, cpu_patches_to_rows(p));
+  CM_DISPATCH("patchesToRows", p.out->device, cpu_patches_to_rows(p), cuda_patches_to_rows(p));
   return info.Env().Undefined();
 }
 
@@ -110,7 +119,7 @@ Napi::Value js_image_to_rows(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.out, checked_numel(a.op(), {p.n, p.kept, p.t, p.t, p.c, k, k}), "out");
   check_no_alias(a.op(), *p.out, *p.img, "out", "img");
   check_layout(a.op(), *p.out, *p.cells, nullptr, p.n, p.kept, p.g);
-  CM_DISPATCH_CPU_ONLY("imageToRows", p.out->device, cpu_image_to_rows(p));
+  CM_DISPATCH("imageToRows", p.out->device, cpu_image_to_rows(p), cuda_image_to_rows(p));
   return info.Env().Undefined();
 }
 
@@ -133,7 +142,7 @@ Napi::Value js_patchify(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.img, numel, "img");
   a.expect_numel(*p.out, numel, "out");
   check_no_alias(a.op(), *p.out, *p.img, "out", "img");
-  CM_DISPATCH_CPU_ONLY("patchify", p.out->device, cpu_patchify(p));
+  CM_DISPATCH("patchify", p.out->device, cpu_patchify(p), cuda_patchify(p));
   return info.Env().Undefined();
 }
 
@@ -164,14 +173,14 @@ static RowsMapParams rows_map_args(const Args& a, bool to_map) {
 Napi::Value js_rows_to_map(const Napi::CallbackInfo& info) {
   Args a(info, "rowsToMap");
   RowsMapParams p = rows_map_args(a, true);
-  CM_DISPATCH_CPU_ONLY("rowsToMap", p.out->device, cpu_rows_to_map(p));
+  CM_DISPATCH("rowsToMap", p.out->device, cpu_rows_to_map(p), cuda_rows_to_map(p));
   return info.Env().Undefined();
 }
 
 Napi::Value js_map_to_rows(const Napi::CallbackInfo& info) {
   Args a(info, "mapToRows");
   RowsMapParams p = rows_map_args(a, false);
-  CM_DISPATCH_CPU_ONLY("mapToRows", p.out->device, cpu_map_to_rows(p));
+  CM_DISPATCH("mapToRows", p.out->device, cpu_map_to_rows(p), cuda_map_to_rows(p));
   return info.Env().Undefined();
 }
 

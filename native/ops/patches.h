@@ -2,7 +2,8 @@
 // §4.5) and dense tensors. Rows are tile-major: row r = ((n*K + s)*t + dy)*t + dx holds position
 // (y, x) = (gy*t + dy, gx*t + dx) of sample n's S×S map (S = G*t), where slot s of sample n is
 // the stage-3 cell `cell = cells[n*K + s]`, gy = cell / G, gx = cell % G. Every op writes its
-// whole output (=); none accumulates. All are copies (no arithmetic) of float32/float64 values.
+// whole output (=); none accumulates. All are copies (no arithmetic) of float32/float64 values on
+// the CPU, float32/bfloat16 on CUDA (cuda/patches.cu).
 //
 //   rowsToPatches(out, x, blocks, t, k, C)        x [blocks*t*t, C] -> out [blocks*q*q, C*k*k], q = t/k:
 //       out[(b*q + py)*q + px, c*k*k + a*k + bb] = x[(b*t + py*k + a)*t + px*k + bb, c]
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "buffer.h"
 #include "errors.h"
@@ -60,6 +62,12 @@ void cpu_image_to_rows(const ImageRowsParams& p);
 void cpu_patchify(const PatchifyParams& p);
 void cpu_rows_to_map(const RowsMapParams& p);
 void cpu_map_to_rows(const RowsMapParams& p);
+void cuda_rows_to_patches(const PatchRowsParams& p);
+void cuda_patches_to_rows(const PatchRowsParams& p);
+void cuda_image_to_rows(const ImageRowsParams& p);
+void cuda_patchify(const PatchifyParams& p);
+void cuda_rows_to_map(const RowsMapParams& p);
+void cuda_map_to_rows(const RowsMapParams& p);
 
 // Shared by the bindings of the spatial ops (patches, dwconv, gather_rows, maxpool).
 
@@ -83,10 +91,15 @@ inline void check_no_alias(const char* op, const Buffer& a, const Buffer& b, con
   if (&a == &b) throw_error(op, std::string("`") + an + "` and `" + bn + "` must be different tensors");
 }
 
+// The values of an int32 index buffer readable on the host: the buffer's own memory on the CPU;
+// for a CUDA buffer, a synchronous copy into `host` (the stream is drained first). The bindings
+// scan indices through it, so a bad index raises its error before any kernel reads it.
+const int32_t* host_indices(const char* op, const Buffer& b, std::vector<int32_t>& host);
+
 // Checks a visible layout against the sizes: `cells` int32 [N*K] on ref's device, each in
 // [0, G*G) and distinct per sample; `table` (when given) int32 [N*G*G] with table[n*G*G + cell]
-// = the slot of that cell or -1, consistent with `cells`. Values are scanned on the host for CPU
-// buffers; a bad one raises a RangeError naming op.
+// = the slot of that cell or -1, consistent with `cells`. Values are scanned on the host (CUDA
+// buffers through a copy, see host_indices); a bad one raises a RangeError naming op.
 void check_layout(const char* op, const Buffer& ref, const Buffer& cells, const Buffer* table, int64_t n, int64_t kept,
                   int64_t g);
 

@@ -2,6 +2,7 @@
 import { convert } from './convert';
 import { info } from './info';
 import { parity } from './parity';
+import { pretrain } from './pretrain';
 
 export interface Command {
   summary: string;
@@ -13,4 +14,5 @@ export const commands: Record<string, Command> = {
   info,
   convert,
   parity,
+  pretrain,
 };

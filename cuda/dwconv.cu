@@ -1,0 +1,210 @@
+// Depthwise ksize×ksize conv on visible-block rows on CUDA (full contract in native/ops/dwconv.h):
+//   dwconvRows:               y[p, c]  = bias[c] + Σ_{u,v} w[c, u, v] · x[p + (u−r, v−r), c]   (=)
+//   dwconvRowsBackwardInput:  dx[q, c] = Σ_{u,v} w[c, u, v] · dy[q − (u−r, v−r), c]          (=)
+//   dwconvRowsBackwardWeight: dw[c, u, v] = Σ_p dy[p, c] · x[p + (u−r, v−r), c],
+//                             dbias[c] = Σ_p dy[p, c]                                       (=)
+// Rows [N*K*t*t, C] in the tile-major layout of native/ops/patches.h; a neighbour is found through
+// `table` [N*G*G] (slot or -1) and counts as 0 when outside the map or masked. float32 or bfloat16
+// storage, fp32 arithmetic and accumulation. The bindings have checked cells/table on the host
+// (values in range, consistent) before any of these kernels runs.
+//
+// Forward and input gradient: one thread per output element (row, channel), grid-stride over the
+// int64 element count; the thread walks the ksize² window (sign +1 forward, −1 for the mirrored
+// window of the input gradient), so neighbouring threads read neighbouring channels of one row.
+// Weight gradient: a reduction over all rows for each (c, tap), done in two deterministic passes.
+// Pass 1: blocks of 32 channels × 8 row lanes own one chunk of rows and one tap (grid x: channel
+// tiles, y: row chunks, z: taps, the bias being tap ksize²); each lane sums its rows in fp32, the
+// 8 lanes are summed in shared memory, and the block writes partial[chunk][tap][c]. Pass 2: one
+// thread per (tap, c) sums the chunks in order and writes dweight / dbias.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
+#include "cuda_api.h"
+#include "ops/dwconv.h"
+#include "runtime.cuh"
+
+namespace convmae {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTileC = 32, kLanes = 8;       // weight-gradient block: channels × row lanes
+constexpr int64_t kMaxChunks = 128;          // row chunks of the weight gradient (grid y)
+constexpr int64_t kMinChunkRows = 64;
+constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of partial sums we aim to stay under
+
+__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
+__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
+__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// The visible layout as the kernels see it.
+struct Layout {
+  const int32_t* cells;  // [N*K]
+  const int32_t* table;  // [N*G*G]
+  int64_t kept, g, t, c, ksize;
+};
+
+struct Pos {
+  int64_t n, y, x;
+};
+
+// Sample and map position of visible row r.
+__device__ inline Pos row_pos(const Layout& L, int64_t r) {
+  const int64_t tt = L.t * L.t, ns = r / tt, d = r - ns * tt, cell = L.cells[ns];
+  return {ns / L.kept, (cell / L.g) * L.t + d / L.t, (cell % L.g) * L.t + d % L.t};
+}
+
+// The row at map position (y, x) of sample n, or -1 when outside the map or in a masked cell.
+__device__ inline int64_t row_at(const Layout& L, int64_t n, int64_t y, int64_t x) {
+  const int64_t S = L.g * L.t;
+  if (y < 0 || x < 0 || y >= S || x >= S) return -1;
+  const int64_t slot = L.table[(n * L.g + y / L.t) * L.g + x / L.t];
+  return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + y % L.t) * L.t + x % L.t;
+}
+
+// dst[r, c] = (bias[c] or 0) + Σ_{u,v} w[c, u, v] · src[row at pos(r) + sign·(u − half, v − half), c].
+template <typename T>
+__global__ void conv_gather_kernel(T* dst, const T* src, const T* w, const T* bias, Layout L, int64_t total,
+                                   int64_t sign) {
+  const int64_t C = L.c, ks = L.ksize, kk = ks * ks, half = ks / 2;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / C, c = i - r * C;
+    const Pos p = row_pos(L, r);
+    float acc = bias ? ldf(bias, c) : 0.f;
+    for (int64_t u = 0; u < ks; ++u)
+      for (int64_t v = 0; v < ks; ++v) {
+        const int64_t nb = row_at(L, p.n, p.y + sign * (u - half), p.x + sign * (v - half));
+        if (nb >= 0) acc += ldf(w, c * kk + u * ks + v) * ldf(src, nb * C + c);
+      }
+    stf(dst, i, acc);
+  }
+}
+
+// Pass 1 of the weight gradient: partial[(chunk*taps + j)*C + c] = Σ over the chunk's rows r of
+// dy[r, c] · x[window_j(r), c] (tap j < ksize²) or dy[r, c] (j = ksize², the bias).
+template <typename T>
+__global__ void __launch_bounds__(kTileC* kLanes)
+    weight_partial_kernel(float* partial, const T* dy, const T* x, Layout L, int64_t rows, int64_t chunk_rows,
+                          int64_t taps) {
+  __shared__ float lanes[kLanes][kTileC + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t C = L.c, c = int64_t(blockIdx.x) * kTileC + tx;
+  const int64_t r0 = int64_t(blockIdx.y) * chunk_rows, r1 = min(rows, r0 + chunk_rows);
+  const int64_t ks = L.ksize, half = ks / 2, bias_tap = taps - 1;
+  for (int64_t j = blockIdx.z; j < taps; j += gridDim.z) {
+    float acc = 0.f;
+    if (c < C) {
+      const int64_t du = j / ks - half, dv = j % ks - half;
+      for (int64_t r = r0 + ty; r < r1; r += kLanes) {
+        const float g = ldf(dy, r * C + c);
+        if (j == bias_tap) {
+          acc += g;
+        } else {
+          const Pos p = row_pos(L, r);
+          const int64_t nb = row_at(L, p.n, p.y + du, p.x + dv);
+          if (nb >= 0) acc += g * ldf(x, nb * C + c);
+        }
+      }
+    }
+    lanes[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && c < C) {
+      float s = 0.f;
+      for (int l = 0; l < kLanes; ++l) s += lanes[l][tx];
+      partial[(int64_t(blockIdx.y) * taps + j) * C + c] = s;
+    }
+    __syncthreads();
+  }
+}
+
+// Pass 2: sums the chunks of each (tap, c) in chunk order; chunks = 0 (no rows) writes zeros.
+template <typename T>
+__global__ void weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
+  const int64_t total = taps * C, kk = taps - 1;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = e / C, c = e - j * C;
+    float s = 0.f;
+    for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];
+    if (j == kk) stf(db, c, s);
+    else stf(dw, c * kk + j, s);
+  }
+}
+
+// Scratch memory from the package allocator, returned when the scope ends. Kernels that use it
+// are queued on the package stream before the release, and every later user of the block is
+// queued after them on the same stream, so releasing at once is safe.
+class Scratch {
+ public:
+  Scratch(size_t bytes, const char* op) : bytes_(bytes), p_(bytes ? cuda::alloc(bytes, op) : nullptr) {}
+  ~Scratch() { cuda::release(p_, bytes_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  size_t bytes_;
+  void* p_;
+};
+
+Layout layout_of(const DwconvGeometry& g) {
+  return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, g.g, g.t, g.c, g.ksize};
+}
+
+int64_t rows_of(const DwconvGeometry& g) { return g.n * g.kept * g.t * g.t; }
+
+template <typename Fn>
+void by_dtype(DType d, Fn&& fn) {
+  if (d == DType::F32) fn(float{});
+  else fn(__nv_bfloat16{});
+}
+
+template <typename T>
+void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, const T* bias, int64_t sign) {
+  const int64_t total = rows_of(g) * g.c;
+  if (total == 0) return;
+  conv_gather_kernel<T><<<cuda::grid_for(total, kThreads), kThreads, 0, cuda::stream()>>>(dst, src, w, bias,
+                                                                                         layout_of(g), total, sign);
+}
+
+}  // namespace
+
+void cuda_dwconv_rows(const DwconvParams& p) {
+  by_dtype(p.y->dtype, [&](auto zero) {
+    using T = decltype(zero);
+    gather_conv<T>(p.geo, p.y->as<T>(), p.x->as<T>(), p.weight->as<T>(), p.bias->as<T>(), 1);
+  });
+}
+
+void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
+  by_dtype(p.dx->dtype, [&](auto zero) {
+    using T = decltype(zero);
+    gather_conv<T>(p.geo, p.dx->as<T>(), p.dy->as<T>(), p.weight->as<T>(), nullptr, -1);
+  });
+}
+
+void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
+  const DwconvGeometry& g = p.geo;
+  const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);
+  if (C == 0) return;
+  // Row chunks: enough blocks to fill the GPU, few enough that the partial sums stay small.
+  int64_t chunks = std::min((rows + kMinChunkRows - 1) / kMinChunkRows, kMaxChunks);
+  chunks = std::max<int64_t>(1, std::min(chunks, kPartialBudget / (taps * C)));
+  const int64_t chunk_rows = rows == 0 ? 0 : (rows + chunks - 1) / chunks;
+  if (rows == 0) chunks = 0;
+  else chunks = (rows + chunk_rows - 1) / chunk_rows;  // no empty chunk
+  Scratch partial(size_t(chunks * taps * C) * sizeof(float), "dwconvRowsBackwardWeight");
+  by_dtype(p.dweight->dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if (chunks > 0) {
+      const dim3 block(kTileC, kLanes);
+      const dim3 grid(unsigned((C + kTileC - 1) / kTileC), unsigned(chunks), unsigned(std::min<int64_t>(taps, 64)));
+      weight_partial_kernel<T><<<grid, block, 0, cuda::stream()>>>(partial.as<float>(), p.dy->as<T>(), p.x->as<T>(),
+                                                                  layout_of(g), rows, chunk_rows, taps);
+    }
+    weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
+        p.dweight->as<T>(), p.dbias->as<T>(), partial.as<float>(), chunks, taps, C);
+  });
+}
+
+}  // namespace convmae

@@ -1,0 +1,72 @@
+// gelu on CUDA (full contract in native/ops/gelu.h): the exact erf GELU and its backward,
+//   forward:  y[i]  = 0.5 · x[i] · (1 + erf(x[i] / √2))                                   (=)
+//   backward: dx[i] = dy[i] · (Φ(x[i]) + x[i] · φ(x[i]))                                    (=)
+// float32 or bfloat16 storage, fp32 arithmetic with erff/expf (not the tanh form). Elementwise
+// grid-stride loops; each element is read before it is written, so y may alias x and dx may
+// alias dy or x.
+#include <cuda_bf16.h>
+
+#include <string>
+
+#include "errors.h"
+#include "ops/gelu.h"
+#include "runtime.cuh"
+
+namespace convmae {
+
+namespace {
+constexpr float kSqrtHalf = 0.70710678118654752440f;    // 1/√2
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/√(2π)
+
+__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
+__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
+__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// Calls f(T{}) for the storage type of d; the bindings admit only these two on CUDA.
+template <typename F>
+void float_dispatch(DType d, const char* op, F f) {
+  if (d == DType::F32) f(float{});
+  else if (d == DType::BF16) f(__nv_bfloat16{});
+  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
+}
+
+template <typename T>
+__global__ void gelu_kernel(T* y, const T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = ldf(x, i);
+    stf(y, i, 0.5f * v * (1.f + erff(v * kSqrtHalf)));
+  }
+}
+
+template <typename T>
+__global__ void gelu_backward_kernel(T* dx, const T* dy, const T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = ldf(x, i);
+    const float cdf = 0.5f * (1.f + erff(v * kSqrtHalf));
+    const float pdf = expf(-0.5f * v * v) * kInvSqrt2Pi;
+    stf(dx, i, ldf(dy, i) * (cdf + v * pdf));
+  }
+}
+}  // namespace
+
+void cuda_gelu(const GeluParams& p) {
+  const int64_t n = p.x->numel;
+  if (n == 0) return;
+  float_dispatch(p.x->dtype, "gelu", [&](auto zero) {
+    using T = decltype(zero);
+    gelu_kernel<T><<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(p.y->as<T>(), p.x->as<T>(), n);
+  });
+}
+
+void cuda_gelu_backward(const GeluBackwardParams& p) {
+  const int64_t n = p.x->numel;
+  if (n == 0) return;
+  float_dispatch(p.x->dtype, "geluBackward", [&](auto zero) {
+    using T = decltype(zero);
+    gelu_backward_kernel<T><<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(p.dx->as<T>(), p.dy->as<T>(),
+                                                                               p.x->as<T>(), n);
+  });
+}
+
+}  // namespace convmae

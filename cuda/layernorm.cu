@@ -1,0 +1,199 @@
+// layernorm on CUDA (full contract in native/ops/layernorm.h): LayerNorm over the last dim of a
+// row-major [rows, C] tensor, biased variance, eps inside the root, and its backward.
+//   forward:  y = (x − mean)·rstd·gamma + beta, mean [rows] and rstd [rows] saved        (=)
+//   backward: dx = rstd·(g − mean_c(g) − x̂·mean_c(g·x̂)) with g = dy·gamma               (=)
+//             dgamma[c] = Σ_r dy·x̂,  dbeta[c] = Σ_r dy                                  (=)
+// float32 or bfloat16 storage; arithmetic and every sum in fp32 (the cross-row sums of dgamma and
+// dbeta finish in double). Outputs are distinct from the inputs (checked by the binding). rows
+// may be 0: the forward is then not called, and the backward writes dgamma = dbeta = 0.
+//
+// Forward and dx: one warp per row (8 rows per 256-thread block, grid-stride over rows). The row
+// statistics are taken relative to the row's first element x0 (two passes over centred values),
+// so that rows with a large mean keep their precision in fp32 as the CPU's double sums do:
+// s = Σ(x − x0), μ' = s/C, var = Σ(x − x0 − μ')²/C, and mean = x0 + μ' is only formed to be saved.
+// dgamma/dbeta: the rows are cut into ≤ 256 chunks (a split that depends only on `rows`, so the
+// result is deterministic); a first kernel writes per-chunk partial sums [chunks, 2, C] (32 columns
+// x 8 row lanes per block, column tiles on grid x, chunks on grid y), a second sums the chunks of
+// each column in order.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <string>
+
+#include "cuda_api.h"
+#include "errors.h"
+#include "ops/layernorm.h"
+#include "runtime.cuh"
+
+namespace convmae {
+
+namespace {
+constexpr int kThreads = 256, kWarps = kThreads / 32;
+constexpr int kColTile = 32, kRowLanes = 8;  // the partial-sum kernel's block shape
+
+__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
+__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
+__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+__device__ inline float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <typename F>
+void float_dispatch(DType d, const char* op, F f) {
+  if (d == DType::F32) f(float{});
+  else if (d == DType::BF16) f(__nv_bfloat16{});
+  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
+}
+
+// Device scratch from the caching allocator, returned on scope exit. Returning it before the
+// kernels that use it have run is safe: every kernel and copy runs on the one package stream.
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  Scratch(size_t b, const char* op) : p(b ? cuda::alloc(b, op) : nullptr), bytes(b) {}
+  ~Scratch() { if (p) cuda::release(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
+                                                             const T* beta, int64_t rows, int64_t C, float eps) {
+  const int lane = threadIdx.x % 32;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
+    const T* xr = x + r * C;
+    const float x0 = ldf(xr, 0);
+    float s = 0.f;
+    for (int64_t c = lane; c < C; c += 32) s += ldf(xr, c) - x0;
+    const float mu = warp_sum(s) / float(C);  // mean − x0
+    float v = 0.f;
+    for (int64_t c = lane; c < C; c += 32) {
+      const float d = (ldf(xr, c) - x0) - mu;
+      v += d * d;
+    }
+    const float rs = 1.f / sqrtf(warp_sum(v) / float(C) + eps);
+    T* yr = y + r * C;
+    for (int64_t c = lane; c < C; c += 32) {
+      const float xh = ((ldf(xr, c) - x0) - mu) * rs;
+      stf(yr, c, xh * ldf(gamma, c) + ldf(beta, c));
+    }
+    if (lane == 0) {
+      stf(mean, r, x0 + mu);
+      stf(rstd, r, rs);
+    }
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* dy, const T* x, const T* mean,
+                                                                const T* rstd, const T* gamma, int64_t rows, int64_t C) {
+  const int lane = threadIdx.x % 32;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
+    const T* xr = x + r * C;
+    const T* dyr = dy + r * C;
+    const float m = ldf(mean, r), rs = ldf(rstd, r);
+    float sg = 0.f, sgx = 0.f;  // Σ_c g and Σ_c g·x̂
+    for (int64_t c = lane; c < C; c += 32) {
+      const float xh = (ldf(xr, c) - m) * rs;
+      const float g = ldf(dyr, c) * ldf(gamma, c);
+      sg += g;
+      sgx += g * xh;
+    }
+    const float mg = warp_sum(sg) / float(C), mgx = warp_sum(sgx) / float(C);
+    T* dxr = dx + r * C;
+    for (int64_t c = lane; c < C; c += 32) {
+      const float xh = (ldf(xr, c) - m) * rs;
+      stf(dxr, c, rs * (ldf(dyr, c) * ldf(gamma, c) - mg - xh * mgx));
+    }
+  }
+}
+
+// part[ch][0][c] = Σ_{r in chunk ch} dy·x̂,  part[ch][1][c] = Σ_{r in chunk ch} dy.
+template <typename T>
+__global__ void __launch_bounds__(kColTile* kRowLanes)
+    layernorm_partial_kernel(float* part, const T* dy, const T* x, const T* mean, const T* rstd, int64_t rows, int64_t C,
+                             int64_t chunk) {
+  __shared__ float sg[kRowLanes][kColTile];
+  __shared__ float sb[kRowLanes][kColTile];
+  const int64_t ch = blockIdx.y;
+  const int64_t r0 = ch * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+  const int64_t tiles = (C + kColTile - 1) / kColTile;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {  // uniform per block
+    const int64_t c = tile * kColTile + threadIdx.x;
+    float ag = 0.f, ab = 0.f;
+    if (c < C) {
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
+        const float d = ldf(dy, r * C + c);
+        ag += d * ((ldf(x, r * C + c) - ldf(mean, r)) * ldf(rstd, r));
+        ab += d;
+      }
+    }
+    sg[threadIdx.y][threadIdx.x] = ag;
+    sb[threadIdx.y][threadIdx.x] = ab;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+      float tg = 0.f, tb = 0.f;
+#pragma unroll
+      for (int k = 0; k < kRowLanes; ++k) {
+        tg += sg[k][threadIdx.x];
+        tb += sb[k][threadIdx.x];
+      }
+      part[(ch * 2) * C + c] = tg;
+      part[(ch * 2 + 1) * C + c] = tb;
+    }
+    __syncthreads();  // before the next tile overwrites sg/sb
+  }
+}
+
+template <typename T>
+__global__ void layernorm_param_grad_kernel(T* dgamma, T* dbeta, const float* part, int64_t chunks, int64_t C) {
+  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
+    double g = 0, b = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      g += part[(ch * 2) * C + c];
+      b += part[(ch * 2 + 1) * C + c];
+    }
+    stf(dgamma, c, float(g));
+    stf(dbeta, c, float(b));
+  }
+}
+}  // namespace
+
+void cuda_layernorm(const LayerNormParams& p) {
+  if (p.rows == 0 || p.c == 0) return;
+  float_dispatch(p.x->dtype, "layernorm", [&](auto zero) {
+    using T = decltype(zero);
+    layernorm_kernel<T><<<cuda::grid_for(p.rows, kWarps), kThreads, 0, cuda::stream()>>>(
+        p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows, p.c,
+        float(p.eps));
+  });
+}
+
+void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
+  const int64_t R = p.rows, C = p.c;
+  if (C == 0) return;
+  // The CPU reference's chunking: at most 256 chunks of at least 64 rows.
+  const int64_t chunk = std::max<int64_t>(64, (R + 255) / 256);
+  const int64_t chunks = (R + chunk - 1) / chunk;  // 0 when rows == 0: dgamma = dbeta = 0
+  Scratch part(size_t(chunks) * 2 * size_t(C) * sizeof(float), "layernormBackward");
+  float_dispatch(p.x->dtype, "layernormBackward", [&](auto zero) {
+    using T = decltype(zero);
+    cudaStream_t st = cuda::stream();
+    if (R > 0) {
+      layernorm_dx_kernel<T><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
+          p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, C);
+      const int64_t tiles = (C + kColTile - 1) / kColTile;
+      dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
+      layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
+          static_cast<float*>(part.p), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), R, C, chunk);
+    }
+    layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
+        p.dgamma->as<T>(), p.dbeta->as<T>(), static_cast<const float*>(part.p), chunks, C);
+  });
+}
+
+}  // namespace convmae

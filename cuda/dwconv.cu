@@ -33,6 +33,10 @@ constexpr int64_t kMaxChunks = 128;          // row chunks of the weight gradien
 constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of partial sums we aim to stay under
 
+// Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
+__device__ inline int64_t first_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
+__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
+
 __device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
 __device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
 __device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
@@ -68,7 +72,7 @@ template <typename T>
 __global__ void conv_gather_kernel(T* dst, const T* src, const T* w, const T* bias, Layout L, int64_t total,
                                    int64_t sign) {
   const int64_t C = L.c, ks = L.ksize, kk = ks * ks, half = ks / 2;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = first_index(); i < total; i += grid_stride()) {
     const int64_t r = i / C, c = i - r * C;
     const Pos p = row_pos(L, r);
     float acc = bias ? ldf(bias, c) : 0.f;
@@ -122,7 +126,7 @@ __global__ void __launch_bounds__(kTileC* kLanes)
 template <typename T>
 __global__ void weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
   const int64_t total = taps * C, kk = taps - 1;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t e = first_index(); e < total; e += grid_stride()) {
     const int64_t j = e / C, c = e - j * C;
     float s = 0.f;
     for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];

@@ -49,9 +49,13 @@ export class ConvViT extends ConvEncoder {
     return new ConvViT(preset(name, overrides), opts);
   }
 
-  private layout(imgs: Tensor): VisibleLayout {
+  private layout(imgs: Tensor, anySize = false): VisibleLayout {
     if (!(imgs instanceof Tensor)) throw new TypeError('ConvViT: expected a Tensor for `imgs`');
-    return fullLayout(imgs.shape[0], this.grid, imgs.device);
+    const side = imgs.shape[2];
+    if (anySize && (imgs.rank !== 4 || side % 16 !== 0 || side < 16)) {
+      throw new RangeError(`ConvViT.forwardFeatures: expected square images [N, 3, S, S] with S a multiple of 16 but got [${imgs.shape.join(', ')}]`);
+    }
+    return fullLayout(imgs.shape[0], anySize ? side / 16 : this.grid, imgs.device);
   }
 
   /** Pooled features before the head: [N, C3]. */
@@ -82,9 +86,12 @@ export class ConvViT extends ConvEncoder {
     return logits;
   }
 
-  /** E1..E4 at strides 4, 8, 16, 32 (no final norm, nothing masked). */
+  /**
+   * E1..E4 at strides 4, 8, 16, 32 (no final norm, nothing masked), for square inputs of any
+   * side that is a multiple of 16 (32 for E4); the position table is resized to the grid.
+   */
   forwardFeatures(imgs: Tensor): Features {
-    const layout = this.layout(imgs);
+    const layout = this.layout(imgs, true);
     try {
       const s = this.stages(imgs, layout);
       const x = this.stage3(s.tokens);

@@ -8,12 +8,14 @@ import { gatherRows } from '../ops/gather';
 import { linear } from '../ops/linear';
 import { imageToRows, rowsToPatches } from '../ops/patches';
 import { VisibleLayout } from '../ops/visible_layout';
-import { Tensor } from '../tensor/tensor';
+import { keep } from '../tensor/scope';
+import { Tensor, tensor } from '../tensor/tensor';
 import { Block, CBlock, PatchEmbed } from '../nn/blocks';
 import { InitContext, xavierUniform } from '../nn/init';
 import { Linear, LinearInit } from '../nn/layers';
 import { Module, param } from '../nn/module';
 import { ConvMAEConfig } from './config';
+import { resizePosTable } from './pos_resize';
 
 /** Receives module outputs by their official names (act.<name> in the fixtures). */
 export type Capture = (name: string, t: Tensor) => void;
@@ -39,6 +41,7 @@ export class ConvEncoder extends Module {
   readonly grid: number;
   /** Randomness of drop path. */
   rng: Rng;
+  private readonly resizedPos = new Map<string, Tensor>();
 
   constructor(ctx: InitContext, readonly config: ConvMAEConfig, linearInit: LinearInit, dropPath: number) {
     super();
@@ -61,14 +64,17 @@ export class ConvEncoder extends Module {
       new Block(ctx, c3, c.numHeads, c.mlpRatio[2], c.layerNormEps, dpr(c.depth[0] + c.depth[1] + i), linearInit));
   }
 
-  /** Stages 1-2 on visible rows, then patch_embed3/4 and the position embedding at kept tokens. */
+  /**
+   * Stages 1-2 on visible rows, then patch_embed3/4 and the position embedding at kept tokens.
+   * Images must be square with side layout.g·16; at a grid other than the model's, the position
+   * table is bicubic-resized (SPEC.md §9.1) and takes no gradient.
+   */
   stages(imgs: Tensor, layout: VisibleLayout, capture?: Capture): StageOutputs {
-    const [n, ch, h, w] = imgs.shape;
-    const side = this.grid * 16;
+    const [, ch, h, w] = imgs.shape;
+    const side = layout.g * 16;
     if (imgs.rank !== 4 || ch !== 3 || h !== side || w !== side) {
       throw new RangeError(`ConvMAE: expected images [N, 3, ${side}, ${side}] but got [${imgs.shape.join(', ')}]`);
     }
-    void n;
     let x = this.patch_embed1.forward(imageToRows(imgs, layout, 4));
     capture?.('patch_embed1', x);
     this.blocks1.forEach((b, i) => {
@@ -88,9 +94,35 @@ export class ConvEncoder extends Module {
     const p4 = this.patch_embed4.forward(p3);
     capture?.('patch_embed4', p4);
     const c3 = this.config.embedDim[2];
-    const pos = gatherRows(reshape(this.pos_embed, [this.grid * this.grid, c3]), layout.cells);
+    const pos = gatherRows(this.positionTable(layout.g), layout.cells);
     const tokens = reshape(add(p4, pos), [layout.n, layout.k, c3]);
     return { e1, e2, tokens };
+  }
+
+  /** The [G·G, C3] position table for a grid side G (a resized, cached copy when G differs). */
+  private positionTable(g: number): Tensor {
+    const c3 = this.config.embedDim[2];
+    if (g === this.grid) return reshape(this.pos_embed, [g * g, c3]);
+    const key = `${g}:${this.pos_embed.device}`;
+    let t = this.resizedPos.get(key);
+    if (!t || t.disposed) {
+      const table = resizePosTable(this.pos_embed.toFloat32Array(), this.grid, c3, g);
+      t = keep(tensor(table, [g * g, c3], { dtype: this.pos_embed.dtype, device: this.pos_embed.device }));
+      this.resizedPos.get(key)?.dispose();
+      this.resizedPos.set(key, t);
+    }
+    return t;
+  }
+
+  /** Drops cached resized position tables (call after changing pos_embed). */
+  clearPositionCache(): void {
+    for (const t of this.resizedPos.values()) t.dispose();
+    this.resizedPos.clear();
+  }
+
+  dispose(): void {
+    this.clearPositionCache();
+    super.dispose();
   }
 
   /** Stage-3 blocks on [N, K, C3] tokens. */

@@ -36,7 +36,22 @@ export function reconstructionRows(model: ConvMAE, images: Float32Array, n: numb
 
 export function writeReconstructions(file: string, model: ConvMAE, images: Float32Array, n: number, seed = 0,
   mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD): GridImage {
-  const grid = reconstructionGrid(reconstructionRows(model, images, n, seed), mean, std);
+  const grid = upscale(reconstructionGrid(reconstructionRows(model, images, n, seed), mean, std));
   writePng(file, grid.data, grid.width, grid.height, 3);
   return grid;
+}
+
+/** Small images are enlarged by an integer factor (nearest neighbour) so that patches stay visible. */
+function upscale(g: GridImage, minWidth = 480): GridImage {
+  const f = Math.max(1, Math.floor(minWidth / g.width));
+  if (f === 1) return g;
+  const width = g.width * f, height = g.height * f;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const src = (Math.floor(y / f) * g.width + Math.floor(x / f)) * 3;
+      data.set(g.data.subarray(src, src + 3), (y * width + x) * 3);
+    }
+  }
+  return { data, width, height };
 }

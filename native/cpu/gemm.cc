@@ -1,7 +1,9 @@
 // CPU reference for gemm (contract in native/ops/gemm.h). op(A) is packed into 4-row blocks and
 // op(B) into 16-column panels (zero padded), so the micro-kernel keeps a 4x16 accumulator tile in
 // registers for the whole K loop; target_clones picks an AVX2/FMA build where the CPU has it.
+// Accumulation is in the storage type (fp32 for float32, as the contract says).
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "float_dispatch.h"
@@ -19,32 +21,40 @@ struct Tile {
   T v[MR][NR];
 };
 
-// acc = Σ_k a[r][k] * b[k][c] over one 4-row block (a: [MR][K] interleaved as a[k*MR + r]) and one
-// 16-column panel (b: [K][NR]).
+// GCC vector types keep the 4x16 accumulator tile in registers (8 ymm for float, 16 for double);
+// without AVX the same code lowers to SSE pairs.
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+// acc = Σ_k a[k*MR + r] * b[k*NR + c] over one packed 4-row block and one 16-column panel.
 __attribute__((target_clones("arch=haswell", "default")))
 void micro_f32(const float* a, const float* b, int64_t K, Tile<float>& t) {
-  float acc[MR][NR] = {};
+  v8f acc[MR][2] = {};
   for (int64_t k = 0; k < K; ++k) {
-    const float* bk = b + k * NR;
-    const float* ak = a + k * MR;
-    for (int r = 0; r < MR; ++r)
-      for (int c = 0; c < NR; ++c) acc[r][c] += ak[r] * bk[c];
+    v8f b0, b1;
+    std::memcpy(&b0, b + k * NR, sizeof b0);
+    std::memcpy(&b1, b + k * NR + 8, sizeof b1);
+    for (int r = 0; r < MR; ++r) {
+      const float ar = a[k * MR + r];
+      acc[r][0] += ar * b0;
+      acc[r][1] += ar * b1;
+    }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < NR; ++c) t.v[r][c] = acc[r][c];
+  for (int r = 0; r < MR; ++r) std::memcpy(t.v[r], acc[r], sizeof acc[r]);
 }
 
 __attribute__((target_clones("arch=haswell", "default")))
 void micro_f64(const double* a, const double* b, int64_t K, Tile<double>& t) {
-  double acc[MR][NR] = {};
+  v4d acc[MR][4] = {};
   for (int64_t k = 0; k < K; ++k) {
-    const double* bk = b + k * NR;
-    const double* ak = a + k * MR;
-    for (int r = 0; r < MR; ++r)
-      for (int c = 0; c < NR; ++c) acc[r][c] += ak[r] * bk[c];
+    v4d bv[4];
+    std::memcpy(bv, b + k * NR, sizeof bv);
+    for (int r = 0; r < MR; ++r) {
+      const double ar = a[k * MR + r];
+      for (int j = 0; j < 4; ++j) acc[r][j] += ar * bv[j];
+    }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < NR; ++c) t.v[r][c] = acc[r][c];
+  for (int r = 0; r < MR; ++r) std::memcpy(t.v[r], acc[r], sizeof acc[r]);
 }
 
 inline void micro(const float* a, const float* b, int64_t K, Tile<float>& t) { micro_f32(a, b, K, t); }
@@ -67,18 +77,23 @@ void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, 
   });
   const int64_t blocks = (M + MR - 1) / MR;
   const T alpha = T(p.alpha), beta = T(p.beta);
+  // Each task packs its row blocks once, then walks the panels outermost so that one panel
+  // (K x 16) stays in cache while it meets every row block of the task.
   parallel_for(blocks, 4, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(size_t(K * MR));
-    Tile<T> tile;
+    std::vector<T> ap(size_t((hi - lo) * K * MR));
     for (int64_t blk = lo; blk < hi; ++blk) {
+      T* dst = ap.data() + (blk - lo) * K * MR;
       int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
       for (int64_t k = 0; k < K; ++k)
         for (int r = 0; r < MR; ++r)
-          ap[size_t(k * MR + r)] =
-              r < rn ? (p.trans_a ? A[k * M + r0 + r] : A[(r0 + r) * K + k]) : T(0);
-      for (int64_t pn = 0; pn < panels; ++pn) {
-        micro(ap.data(), bp.data() + pn * K * NR, K, tile);
-        int64_t c0 = pn * NR, cn = std::min<int64_t>(NR, N - c0);
+          dst[k * MR + r] = r < rn ? (p.trans_a ? A[k * M + r0 + r] : A[(r0 + r) * K + k]) : T(0);
+    }
+    Tile<T> tile;
+    for (int64_t pn = 0; pn < panels; ++pn) {
+      int64_t c0 = pn * NR, cn = std::min<int64_t>(NR, N - c0);
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        micro(ap.data() + (blk - lo) * K * MR, bp.data() + pn * K * NR, K, tile);
+        int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
         for (int64_t r = 0; r < rn; ++r) {
           T* crow = C + (r0 + r) * N + c0;
           for (int64_t c = 0; c < cn; ++c) {

@@ -1,5 +1,6 @@
 // dwconvRows against a dense depthwise conv on the masked map (scatter rows into a canvas, conv,
-// gather), gradients by finite differences, and every bad argument (TS and native) throwing.
+// gather), gradients by finite differences, and every bad argument (TS and native) throwing; on a
+// GPU, the CUDA kernels against the CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
@@ -7,9 +8,12 @@ import { backward, clearTape, requireGrad } from '../../lib/autograd/tape';
 import { dwconvRows } from '../../lib/ops/dwconv';
 import { disposeLayout, fullLayout, makeVisibleLayout, VisibleLayout } from '../../lib/ops/visible_layout';
 import { tidy } from '../../lib/tensor/scope';
-import { liveTensorCount, tensor, zeros } from '../../lib/tensor/tensor';
+import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
-import { expectClose, TOL_F32 } from '../helpers/close';
+import type { Device } from '../../lib/tensor/device';
+import { expectClose, relL2, TOL_F32 } from '../helpers/close';
+import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
 /** ids_keep of a random mask: per sample, the k cells with the smallest noise, in ascending noise. */
@@ -265,6 +269,167 @@ describe('dwconvRows (cpu)', () => {
         expect(() => native.dwconvRowsBackwardWeight(H(dw), H(db), H(y), H(b), H(layout.cells), H(layout.table), n, k, g, t, c, 5)).toThrow(/`x`/);
         expect(() => native.dwconvRowsBackwardWeight(H(dw), H(db), H(y), H(x), H(layout.cells), H(layout.table), n, k, g, t, c, 3)).toThrow(/dweight/);
       });
+    });
+  });
+});
+
+// The CUDA twin against the CPU op on fresh random inputs every run (the seed is in each label).
+// float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device): at most twice the
+// error that rounding the inputs to bf16 causes in the float32 CPU computation.
+describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  interface Outputs { y: Float64Array; dx: Float64Array; dw: Float64Array; db: Float64Array }
+  interface Inputs { x: Float64Array; w: Float64Array; b: Float64Array; dy: Float64Array }
+
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number, scale = 1) => Float64Array.from(new Float32Array(randn(n, seed, scale)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const host = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+
+  /** Forward and both backward kernels through the native functions on one device. */
+  function run(device: Device, mode: Mode, geo: Geo, ks: number, inp: Inputs): Outputs {
+    return tidy(() => {
+      const { n, k, g, t, c, cells } = geo, R = n * k * t * t;
+      const layout = makeVisibleLayout(cells, n, k, g, device);
+      const x = put(inp.x, [R, c], device, mode), w = put(inp.w, [c, 1, ks, ks], device, mode);
+      const b = put(inp.b, [c], device, mode), dy = put(inp.dy, [R, c], device, mode);
+      const o = { dtype: x.dtype, device };
+      const y = empty([R, c], o), dx = empty([R, c], o), dw = empty([c, 1, ks, ks], o), db = empty([c], o);
+      const L = [layout.cells.handle(), layout.table.handle()] as const;
+      native.dwconvRows(y.handle(), x.handle(), ...L, w.handle(), b.handle(), n, k, g, t, c, ks);
+      native.dwconvRowsBackwardInput(dx.handle(), dy.handle(), ...L, w.handle(), n, k, g, t, c, ks);
+      native.dwconvRowsBackwardWeight(dw.handle(), db.handle(), dy.handle(), x.handle(), ...L, n, k, g, t, c, ks);
+      const out = { y: host(y), dx: host(dx), dw: host(dw), db: host(db) };
+      disposeLayout(layout);
+      return out;
+    });
+  }
+
+  /** Geometry and float32-representable inputs from a fresh seed. */
+  function setup(n: number, k: number, g: number, t: number, c: number, ks: number) {
+    const seed = freshSeed();
+    const cells = k === g * g ? Int32Array.from({ length: n * k }, (_, i) => i % k) : randomCells(n, k, g, seed);
+    const R = n * k * t * t;
+    const inp: Inputs = { x: rand32(R * c, seed + 1), w: rand32(c * ks * ks, seed + 2, 0.3), b: rand32(c, seed + 3), dy: rand32(R * c, seed + 4) };
+    return { seed, geo: { n, k, g, t, c, cells } as Geo, inp, R };
+  }
+  const KEYS = ['y', 'dx', 'dw', 'db'] as const;
+
+  it.each([
+    // n, k, g, t, c, ks
+    [2, 4, 3, 2, 3, 5],
+    [1, 7, 4, 4, 40, 3],
+    [2, 10, 5, 4, 32, 5],
+    [3, 9, 3, 2, 8, 5], // every cell kept
+    [1, 3, 3, 4, 16, 7],
+    [2, 5, 3, 2, 33, 1],
+    [16, 49, 14, 4, 16, 5], // 12544 rows: the weight gradient caps its row chunks
+    [2, 0, 3, 2, 4, 5], // no visible rows: y, dx empty; dweight and dbias are zero
+  ])('float32 n=%i k=%i g=%i t=%i c=%i ks=%i matches the CPU op, forward and backward', (n, k, g, t, c, ks) => {
+    const { seed, geo, inp, R } = setup(n, k, g, t, c, ks);
+    const cpu = run('cpu', 'float32', geo, ks, inp);
+    const gpu = run('cuda', 'float32', geo, ks, inp);
+    for (const key of KEYS) {
+      expect(gpu[key].length).toBe(cpu[key].length);
+      expect(relL2(gpu[key], cpu[key]), `${key} (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    }
+    if (R === 0) expect([...gpu.dw, ...gpu.db].every((v) => v === 0)).toBe(true);
+  });
+
+  // The outputs are rounded to bf16 too, which adds about as much error as the input rounding, so
+  // the measured ratio is ~1.2-1.4; every output here has >= 256 elements (dbias: C), which keeps
+  // its sampling spread far below the factor 2.
+  it.each([
+    [2, 10, 5, 4, 256, 5],
+    [1, 7, 4, 2, 384, 3],
+    [2, 9, 3, 2, 256, 5], // every cell kept
+  ])('bfloat16 n=%i k=%i g=%i t=%i c=%i ks=%i stays within twice the input-rounding error', (n, k, g, t, c, ks) => {
+    const { seed, geo, inp } = setup(n, k, g, t, c, ks);
+    const cpu = run('cpu', 'float32', geo, ks, inp);
+    const rounded = run('cpu', 'float32', geo, ks, { x: roundBf16(inp.x), w: roundBf16(inp.w), b: roundBf16(inp.b), dy: roundBf16(inp.dy) });
+    const bf = run('cuda', 'bfloat16', geo, ks, inp);
+    for (const key of KEYS) {
+      const budget = relL2(rounded[key], cpu[key]);
+      expect(budget).toBeGreaterThan(0);
+      expect(relL2(bf[key], cpu[key]), `${key} (seed ${seed}; input rounding alone: ${budget})`).toBeLessThanOrEqual(2 * budget);
+    }
+  });
+
+  it('runs through the TS API and the tape on cuda, matching the CPU gradients', () => {
+    const seed = freshSeed();
+    const n = 2, k = 5, g = 3, t = 4, c = 12, ks = 5, R = n * k * t * t;
+    const cells = randomCells(n, k, g, seed);
+    const X = rand32(R * c, seed + 1), W = rand32(c * ks * ks, seed + 2, 0.3), B = rand32(c, seed + 3), DY = rand32(R * c, seed + 4);
+    const grads = (device: Device) => tidy(() => {
+      const layout = makeVisibleLayout(cells, n, k, g, device);
+      const x = requireGrad(tensor(X, [R, c], { dtype: 'float32', device }));
+      const w = requireGrad(tensor(W, [c, 1, ks, ks], { dtype: 'float32', device }));
+      const b = requireGrad(tensor(B, [c], { dtype: 'float32', device }));
+      const y = dwconvRows(x, w, b, layout, t);
+      expect(y.device).toBe(device);
+      backward(y, tensor(DY, [R, c], { dtype: 'float32', device }));
+      const out = [host(y), host(x.grad!), host(w.grad!), host(b.grad!)];
+      for (const p of [x, w, b]) p.grad!.dispose();
+      disposeLayout(layout);
+      return out;
+    });
+    const cpu = grads('cpu'), gpu = grads('cuda');
+    cpu.forEach((want, i) => expect(relL2(gpu[i], want), `output ${i} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('rejects device mixes and bad layouts before any kernel runs', () => {
+    tidy(() => {
+      const n = 1, k = 2, g = 3, t = 2, c = 3, R = k * t * t;
+      const o = { device: 'cuda' as const };
+      const layout = makeVisibleLayout(Int32Array.from([0, 4]), n, k, g, 'cuda');
+      const cpuLayout = makeVisibleLayout(Int32Array.from([0, 4]), n, k, g, 'cpu');
+      const x = tensor(randn(R * c, 1), [R, c], o), w = tensor(randn(c * 25, 2), [c, 1, 5, 5], o), b = tensor(randn(c, 3), [c], o);
+      expect(dwconvRows(x, w, b, layout, t).device).toBe('cuda');
+      expect(() => dwconvRows(x, w.to('cpu'), b, layout, t)).toThrow(/dwconvRows: `weight` is on cpu but `x` is on cuda/);
+      expect(() => dwconvRows(x, w, b, cpuLayout, t)).toThrow(/dwconvRows.*layout.*cpu/);
+      expect(() => dwconvRows(x.to('cpu'), w.to('cpu'), b.to('cpu'), layout, t)).toThrow(/dwconvRows.*layout.*cuda/);
+      const y = empty([R, c], o);
+      const call = (over: Partial<Record<'out' | 'x' | 'cells' | 'table' | 'w' | 'b', Tensor>> = {}) => {
+        const a = { out: y, x, cells: layout.cells, table: layout.table, w, b, ...over };
+        native.dwconvRows(a.out.handle(), a.x.handle(), a.cells.handle(), a.table.handle(), a.w.handle(), a.b.handle(), n, k, g, t, c, 5);
+      };
+      expect(() => call()).not.toThrow();
+      expect(() => call({ x: x.to('cpu') })).toThrow(/dwconvRows: `x` is on cpu but `out` is on cuda/);
+      expect(() => call({ cells: cpuLayout.cells })).toThrow(/dwconvRows: `cells` is on cpu but the data is on cuda/);
+      expect(() => call({ table: cpuLayout.table })).toThrow(/dwconvRows: `table` is on cpu but the data is on cuda/);
+      // Bad values in device-resident cells/table are found on the host, as on the CPU.
+      const i32 = (a: number[]) => tensor(Int32Array.from(a), [a.length], { dtype: 'int32', device: 'cuda' });
+      expect(() => call({ cells: i32([0, 9]) })).toThrow(/dwconvRows: `cells`\[1\] = 9 is outside/);
+      expect(() => call({ cells: i32([-1, 4]) })).toThrow(RangeError);
+      expect(() => call({ cells: i32([4, 4]) })).toThrow(/twice/);
+      const table = Array.from(layout.table.toTypedArray() as Int32Array);
+      for (const [cell, v] of [[0, 1], [1, 0], [8, 5], [0, -7]]) {
+        const bad = table.slice();
+        bad[cell] = v;
+        expect(() => call({ table: i32(bad) })).toThrow(/dwconvRows: `table`/);
+      }
+      const dx = empty([R, c], o), dw = empty([c, 1, 5, 5], o), db = empty([c], o);
+      expect(() => native.dwconvRowsBackwardInput(dx.handle(), y.handle(), layout.cells.handle(), i32([0, 4, 0, -1, 1, -1, -1, -1, -1]).handle(), w.handle(), n, k, g, t, c, 5))
+        .toThrow(/dwconvRowsBackwardInput: `table`/);
+      expect(() => native.dwconvRowsBackwardInput(dx.handle(), y.to('cpu').handle(), layout.cells.handle(), layout.table.handle(), w.handle(), n, k, g, t, c, 5))
+        .toThrow(/dwconvRowsBackwardInput: `dy` is on cpu/);
+      expect(() => native.dwconvRowsBackwardWeight(dw.handle(), db.handle(), y.handle(), x.handle(), i32([9, 0]).handle(), layout.table.handle(), n, k, g, t, c, 5))
+        .toThrow(/dwconvRowsBackwardWeight: `cells`\[0\] = 9/);
+      expect(() => native.dwconvRowsBackwardWeight(dw.handle(), db.to('cpu').handle(), y.handle(), x.handle(), layout.cells.handle(), layout.table.handle(), n, k, g, t, c, 5))
+        .toThrow(/dwconvRowsBackwardWeight: `dbias` is on cpu/);
+      const f64 = tensor([1, 2, 3], [3], { dtype: 'float64', device: 'cuda' });
+      expect(() => native.dwconvRowsBackwardWeight(dw.handle(), f64.handle(), y.handle(), x.handle(), layout.cells.handle(), layout.table.handle(), n, k, g, t, c, 5))
+        .toThrow(TypeError);
+      disposeLayout(layout);
+      disposeLayout(cpuLayout);
     });
   });
 });

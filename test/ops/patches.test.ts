@@ -1,5 +1,6 @@
 // The tile rearrangements (rowsToPatches, imageToRows, patchify, rowsToMap) against plain-TS
-// references of their formulas, gradients by finite differences, and bad arguments throwing.
+// references of their formulas, gradients by finite differences, and bad arguments throwing; on a
+// GPU, the CUDA kernels against the CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
@@ -7,8 +8,12 @@ import { backward, requireGrad } from '../../lib/autograd/tape';
 import { imageToRows, patchify, rowsToMap, rowsToPatches } from '../../lib/ops/patches';
 import { disposeLayout, fullLayout, makeVisibleLayout } from '../../lib/ops/visible_layout';
 import { tidy } from '../../lib/tensor/scope';
-import { liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
+import type { Device } from '../../lib/tensor/device';
+import { relL2 } from '../helpers/close';
+import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
 /** ids_keep of a random mask: per sample, the k cells with the smallest noise, in ascending noise. */
@@ -256,6 +261,133 @@ describe('rowsToMap (cpu)', () => {
       expect(() => native.mapToRows(H(x), H(x), H(layout.cells), 2, 2, 2, 2, 3)).toThrow(RangeError);
       expect(() => native.mapToRows(H(map), H(map), H(layout.cells), 2, 2, 2, 2, 3)).toThrow(RangeError);
       disposeLayout(layout);
+    });
+  });
+});
+
+// The CUDA twins against the CPU ops on fresh random inputs every run (the seed is in each label).
+// Every op is a copy, so float32 results must equal the CPU's exactly, and bfloat16 ones (inputs
+// cast on the device) must equal the CPU run on bf16-rounded inputs; the relative L2 checks of the
+// conventions (float32 <= 1e-5; bf16 within twice the input-rounding error) follow from those.
+describe.skipIf(!cudaUsable)(`tile rearrangements (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number) => Float64Array.from(new Float32Array(randn(n, seed)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+  const layouts = (cells: Int32Array, n: number, k: number, g: number) =>
+    ({ cpu: makeVisibleLayout(cells, n, k, g, 'cpu'), cuda: makeVisibleLayout(cells, n, k, g, 'cuda') });
+
+  /** op(input) on cpu and cuda in both modes; checks the four results against each other. */
+  function parity(label: string, seed: number, data: Float64Array, shape: number[], op: (x: Tensor) => Tensor): void {
+    const at = (d: Float64Array, device: Device, mode: Mode) => tidy(() => hostF(op(put(d, shape, device, mode))));
+    const cpu = at(data, 'cpu', 'float32');
+    const cpuRounded = at(roundBf16(data), 'cpu', 'float32');
+    const gpu = at(data, 'cuda', 'float32');
+    const bf = at(data, 'cuda', 'bfloat16');
+    const what = `${label} (seed ${seed})`;
+    expect(gpu, `float32 ${what}`).toEqual(cpu);
+    expect(relL2(gpu, cpu), `float32 ${what}`).toBeLessThanOrEqual(1e-5);
+    expect(bf, `bfloat16 ${what}`).toEqual(cpuRounded);
+    expect(relL2(bf, cpu), `bfloat16 ${what}`).toBeLessThanOrEqual(2 * relL2(cpuRounded, cpu));
+  }
+
+  it.each([[3, 4, 2, 5], [2, 4, 4, 3], [5, 4, 1, 7], [1, 1, 1, 1], [7, 6, 3, 2], [392, 4, 2, 64], [0, 4, 2, 3]])(
+    'rowsToPatches and patchesToRows blocks=%i t=%i k=%i C=%i', (blocks, t, k, c) => {
+      const seed = freshSeed(), q = t / k;
+      parity('rowsToPatches', seed, rand32(blocks * t * t * c, seed), [blocks * t * t, c], (x) => rowsToPatches(x, t, k));
+      parity('patchesToRows', seed, rand32(blocks * t * t * c, seed + 1), [blocks * q * q, c * k * k], (dout) => {
+        const dx = empty([blocks * t * t, c], { dtype: dout.dtype, device: dout.device });
+        native.patchesToRows(H(dx), H(dout), blocks, t, k, c);
+        return dx;
+      });
+    });
+
+  it.each([[2, 3, 3, 2, 2, 2], [1, 5, 3, 4, 4, 3], [2, 9, 3, 4, 2, 1], [2, 49, 14, 4, 4, 3], [2, 0, 3, 2, 2, 2]])(
+    'imageToRows n=%i k=%i g=%i t=%i patch=%i C=%i', (n, k, g, t, p, c) => {
+      const seed = freshSeed(), side = g * t * p;
+      const ls = layouts(randomCells(n, k, g, seed), n, k, g);
+      parity('imageToRows', seed, rand32(n * c * side * side, seed + 1), [n, c, side, side], (img) => imageToRows(img, ls[img.device], t));
+      disposeLayout(ls.cpu);
+      disposeLayout(ls.cuda);
+    });
+
+  it.each([[2, 3, 8, 8, 4], [1, 3, 32, 32, 16], [2, 2, 6, 9, 3], [1, 1, 5, 5, 1], [2, 3, 224, 224, 16], [0, 3, 8, 8, 4]])(
+    'patchify n=%i C=%i %ix%i p=%i', (n, c, h, w, p) => {
+      const seed = freshSeed();
+      parity('patchify', seed, rand32(n * c * h * w, seed), [n, c, h, w], (img) => patchify(img, p));
+    });
+
+  it.each([[2, 3, 3, 2, 3], [1, 9, 3, 4, 2], [3, 1, 2, 1, 4], [2, 7, 4, 2, 5], [2, 49, 14, 2, 16], [2, 0, 3, 2, 3]])(
+    'rowsToMap and mapToRows n=%i k=%i g=%i t=%i C=%i', (n, k, g, t, c) => {
+      const seed = freshSeed(), S = g * t, rows = n * k * t * t;
+      const ls = layouts(randomCells(n, k, g, seed), n, k, g);
+      parity('rowsToMap', seed, rand32(rows * c, seed + 1), [rows, c], (x) => rowsToMap(x, ls[x.device], t));
+      parity('mapToRows', seed, rand32(n * c * S * S, seed + 2), [n, c, S, S], (dout) => {
+        const l = ls[dout.device];
+        const dx = empty([rows, c], { dtype: dout.dtype, device: dout.device });
+        native.mapToRows(H(dx), H(dout), H(l.cells), n, k, g, t, c);
+        return dx;
+      });
+      disposeLayout(ls.cpu);
+      disposeLayout(ls.cuda);
+    });
+
+  it('runs the gradients through the tape on cuda', () => {
+    const seed = freshSeed(), n = 2, k = 5, g = 3, t = 4, c = 3, rows = n * k * t * t;
+    const ls = layouts(randomCells(n, k, g, seed), n, k, g);
+    const X = rand32(rows * c, seed + 1), D1 = rand32(rows * c, seed + 2), D2 = rand32(n * c * 12 * 12, seed + 3);
+    const grads = (device: Device) => tidy(() => {
+      const x = requireGrad(tensor(X, [rows, c], { dtype: 'float32', device }));
+      backward(rowsToPatches(x, t, 2), tensor(D1, [rows / 4, c * 4], { dtype: 'float32', device }));
+      const g1 = hostF(x.grad!);
+      x.grad!.dispose();
+      x.grad = null;
+      backward(rowsToMap(x, ls[device], t), tensor(D2, [n, c, 12, 12], { dtype: 'float32', device }));
+      const g2 = hostF(x.grad!);
+      x.grad!.dispose();
+      return [g1, g2];
+    });
+    expect(grads('cuda'), `seed ${seed}`).toEqual(grads('cpu'));
+    disposeLayout(ls.cpu);
+    disposeLayout(ls.cuda);
+  });
+
+  it('rejects device mixes, dtype mixes and bad cells before any kernel runs', () => {
+    tidy(() => {
+      const o = { device: 'cuda' as const };
+      const i32 = (a: number[]) => tensor(Int32Array.from(a), [a.length], { dtype: 'int32', device: 'cuda' });
+      const ls = layouts(Int32Array.from([0, 3, 2, 1]), 2, 2, 2);
+      const x = tensor(randn(16 * 3, 1), [16, 3], o), map = empty([2, 3, 4, 4], o);
+      native.rowsToMap(H(map), H(x), H(ls.cuda.cells), 2, 2, 2, 2, 3);
+      expect(() => rowsToMap(x, ls.cpu, 2)).toThrow(/rowsToMap.*layout.*cpu/);
+      expect(() => native.rowsToMap(H(map), H(x.to('cpu')), H(ls.cuda.cells), 2, 2, 2, 2, 3)).toThrow(/rowsToMap: `x` is on cpu but `out` is on cuda/);
+      expect(() => native.rowsToMap(H(map), H(x), H(ls.cpu.cells), 2, 2, 2, 2, 3)).toThrow(/rowsToMap: `cells` is on cpu but the data is on cuda/);
+      expect(() => native.rowsToMap(H(map), H(x), H(i32([0, 3, 2, 2])), 2, 2, 2, 2, 3)).toThrow(/rowsToMap.*twice/);
+      expect(() => native.rowsToMap(H(map), H(x), H(i32([0, 3, 2, 4])), 2, 2, 2, 2, 3)).toThrow(/rowsToMap: `cells`\[3\] = 4 is outside/);
+      expect(() => native.mapToRows(H(x), H(map), H(i32([-1, 3, 2, 1])), 2, 2, 2, 2, 3)).toThrow(RangeError);
+      expect(() => native.rowsToMap(H(map), H(x.cast('bfloat16')), H(ls.cuda.cells), 2, 2, 2, 2, 3)).toThrow(TypeError);
+      const img = tensor(randn(3 * 16 * 16, 2), [1, 3, 16, 16], o), rows = empty([32, 12], o);
+      const one = makeVisibleLayout(Int32Array.from([3, 1]), 1, 2, 2, 'cuda');
+      native.imageToRows(H(rows), H(img), H(one.cells), 1, 2, 2, 4, 3, 16, 16);
+      expect(() => native.imageToRows(H(rows), H(img), H(i32([3, 4])), 1, 2, 2, 4, 3, 16, 16)).toThrow(/imageToRows.*cells.*outside/);
+      expect(() => native.imageToRows(H(rows), H(img.to('cpu')), H(one.cells), 1, 2, 2, 4, 3, 16, 16)).toThrow(/imageToRows: `img` is on cpu/);
+      expect(() => native.patchify(H(empty([1, 16, 48], o)), H(img.to('cpu')), 1, 3, 16, 16, 4)).toThrow(/patchify: `img` is on cpu/);
+      expect(() => native.patchify(H(empty([1, 16, 48], { ...o, dtype: 'float64' })), H(img), 1, 3, 16, 16, 4)).toThrow(TypeError);
+      const out = empty([8, 12], o);
+      expect(() => native.rowsToPatches(H(out), H(x.to('cpu').reshape([8, 6])), 2, 2, 2, 3)).toThrow(/rowsToPatches: `x` is on cpu/);
+      expect(() => native.patchesToRows(H(x), H(out.cast('bfloat16')), 2, 2, 2, 3)).toThrow(TypeError);
+      disposeLayout(ls.cpu);
+      disposeLayout(ls.cuda);
+      disposeLayout(one);
     });
   });
 });

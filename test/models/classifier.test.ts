@@ -1,0 +1,52 @@
+// The ConvViT classifier: stochastic depth is active only in training mode and scales kept
+// samples by 1/(1-p); evaluation is deterministic; cls mode reads the first token after `norm`.
+import { describe, expect, it } from 'vitest';
+
+import { backward, clearTape, noGrad } from '../../lib/autograd/tape';
+import { Rng } from '../../lib/data/rng';
+import { preset } from '../../lib/models/config';
+import { ConvViT } from '../../lib/models/convvit';
+import { dropPath } from '../../lib/ops/drop_path';
+import { sum } from '../../lib/ops/arith';
+import { tidy } from '../../lib/tensor/scope';
+import { tensor } from '../../lib/tensor/tensor';
+import { randn } from '../helpers/gradcheck';
+import { gradcheck } from '../helpers/gradcheck';
+
+describe('ConvViT classifier', () => {
+  it('drop path is random in training, off in evaluation', () => {
+    const m = new ConvViT(preset('tiny', { imgSize: 32, dropPath: 0.5, numClasses: 5 }), { seed: 4 });
+    const imgs = Float32Array.from(randn(4 * 3 * 32 * 32, 6));
+    const run = () => noGrad(() => tidy(() => Array.from(m.forward(tensor(imgs, [4, 3, 32, 32])).toFloat32Array())));
+    m.eval();
+    expect(run()).toEqual(run());
+    m.train();
+    const a = run(), b = run();
+    expect(a).not.toEqual(b);
+    tidy(() => backward(sum(m.forward(tensor(imgs, [4, 3, 32, 32])))));
+    expect(m.head.weight.grad).not.toBeNull();
+    clearTape();
+    m.dispose();
+  });
+
+  it('dropPath keeps or zeroes whole samples, scaled by 1/(1-p), and its gradient checks', () => {
+    tidy(() => {
+      const x = tensor(new Float32Array(6 * 5).fill(1), [6, 5]);
+      const y = Array.from(dropPath(x, 0.5, 6, new Rng(3)).toFloat32Array());
+      for (let n = 0; n < 6; n++) {
+        const row = y.slice(n * 5, n * 5 + 5);
+        expect(row.every((v) => v === row[0]) && (row[0] === 0 || row[0] === 2)).toBe(true);
+      }
+    });
+    gradcheck((x) => dropPath(x, 0.3, 3, new Rng(9)), [{ data: randn(3 * 4, 2), shape: [3, 4] }]);
+  });
+
+  it('cls mode uses `norm` and the first token', () => {
+    const m = new ConvViT(preset('tiny', { imgSize: 32, globalPool: false, numClasses: 3 }), { seed: 5 });
+    expect(m.namedParameters().some(([k]) => k === 'norm.weight')).toBe(true);
+    expect(m.namedParameters().some(([k]) => k.startsWith('fc_norm'))).toBe(false);
+    const out = noGrad(() => tidy(() => m.forward(tensor(Float32Array.from(randn(2 * 3 * 32 * 32, 8)), [2, 3, 32, 32])).shape));
+    expect(out).toEqual([2, 3]);
+    m.dispose();
+  });
+});

@@ -42,42 +42,51 @@ __device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat
 __device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
 __device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
-// The visible layout as the kernels see it.
+// The visible layout as the kernels see it. Map coordinates are int: whenever there is a row,
+// the bindings' size checks give t <= 2^20 and G <= 1024, so S = G*t < 2^31 (and a window
+// reaches at most 127 past the map); row and element indices stay int64.
 struct Layout {
   const int32_t* cells;  // [N*K]
   const int32_t* table;  // [N*G*G]
-  int64_t kept, g, t, c, ksize;
+  int64_t kept;
+  int g, t;
+  int64_t c;
+  int ksize;
 };
 
 struct Pos {
-  int64_t n, y, x;
+  int64_t n;
+  int y, x;
 };
 
 // Sample and map position of visible row r.
 __device__ inline Pos row_pos(const Layout& L, int64_t r) {
-  const int64_t tt = L.t * L.t, ns = r / tt, d = r - ns * tt, cell = L.cells[ns];
-  return {ns / L.kept, (cell / L.g) * L.t + d / L.t, (cell % L.g) * L.t + d % L.t};
+  const int64_t tt = int64_t(L.t) * L.t, ns = r / tt, d = r - ns * tt;  // d < t² may pass 2^31
+  const int cell = L.cells[ns], dy = int(d / L.t), dx = int(d - int64_t(dy) * L.t);
+  return {ns / L.kept, (cell / L.g) * L.t + dy, (cell % L.g) * L.t + dx};
 }
 
 // The row at map position (y, x) of sample n, or -1 when outside the map or in a masked cell.
-__device__ inline int64_t row_at(const Layout& L, int64_t n, int64_t y, int64_t x) {
-  const int64_t S = L.g * L.t;
+__device__ inline int64_t row_at(const Layout& L, int64_t n, int y, int x) {
+  const int S = L.g * L.t;
   if (y < 0 || x < 0 || y >= S || x >= S) return -1;
-  const int64_t slot = L.table[(n * L.g + y / L.t) * L.g + x / L.t];
-  return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + y % L.t) * L.t + x % L.t;
+  const int gy = y / L.t, gx = x / L.t;
+  const int64_t slot = L.table[(n * L.g + gy) * L.g + gx];
+  return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + (y - gy * L.t)) * L.t + (x - gx * L.t);
 }
 
 // dst[r, c] = (bias[c] or 0) + Σ_{u,v} w[c, u, v] · src[row at pos(r) + sign·(u − half, v − half), c].
 template <typename T>
 __global__ void conv_gather_kernel(T* dst, const T* src, const T* w, const T* bias, Layout L, int64_t total,
-                                   int64_t sign) {
-  const int64_t C = L.c, ks = L.ksize, kk = ks * ks, half = ks / 2;
+                                   int sign) {
+  const int64_t C = L.c;
+  const int ks = L.ksize, kk = ks * ks, half = ks / 2;
   for (int64_t i = first_index(); i < total; i += grid_stride()) {
     const int64_t r = i / C, c = i - r * C;
     const Pos p = row_pos(L, r);
     float acc = bias ? ldf(bias, c) : 0.f;
-    for (int64_t u = 0; u < ks; ++u)
-      for (int64_t v = 0; v < ks; ++v) {
+    for (int u = 0; u < ks; ++u)
+      for (int v = 0; v < ks; ++v) {
         const int64_t nb = row_at(L, p.n, p.y + sign * (u - half), p.x + sign * (v - half));
         if (nb >= 0) acc += ldf(w, c * kk + u * ks + v) * ldf(src, nb * C + c);
       }
@@ -95,11 +104,12 @@ __global__ void __launch_bounds__(kTileC* kLanes)
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t C = L.c, c = int64_t(blockIdx.x) * kTileC + tx;
   const int64_t r0 = int64_t(blockIdx.y) * chunk_rows, r1 = min(rows, r0 + chunk_rows);
-  const int64_t ks = L.ksize, half = ks / 2, bias_tap = taps - 1;
+  const int ks = L.ksize, half = ks / 2;
+  const int64_t bias_tap = taps - 1;
   for (int64_t j = blockIdx.z; j < taps; j += gridDim.z) {
     float acc = 0.f;
     if (c < C) {
-      const int64_t du = j / ks - half, dv = j % ks - half;
+      const int du = int(j / ks) - half, dv = int(j % ks) - half;
       for (int64_t r = r0 + ty; r < r1; r += kLanes) {
         const float g = ldf(dy, r * C + c);
         if (j == bias_tap) {
@@ -152,7 +162,7 @@ class Scratch {
 };
 
 Layout layout_of(const DwconvGeometry& g) {
-  return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, g.g, g.t, g.c, g.ksize};
+  return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};
 }
 
 int64_t rows_of(const DwconvGeometry& g) { return g.n * g.kept * g.t * g.t; }
@@ -164,7 +174,7 @@ void by_dtype(DType d, Fn&& fn) {
 }
 
 template <typename T>
-void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, const T* bias, int64_t sign) {
+void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, const T* bias, int sign) {
   const int64_t total = rows_of(g) * g.c;
   if (total == 0) return;
   conv_gather_kernel<T><<<cuda::grid_for(total, kThreads), kThreads, 0, cuda::stream()>>>(dst, src, w, bias,

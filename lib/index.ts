@@ -9,3 +9,19 @@ export { tidy, keep } from './tensor/scope';
 export { memory, resetPeakMemory } from './tensor/memory';
 export type { DeviceMemory } from './tensor/memory';
 export * as ops from './ops';
+
+// Models, checkpoints and the training API.
+export { ConvMAE } from './models/convmae';
+export { ConvViT } from './models/convvit';
+export { PRESET_NAMES, preset } from './models/config';
+export type { ConvMAEConfig, PresetName } from './models/config';
+export { loadModel, saveModel, readCheckpoint } from './models/checkpoint';
+export { pretrain } from './train/pretrain';
+export type { PretrainOptions, PretrainResult } from './train/pretrain';
+export { finetune } from './train/finetune';
+export type { FinetuneOptions, FinetuneResult } from './train/finetune';
+export { linprobe, LinearProbeModel, BatchNorm1d } from './train/linprobe';
+export type { LinprobeOptions, LinprobeResult } from './train/linprobe';
+export { evaluate, evaluateCheckpoint, loadClassifier } from './train/evaluate';
+export type { EvaluateOptions, EvaluateCheckpointOptions, EvaluateCheckpointResult } from './train/evaluate';
+export type { Classifier, EvalResult, EpochLog, StepLog as TrainStepLog } from './train/loop_utils';

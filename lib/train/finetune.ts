@@ -18,7 +18,7 @@ import { DataLoader } from '../data/loader';
 import { mixBatch } from '../data/mixup';
 import { Rng } from '../data/rng';
 import { checkpointMetadata, weightsOnly } from '../models/checkpoint';
-import { ConvMAEConfig } from '../models/config';
+import { ConvMAEConfig, toFixtureConfig } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { scale } from '../ops/arith';
 import { crossEntropy, softTargets } from '../ops/losses';
@@ -172,7 +172,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const layerDecay = o.layerDecay ?? (name === 'base' || name === 'base-star' ? 0.65 : 0.75);
   const weightDecay = o.weightDecay ?? 0.05;
   const settings = JSON.parse(JSON.stringify({
-    data: o.data, config, batchSize, accum, totalSteps: plan.totalSteps, lr, minLr, warmup, layerDecay, weightDecay,
+    data: o.data, config: toFixtureConfig(config), batchSize, accum, totalSteps: plan.totalSteps, lr, minLr, warmup, layerDecay, weightDecay,
     mixup: mixing ? mixOpts : { labelSmoothing: mixOpts.labelSmoothing }, reprob: transform.reprob, seed, limit: o.limit ?? null,
   })) as Record<string, unknown>;
   if (state) checkSameSettings(state.settings, settings, o.resume!);

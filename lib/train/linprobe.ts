@@ -25,7 +25,7 @@ import { DataLoader, LoaderState } from '../data/loader';
 import { Dataset } from '../data/types';
 import { TensorRecord, float32Record } from '../io/record';
 import { LoadedCheckpoint, checkpointMetadata, weightsOnly } from '../models/checkpoint';
-import { ConvMAEConfig } from '../models/config';
+import { ConvMAEConfig, toFixtureConfig } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { Module, buffer, copyRecordInto } from '../nn/module';
 import { scale } from '../ops/arith';
@@ -331,7 +331,7 @@ export async function linprobe(o: LinprobeOptions): Promise<LinprobeResult> {
   const minLr = o.minLr ?? 0;
   const weightDecay = o.weightDecay ?? 0;
   const settings = JSON.parse(JSON.stringify({
-    data: o.data, config, batchSize, accum, totalSteps: plan.totalSteps, lr, minLr, warmup, weightDecay, cacheFeatures: cache, seed, limit: o.limit ?? null,
+    data: o.data, config: toFixtureConfig(config), batchSize, accum, totalSteps: plan.totalSteps, lr, minLr, warmup, weightDecay, cacheFeatures: cache, seed, limit: o.limit ?? null,
   })) as Record<string, unknown>;
   if (state) checkSameSettings(state.settings, settings, o.resume!);
 

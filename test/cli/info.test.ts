@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 
@@ -22,5 +22,17 @@ describe('convmae info', () => {
     expect(j.cpu.usable).toBe(true);
     const help = execFileSync(process.execPath, [path.join(root, 'dist/lib/cli/main.js'), '--help'], { encoding: 'utf8' });
     expect(help).toMatch(/info/);
+  });
+});
+
+describe('loading the addon', () => {
+  it('a missing binary gives one message saying what was tried and how to fix it', () => {
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(root, 'dist/lib/index.js'))})`], {
+      encoding: 'utf8', env: { ...process.env, CONVMAE_ADDON: '/nonexistent/convmae.node' },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/could not load the native addon/);
+    expect(r.stderr).toMatch(/tried: \/nonexistent\/convmae\.node/);
+    expect(r.stderr).toMatch(/fix: build it with/);
   });
 });

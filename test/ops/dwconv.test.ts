@@ -388,7 +388,7 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
   it('rejects device mixes and bad layouts before any kernel runs', () => {
     tidy(() => {
       const n = 1, k = 2, g = 3, t = 2, c = 3, R = k * t * t;
-      const o = { device: 'cuda' as const };
+      const o = { dtype: 'float32' as const, device: 'cuda' as const };
       const layout = makeVisibleLayout(Int32Array.from([0, 4]), n, k, g, 'cuda');
       const cpuLayout = makeVisibleLayout(Int32Array.from([0, 4]), n, k, g, 'cpu');
       const x = tensor(randn(R * c, 1), [R, c], o), w = tensor(randn(c * 25, 2), [c, 1, 5, 5], o), b = tensor(randn(c, 3), [c], o);

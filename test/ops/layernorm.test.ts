@@ -1,14 +1,17 @@
 // layerNorm: forward against a float64 two-pass reference (float32 and float64, odd sizes, both
 // eps values, rows with a large mean), the saved mean/rstd, gradients by finite differences, and
-// bad arguments through the TS API and straight through the native functions.
+// bad arguments through the TS API and straight through the native functions; on a GPU, the CUDA
+// kernels against the CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { native } from '../../lib/binding';
 import { layerNorm } from '../../lib/ops/layernorm';
 import { tidy } from '../../lib/tensor/scope';
-import { liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
+import { empty, liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
+import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
@@ -194,15 +197,138 @@ describe('layerNorm errors', () => {
       expect(bwd(dx, dw, db, dy, x, m, r, undefined, 4, 6)).toThrow(TypeError);
     });
   });
+});
 
-  it.skipIf(!cudaUsable)(`says clearly that there is no CUDA kernel yet${cudaUsable ? '' : ` (skipped: ${cudaSkipReason})`}`, () => {
+// The CUDA kernels against the CPU ones on fresh random inputs every run (the seed is in each
+// label). float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device): at most twice
+// the error of the float32 CPU op run on bf16-rounded inputs with its outputs rounded to bf16 too
+// (a bf16 op stores bf16: for outputs that average many inputs, such as mean and the normalised y,
+// that output rounding and not the input rounding is most of the error), plus one bf16 step on one
+// element (2^-7/√n), as the two devices' fp32 results may round to neighbouring bf16 values.
+describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
+    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+
+  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
+    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
+    names.forEach((name, k) => {
+      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
+      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
+    });
+    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
+    names.forEach((name, k) => {
+      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
+      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
+      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
+    });
+  }
+
+  const forward = (rows: number, c: number, eps: number): Run => (device, mode, [X, W, B]) => tidy(() => {
+    const o = { device, dtype: mode };
+    const y = empty([rows, c], o), mean = empty([rows], o), rstd = empty([rows], o);
+    native.layernorm(y.handle(), mean.handle(), rstd.handle(), put(X, [rows, c], device, mode).handle(),
+      put(W, [c], device, mode).handle(), put(B, [c], device, mode).handle(), rows, c, eps);
+    return [hostF(y), hostF(mean), hostF(rstd)];
+  });
+
+  const backwardRun = (rows: number, c: number): Run => (device, mode, [DY, X, M, R, W]) => tidy(() => {
+    const o = { device, dtype: mode };
+    const dx = empty([rows, c], o), dw = empty([c], o), db = empty([c], o);
+    native.layernormBackward(dx.handle(), dw.handle(), db.handle(), put(DY, [rows, c], device, mode).handle(),
+      put(X, [rows, c], device, mode).handle(), put(M, [rows], device, mode).handle(), put(R, [rows], device, mode).handle(),
+      put(W, [c], device, mode).handle(), rows, c);
+    return [hostF(dx), hostF(dw), hostF(db)];
+  });
+
+  // [rows, C, row offset]: one row, C = 1, C below and above a warp, the model widths (stage 1-3
+  // and decoder), rows past the 256 chunks of the dgamma/dbeta split.
+  it.each([[1, 1, 0], [4, 1, 0], [3, 5, 0], [37, 64, 1], [300, 16, 0], [2, 256, 0.5], [64, 384, 0], [20, 768, 2],
+    [6, 1000, 0], [513, 33, 0], [20000, 7, 0]])('forward and backward rows=%i C=%i (offset %d)', (rows, c, offset) => {
+    const seed = freshSeed();
+    const X = rand32(rows * c, seed, 2, offset), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
+    for (const eps of [1e-5, 1e-6]) expectParity(`layernorm eps ${eps} (seed ${seed})`, forward(rows, c, eps), [X, W, B], ['y', 'mean', 'rstd']);
+    const [, M, R] = forward(rows, c, 1e-6)('cpu', 'float32', [X, W, B]);
+    const DY = rand32(rows * c, seed + 3);
+    expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c), [DY, X, M, R, W], ['dx', 'dgamma', 'dbeta']);
+  });
+
+  it('keeps its precision in float32 on rows with a large mean', () => {
+    const seed = freshSeed(), rows = 16, c = 96;
+    const X = Float64Array.from(rand32(rows * c, seed, 0.05), (v, i) => Math.fround(v + 1e4 * (1 + Math.floor(i / c) / rows)));
+    const W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
+    const run = forward(rows, c, 1e-5);
+    const cpu = run('cpu', 'float32', [X, W, B]), gpu = run('cuda', 'float32', [X, W, B]);
+    ['y', 'mean', 'rstd'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+    const [, M, R] = cpu;
+    const DY = rand32(rows * c, seed + 3);
+    const bwd = backwardRun(rows, c);
+    const cpuB = bwd('cpu', 'float32', [DY, X, M, R, W]), gpuB = bwd('cuda', 'float32', [DY, X, M, R, W]);
+    ['dx', 'dgamma', 'dbeta'].forEach((name, k) => expect(relL2(gpuB[k], cpuB[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('writes zero dgamma and dbeta for zero rows', () => {
     tidy(() => {
-      const x = mk([2, 3]).to('cuda'), w = mk([3]).to('cuda'), b = mk([3]).to('cuda');
-      expect(() => layerNorm(x, w, b, 1e-5)).toThrow(/layernorm: has no CUDA kernel/);
-      expect(() => layerNorm(x, mk([3]), b, 1e-5)).toThrow(/layerNorm: `weight` is on cpu but `x` is on cuda/);
-      const y = Tensor.allocate([2, 3], 'float32', 'cuda');
-      expect(() => native.layernorm(y.handle(), mk([2]).handle(), mk([2]).handle(), x.handle(), w.handle(), b.handle(), 2, 3, 1e-5))
+      const o = { device: 'cuda' as const };
+      const dw = tensor([5, 5, 5], [3], o), db = tensor([5, 5, 5], [3], o), w = tensor([1, 2, 3], [3], o);
+      const e = () => empty([0], o).handle();
+      native.layernormBackward(e(), dw.handle(), db.handle(), e(), e(), e(), e(), w.handle(), 0, 3);
+      expect(Array.from(dw.toTypedArray() as Float32Array)).toEqual([0, 0, 0]);
+      expect(Array.from(db.toTypedArray() as Float32Array)).toEqual([0, 0, 0]);
+    });
+  });
+
+  it('runs through the TS API and the tape on cuda, matching the CPU gradients', () => {
+    const seed = freshSeed(), rows = 10, c = 48;
+    const X = rand32(rows * c, seed, 2), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2), DY = rand32(rows * c, seed + 3);
+    const grads = (device: Device) => tidy(() => {
+      const o = { device, dtype: 'float32' as const };
+      const [x, w, b] = [tensor(X, [2, 5, c], o), tensor(W, [c], o), tensor(B, [c], o)].map(requireGrad);
+      const y = layerNorm(x, w, b, 1e-6);
+      expect(y.device).toBe(device);
+      backward(y, tensor(DY, [2, 5, c], o));
+      const out = [hostF(y), ...[x, w, b].map((t) => hostF(t.grad!))];
+      [x, w, b].forEach((t) => t.grad!.dispose());
+      return out;
+    });
+    const cpu = grads('cpu'), gpu = grads('cuda');
+    ['y', 'dx', 'dweight', 'dbias'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('rejects device mixes and unsupported dtypes on cuda', () => {
+    tidy(() => {
+      const o = { device: 'cuda' as const };
+      const cu = (shape: number[], dtype: DType = 'float32') => empty(shape, { device: 'cuda', dtype });
+      const cpuT = (shape: number[]) => empty(shape);
+      const x = tensor(randn(6, 1), [2, 3], { ...o, dtype: 'float32' }), w = tensor([1, 1, 1], [3], o), b = tensor([0, 0, 0], [3], o);
+      expect(() => layerNorm(x, tensor([1, 1, 1], [3]), b, 1e-5)).toThrow(/layerNorm: `weight` is on cpu but `x` is on cuda/);
+      const [y, m, r] = [cu([2, 3]), cu([2]), cu([2])];
+      const fwd = (...args: unknown[]) => () => (native.layernorm as (...a: unknown[]) => void)(...args);
+      expect(fwd(y.handle(), m.handle(), r.handle(), x.handle(), w.handle(), b.handle(), 2, 3, 1e-5)).not.toThrow();
+      expect(fwd(y.handle(), cpuT([2]).handle(), r.handle(), x.handle(), w.handle(), b.handle(), 2, 3, 1e-5))
         .toThrow(/layernorm: `mean` is on cpu but `x` is on cuda/);
+      expect(fwd(cpuT([2, 3]).handle(), m.handle(), r.handle(), x.handle(), w.handle(), b.handle(), 2, 3, 1e-5))
+        .toThrow(/layernorm: `y` is on cpu but `x` is on cuda/);
+      const d = (shape: number[]) => cu(shape, 'float64').handle();
+      expect(fwd(d([2, 3]), d([2]), d([2]), d([2, 3]), d([3]), d([3]), 2, 3, 1e-5)).toThrow(/layernorm: `x` is float64, which cuda kernels/);
+      const bwd = (...args: unknown[]) => () => (native.layernormBackward as (...a: unknown[]) => void)(...args);
+      const [dx, dw, db, dy] = [cu([2, 3]), cu([3]), cu([3]), cu([2, 3])];
+      expect(bwd(dx.handle(), dw.handle(), db.handle(), dy.handle(), x.handle(), m.handle(), r.handle(), w.handle(), 2, 3)).not.toThrow();
+      expect(bwd(dx.handle(), dw.handle(), db.handle(), cpuT([2, 3]).handle(), x.handle(), m.handle(), r.handle(), w.handle(), 2, 3))
+        .toThrow(/layernormBackward: `dy` is on cpu but `x` is on cuda/);
+      expect(bwd(dx.handle(), dw.handle(), db.handle(), dy.handle(), x.handle(), m.handle(), r.handle(), w.handle(), 2, 4)).toThrow(RangeError);
     });
   });
 });

@@ -27,6 +27,7 @@
 #include "errors.h"
 #include "ops/attention.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 
@@ -34,11 +35,6 @@ namespace {
 constexpr int kThreads = 128, kWarps = kThreads / 32;
 constexpr int kPerLane = 4, kSweep = 32 * kPerLane;  // head dims per lane and per sweep
 constexpr unsigned kFull = 0xffffffffu;
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 __device__ inline float warp_sum(float v) {
 #pragma unroll

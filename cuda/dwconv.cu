@@ -12,10 +12,12 @@
 // int64 element count; the thread walks the ksize² window (sign +1 forward, −1 for the mirrored
 // window of the input gradient), so neighbouring threads read neighbouring channels of one row.
 // Weight gradient: a reduction over all rows for each (c, tap), done in two deterministic passes.
-// Pass 1: blocks of 32 channels × 8 row lanes own one chunk of rows and one tap (grid x: channel
-// tiles, y: row chunks, z: taps, the bias being tap ksize²); each lane sums its rows in fp32, the
-// 8 lanes are summed in shared memory, and the block writes partial[chunk][tap][c]. Pass 2: one
-// thread per (tap, c) sums the chunks in order and writes dweight / dbias.
+// Pass 1: blocks of 32 channels × 8 row lanes own one chunk of rows (grid x: channel tiles, y: at
+// most 128 row chunks, z: taps, at most 64, a block taking every gridDim.z-th tap; the bias is tap
+// ksize²); each lane sums its rows in fp32, the 8 lanes are summed in shared memory, and the block
+// writes partial[chunk][tap][c] (scratch of chunks × (ksize²+1) × C floats, the chunk count
+// lowered so that it stays under 128 MiB where possible). Pass 2: one thread per (tap, c) sums
+// the chunks in order and writes dweight / dbias.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include "cuda_api.h"
 #include "ops/dwconv.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 namespace {
@@ -34,13 +37,6 @@ constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of partial sums we aim to stay under
 
 // Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
-__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 // The visible layout as the kernels see it. Map coordinates are int: whenever there is a row,
 // the bindings' size checks give t <= 2^20 and G <= 1024, so S = G*t < 2^31 (and a window

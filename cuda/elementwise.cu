@@ -5,32 +5,28 @@
 #include "errors.h"
 #include "ops/elementwise.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
-
-__device__ inline float ld(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ld(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void st(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void st(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 template <typename T>
 __global__ void binary_kernel(T* out, const T* a, const T* b, int64_t n, int64_t nb, int kind) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    float x = ld(a, i), y = ld(b, i % nb), r;
+    float x = ldf(a, i), y = ldf(b, i % nb), r;
     switch (kind) {
       case 0: r = x + y; break;
       case 1: r = x - y; break;
       case 2: r = x * y; break;
       default: r = x / y; break;
     }
-    st(out, i, r);
+    stf(out, i, r);
   }
 }
 
 template <typename T>
 __global__ void scale_kernel(T* out, const T* in, int64_t n, float alpha, float beta) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    st(out, i, alpha * ld(in, i) + beta);
+    stf(out, i, alpha * ldf(in, i) + beta);
 }
 
 void cuda_binary(const BinaryParams& p) {

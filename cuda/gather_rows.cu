@@ -12,6 +12,7 @@
 #include "cuda_api.h"
 #include "ops/gather_rows.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 namespace {
@@ -19,11 +20,6 @@ namespace {
 constexpr int kThreads = 256;
 
 // Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
-__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
 
 template <typename T>
 __global__ void gather_kernel(T* out, const T* x, const int32_t* idx, int64_t total, int64_t C) {

@@ -11,17 +11,13 @@
 #include "errors.h"
 #include "ops/gelu.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 
 namespace {
 constexpr float kSqrtHalf = 0.70710678118654752440f;    // 1/√2
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/√(2π)
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 // Calls f(T{}) for the storage type of d; the bindings admit only these two on CUDA.
 template <typename F>

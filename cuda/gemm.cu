@@ -5,16 +5,12 @@
 
 #include "ops/gemm.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 
 namespace {
 constexpr int TM = 64, TN = 64, TK = 16;
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 struct Dims {
   int64_t m, n, k, sa, sb, sc;

@@ -24,17 +24,13 @@
 #include "errors.h"
 #include "ops/losses.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 
 namespace {
 constexpr int kThreads = 256, kWarps = kThreads / 32;
 constexpr unsigned kFull = 0xffffffffu;
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 __device__ inline float warp_sum(float v) {
 #pragma unroll

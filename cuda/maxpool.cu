@@ -13,6 +13,7 @@
 
 #include "ops/maxpool.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 namespace {
@@ -20,11 +21,6 @@ namespace {
 constexpr int kThreads = 256;
 
 // Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
-__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
-
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
 
 template <typename T>
 __global__ void max_pool_kernel(T* out, int32_t* argmax, const T* x, int64_t total, int64_t H, int64_t W) {

@@ -10,6 +10,7 @@
 
 #include "ops/patches.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 namespace {
@@ -17,8 +18,6 @@ namespace {
 constexpr int kThreads = 256;
 
 // Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
-__device__ inline int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
 
 // Sample n and map position (y, x) of visible row r.
 struct RowPos {

@@ -4,14 +4,11 @@
 
 #include "ops/reduce.h"
 #include "runtime.cuh"
+#include "storage.cuh"
 
 namespace convmae {
 
 namespace {
-__device__ inline float ldf(const float* p, int64_t i) { return p[i]; }
-__device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 template <typename T>
 __global__ void reduce_kernel(T* out, const T* in, int64_t rows, int64_t cols, int axis, float scale, bool acc,

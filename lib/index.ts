@@ -9,13 +9,18 @@ export { tidy, keep } from './tensor/scope';
 export { memory, resetPeakMemory } from './tensor/memory';
 export type { DeviceMemory } from './tensor/memory';
 export * as ops from './ops';
+export { backward, noGrad, clearTape, requireGrad, retainUntilBackward } from './autograd/tape';
+export { Module, param, buffer } from './nn/module';
+export { Rng } from './data/rng';
 
 // Models, checkpoints and the training API.
 export { ConvMAE } from './models/convmae';
 export { ConvViT } from './models/convvit';
 export { PRESET_NAMES, preset } from './models/config';
 export type { ConvMAEConfig, PresetName } from './models/config';
-export { loadModel, saveModel, readCheckpoint } from './models/checkpoint';
+export { loadModel, saveModel, readCheckpoint, inferConfig } from './models/checkpoint';
+export { readSafetensors, writeSafetensors, loadPth } from './io';
+export { runParity } from './parity/parity';
 export { pretrain } from './train/pretrain';
 export type { PretrainOptions, PretrainResult } from './train/pretrain';
 export { finetune } from './train/finetune';

@@ -81,8 +81,8 @@ describe('bad input never crashes', () => {
     for (const [name, fn] of fns) {
       for (let trial = 0; trial < 40; trial++) {
         const n = 1 + Math.floor(rand() * 4);
-        const args = Array.from({ length: n }, () => pool[Math.floor(rand() * pool.length)]);
-        if (args.every((a) => a === undefined)) args[0] = null;
+        const args: unknown[] = Array.from({ length: n }, () => pool[Math.floor(rand() * pool.length)]);
+        if (!args.some((a) => a !== undefined)) args[0] = null;
         expect(() => fn(...args), `${name}(${args.map(show).join(', ')})`).toThrow();
       }
     }

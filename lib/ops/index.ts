@@ -1,5 +1,19 @@
-// Raw ops (no autograd): the TS face of the native op table.
-export { add, sub, mul, div, scale, fill_ } from './elementwise';
-export { matmul } from './matmul';
-export type { MatmulOptions } from './matmul';
-export { sum, mean } from './reduce';
+// The functional op API. Every op here records its gradient rule on the autograd tape (when an
+// input needs a gradient); `raw` holds the tape-free arithmetic the rules themselves use.
+export { add, mul, scale, reshape, concatRows, meanTokens, sum, mean } from './arith';
+export { linear } from './linear';
+export type { LinearOptions } from './linear';
+export { layerNorm } from './layernorm';
+export { gelu } from './gelu';
+export { attention } from './attention';
+export { dwconvRows } from './dwconv';
+export { rowsToPatches, imageToRows, patchify, rowsToMap } from './patches';
+export { gatherRows } from './gather';
+export { maxPool2x2 } from './maxpool';
+export { dropPath } from './drop_path';
+export { maskedMseLoss, crossEntropy, softTargets } from './losses';
+export { adamwStep } from './adamw';
+export type { AdamwOptions } from './adamw';
+export { makeVisibleLayout, fullLayout, disposeLayout } from './visible_layout';
+export type { VisibleLayout } from './visible_layout';
+export * as raw from './raw';

@@ -27,8 +27,8 @@ import { tidy } from '../tensor/scope';
 import { tensor } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  Best, EpochLog, EvalResult, InitReport, MIX_KEY, StepLog, classifierArchitecture, evaluateClassifier, loadInitWeights,
-  planSteps, positiveInt, presetOf, readCheckpointFlag, resolveWarmup, runTrainLoop,
+  EpochLog, EvalResult, InitReport, MIX_KEY, StepLog, classifierArchitecture, evaluateClassifier, loadInitWeights,
+  planSteps, positiveInt, presetOf, readBest, readCheckpointFlag, resolveWarmup, runTrainLoop,
 } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
 import { finetuneParamGroups } from './param_groups';
@@ -126,16 +126,6 @@ export interface FinetuneResult {
 }
 
 const CMD = 'finetune';
-
-/** Best-so-far travels in the checkpoint metadata (not in the compared settings). */
-function readBest(meta: Record<string, string>): Best | null {
-  if (!meta.best) return null;
-  try {
-    return JSON.parse(meta.best) as Best;
-  } catch {
-    return null;
-  }
-}
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const device = o.device ?? defaultDevice();

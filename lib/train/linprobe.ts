@@ -35,8 +35,8 @@ import { tidy } from '../tensor/scope';
 import { Tensor, ones, tensor, zeros } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  Best, EpochLog, EvalResult, InitReport, StepLog, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
-  loadInitWeights, planSteps, positiveInt, readCheckpointFlag, reinitHead, resolveWarmup, runTrainLoop, scoreLogits,
+  EpochLog, EvalResult, InitReport, StepLog, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
+  loadInitWeights, planSteps, positiveInt, readBest, readCheckpointFlag, reinitHead, resolveWarmup, runTrainLoop, scoreLogits,
 } from './loop_utils';
 import { LARS, clipGradNorm } from './optim';
 import { linprobeParamGroups } from './param_groups';
@@ -233,13 +233,19 @@ async function computeFeatures(probe: LinearProbeModel, ds: Dataset, o: { batchS
   const s = ds.imageSize;
   const features = new Float32Array(ds.length * c3);
   const labels = new Int32Array(ds.length);
-  await forEachBatch(ds, o, (b) => {
-    const f = tidy(() => probe.pooled(tensor(b.images, [b.size, 3, s, s], { device: o.device })).toFloat32Array());
-    b.indices.forEach((idx, k) => {
-      features.set(f.subarray(k * c3, (k + 1) * c3), idx * c3);
-      labels[idx] = b.labels[k];
+  const was = probe.training;
+  probe.train(false);
+  try {
+    await forEachBatch(ds, o, (b) => {
+      const f = tidy(() => probe.pooled(tensor(b.images, [b.size, 3, s, s], { device: o.device })).toFloat32Array());
+      b.indices.forEach((idx, k) => {
+        features.set(f.subarray(k * c3, (k + 1) * c3), idx * c3);
+        labels[idx] = b.labels[k];
+      });
     });
-  });
+  } finally {
+    probe.train(was);
+  }
   return { features, labels };
 }
 
@@ -299,14 +305,6 @@ function evaluateFeatures(probe: LinearProbeModel, f: { features: Float32Array; 
     probe.train(was);
   }
   return { acc1: (100 * correct1) / n, acc5: (100 * correct5) / n, loss: lossSum / n, correct1, correct5, count: n };
-}
-
-function readBest(meta: Record<string, string>): Best | null {
-  try {
-    return meta.best ? (JSON.parse(meta.best) as Best) : null;
-  } catch {
-    return null;
-  }
 }
 
 export async function linprobe(o: LinprobeOptions): Promise<LinprobeResult> {

@@ -1,6 +1,7 @@
-// Pieces shared by the classifier training loops (finetune.ts, linprobe.ts) and the evaluation
-// entry points (evaluate.ts), following the pattern of pretrain.ts:
-//  * argument checks and the step plan (optimizer steps per epoch, total steps, warmup);
+// Pieces shared by the training loops (pretrain.ts uses the first group; finetune.ts and
+// linprobe.ts all of it) and the evaluation entry points (evaluate.ts, `convmae visualize`):
+//  * argument checks, the step plan (optimizer steps per epoch, total steps, warmup), the
+//    non-finite loss error and the first samples of a dataset (pictures);
 //  * the classifier architecture: from a checkpoint (its config metadata, or inferred from the
 //    shapes of an official .pth) or from a preset, with the run's overrides;
 //  * SPEC.md §6.2 loading of a pretraining (or finetuning) checkpoint into a ConvViT by name with
@@ -22,7 +23,7 @@ import { Rng } from '../data/rng';
 import { Dataset } from '../data/types';
 import { TensorRecord } from '../io/record';
 import { LoadedCheckpoint, checkpointConfig, readCheckpoint, weightsOnly } from '../models/checkpoint';
-import { ConvMAEConfig, PRESET_NAMES, PresetName, preset } from '../models/config';
+import { ConvMAEConfig, PRESET_NAMES, PresetName, preset, resolvePresetName } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { InitContext, constant, truncNormal } from '../nn/init';
 import { Device } from '../tensor/device';
@@ -36,7 +37,7 @@ export const MIX_KEY = 0x4d495855; // "MIXU"
 /** Key of the head re-initialisation stream: Rng.forKey(seed, HEAD_INIT_KEY). */
 export const HEAD_INIT_KEY = 0x48454144; // "HEAD"
 
-/** One logged optimizer step (a row of metrics.jsonl; evaluation steps add EvalFields). */
+/** One logged optimizer step of a classifier run (a row of metrics.jsonl; evaluation steps add the acc/val fields). */
 export interface StepLog {
   step: number;
   /** Epoch (0-based) of the last batch of the step. */
@@ -96,7 +97,7 @@ export function presetOf(c: ConvMAEConfig): PresetName | undefined {
   return PRESET_NAMES.find((n) => {
     const p = preset(n);
     return p.embedDim.every((v, i) => v === c.embedDim[i]) && p.depth.every((v, i) => v === c.depth[i]) &&
-      p.mlpRatio.every((v, i) => v === c.mlpRatio[i]) && p.numHeads === c.numHeads;
+      p.mlpRatio.every((v, i) => v === c.mlpRatio[i]);
   });
 }
 
@@ -135,8 +136,7 @@ export function classifierArchitecture(cmd: string, o: { ck?: LoadedCheckpoint; 
     return config;
   }
   const name = o.model ?? 'tiny';
-  const probe = preset(name);
-  return preset(name, { imgSize: o.imgSize ?? (presetOf(probe) === 'tiny' ? 64 : 224) });
+  return preset(name, { imgSize: o.imgSize ?? (resolvePresetName(name) === 'tiny' ? 64 : 224) });
 }
 
 export interface InitReport {
@@ -319,6 +319,15 @@ export interface Best {
   step: number;
 }
 
+/** The best-so-far a classifier checkpoint carries in its `best` metadata entry (not a compared setting). */
+export function readBest(meta: Record<string, string>): Best | null {
+  try {
+    return meta.best ? (JSON.parse(meta.best) as Best) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What a classifier run plugs into runTrainLoop. */
 export interface LoopHooks {
   cmd: string;
@@ -377,7 +386,8 @@ export async function runTrainLoop(h: LoopHooks): Promise<LoopResult> {
       epoch = r.epoch;
       if (!Number.isFinite(r.loss)) {
         clearTape();
-        throw nonFiniteLoss(h.cmd, r.loss, step + 1, checkpoint);
+        const last = h.run.file('checkpoint-last.safetensors');
+        throw nonFiniteLoss(h.cmd, r.loss, step + 1, checkpoint ?? (fs.existsSync(last) ? last : null));
       }
       stepLoss += r.loss / accum;
     }

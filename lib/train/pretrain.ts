@@ -10,7 +10,6 @@ import { backward, clearTape } from '../autograd/tape';
 import { defaultDevice } from '../backends';
 import { pretrainTransform } from '../data/augment';
 import { DataLoader } from '../data/loader';
-import { Rng } from '../data/rng';
 import { Dataset } from '../data/types';
 import { readCheckpoint, weightsOnly } from '../models/checkpoint';
 import { ConvMAEConfig, preset } from '../models/config';
@@ -20,6 +19,7 @@ import { Device } from '../tensor/device';
 import { tidy } from '../tensor/scope';
 import { tensor } from '../tensor/tensor';
 import { openDataset } from './datasets';
+import { firstSamples, nonFiniteLoss, planSteps, positiveInt } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
 import { pretrainParamGroups } from './param_groups';
 import { Progress, ProgressStream } from './progress';
@@ -93,16 +93,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const modelName = o.model ?? 'tiny';
   const imgSize = o.imgSize ?? (modelName === 'tiny' ? 64 : 224);
   const config = preset(modelName, { imgSize, ...(o.maskRatio !== undefined ? { maskRatio: o.maskRatio } : {}), ...(o.normPix !== undefined ? { normPixLoss: o.normPix } : {}), ...o.config });
-  const batchSize = o.batchSize ?? 64;
-  const accum = o.accum ?? 1;
-  for (const [k, v] of Object.entries({ batchSize, accum })) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`pretrain: expected a positive integer for \`${k}\` but got ${v}`);
-  }
+  const batchSize = positiveInt('pretrain', 'batchSize', o.batchSize ?? 64);
+  const accum = positiveInt('pretrain', 'accum', o.accum ?? 1);
   const dataset: Dataset = openDataset(o.data, { split: 'train', transform: pretrainTransform(imgSize), limit: o.limit, seed });
-  const perEpoch = Math.floor(dataset.length / (batchSize * accum));
-  if (perEpoch < 1) throw new RangeError(`pretrain: the dataset has ${dataset.length} images, fewer than one step of ${batchSize * accum}`);
-  const totalSteps = o.steps ?? Math.round((o.epochs ?? 1) * perEpoch);
-  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new RangeError(`pretrain: expected at least one step but got ${totalSteps}`);
+  const { totalSteps } = planSteps('pretrain', dataset.length, { batchSize, accum, epochs: o.epochs, steps: o.steps });
   const lr = o.lr ?? absoluteLr(o.blr ?? 1.5e-4, batchSize * accum);
   const warmup = o.warmupSteps ?? Math.round(0.05 * totalSteps);
   const minLr = o.minLr ?? 0;
@@ -161,8 +155,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         });
         if (!Number.isFinite(value)) {
           clearTape();
-          throw new Error(`pretrain: the loss became ${value} at step ${step + 1}; stopping. ` +
-            `The last good checkpoint (${fs.existsSync(checkpoint) ? checkpoint : 'none yet'}) is unchanged; try a lower --lr or --clip-grad.`);
+          throw nonFiniteLoss('pretrain', value, step + 1, fs.existsSync(checkpoint) ? checkpoint : null);
         }
         stepLoss += value / accum;
       }
@@ -189,9 +182,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const pictures = o.reconstructions ?? 4;
   if (pictures > 0) {
     const show = openDataset(o.data, { split: 'val', transform: { kind: 'resize', size: imgSize, interpolation: 'bicubic' }, seed, limit: o.data === 'synthetic' ? pictures : undefined });
-    const n = Math.min(pictures, show.length);
-    const images = new Float32Array(n * 3 * imgSize * imgSize);
-    for (let i = 0; i < n; i++) images.set((await show.get(i, new Rng(i))).image, i * 3 * imgSize * imgSize);
+    const { images, n } = await firstSamples(show, pictures);
     writeReconstructions(run.file('reconstructions.png'), model, images, n, seed);
   }
   model.dispose();

@@ -1,15 +1,16 @@
 // arith: add (same shape and tiled), mul, scale, reshape, concatRows, meanTokens, sum and mean —
 // forward against plain-TS references in float32 and float64, gradients by finite differences,
-// and bad arguments through the TS API; copyRows straight through the native function.
+// and bad arguments through the TS API; copyRows straight through the native function, and on a
+// GPU its CUDA twin against the CPU one.
 import { describe, expect, it } from 'vitest';
 
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { native } from '../../lib/binding';
 import { add, concatRows, mean, meanTokens, mul, reshape, scale, sum } from '../../lib/ops/arith';
 import { tidy } from '../../lib/tensor/scope';
-import { liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
+import { empty, liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
 import type { DType } from '../../lib/tensor/dtype';
-import { expectClose } from '../helpers/close';
+import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
@@ -183,11 +184,83 @@ describe('arith errors', () => {
       expect(cp(dst.handle(), 0, src.handle(), 0, 0, 2)).not.toThrow();
     });
   });
+});
 
-  it.skipIf(!cudaUsable)(`checks devices and says there is no CUDA copyRows yet${cudaUsable ? '' : ` (skipped: ${cudaSkipReason})`}`, () => {
+// copyRows on CUDA moves bytes: for every dtype its result equals the CPU's exactly (fresh random
+// inputs every run; the seed is in each label). The CUDA ops concatRows needs besides copyRows
+// (fill, cast) are other issues' kernels.
+describe.skipIf(!cudaUsable)(`copyRows (cuda) ${cudaSkipReason}`, () => {
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  /** A [rows, c] tensor of dtype on `device`: float data from randn (int32: rounded), bfloat16 cast on the device. */
+  const make = (rows: number, c: number, dtype: DType, device: 'cpu' | 'cuda', seed: number): Tensor => {
+    const data = randn(rows * c, seed, 100);
+    if (dtype === 'int32') return tensor(Int32Array.from(data, Math.round), [rows, c], { device });
+    const f = tensor(Float32Array.from(data), [rows, c], { device });
+    if (dtype === 'float32') return f;
+    const t = f.cast(dtype);
+    f.dispose();
+    return t;
+  };
+  const bytes = (t: Tensor) => Array.from(new Uint8Array((t.toTypedArray() as Float32Array).buffer));
+
+  it.each([['float32'], ['bfloat16'], ['int32'], ['float64']] as [DType][])('copies rows of %s exactly as the CPU does', (dtype) => {
+    const seed = freshSeed();
+    for (const [dr, sr, dRow, sRow, rows, c] of [[5, 4, 2, 1, 3, 7], [9, 9, 0, 0, 9, 1], [100, 300, 37, 200, 63, 256], [4, 4, 4, 0, 0, 5], [3, 2, 1, 0, 2, 0]]) {
+      tidy(() => {
+        const run = (device: 'cpu' | 'cuda') => {
+          const dst = make(dr, c, dtype, device, seed), src = make(sr, c, dtype, device, seed + 1);
+          native.copyRows(dst.handle(), dRow, src.handle(), sRow, rows, c);
+          return bytes(dst);
+        };
+        expect(run('cuda'), `${dtype} dst [${dr}, ${c}] rows ${dRow}.. <- src rows ${sRow}.. x ${rows} (seed ${seed})`).toEqual(run('cpu'));
+      });
+    }
+  });
+
+  it('copies between disjoint row ranges of one buffer', () => {
     tidy(() => {
-      expect(() => concatRows(mk([2, 3]).to('cuda'), mk([1, 3]))).toThrow(/concatRows: `b` is on cpu but `a` is on cuda/);
-      expect(() => concatRows(mk([2, 3]).to('cuda'), mk([1, 3]).to('cuda'))).toThrow(/copyRows: has no CUDA kernel/);
+      const run = (device: 'cpu' | 'cuda') => {
+        const t = tensor(Float32Array.from({ length: 40 }, (_, i) => i), [10, 4], { device });
+        native.copyRows(t.handle(), 0, t.handle(), 6, 4, 4);
+        native.copyRows(t.handle(), 7, t.handle(), 1, 3, 4);
+        return Array.from(t.toTypedArray() as Float32Array);
+      };
+      expect(run('cuda')).toEqual(run('cpu'));
+    });
+  });
+
+  it('runs concatRows and its gradient split on cuda', () => {
+    const seed = freshSeed();
+    const A = randn(2 * 3 * 4, seed), B = randn(5 * 3 * 4, seed + 1), DY = randn(7 * 3 * 4, seed + 2);
+    const run = (device: 'cpu' | 'cuda') => tidy(() => {
+      const o = { device, dtype: 'float32' as const };
+      const a = requireGrad(tensor(A, [2, 3, 4], o)), b = requireGrad(tensor(B, [5, 3, 4], o));
+      const y = concatRows(a, b);
+      expect(y.device).toBe(device);
+      backward(y, tensor(DY, [7, 3, 4], o));
+      const out = [y, a.grad!, b.grad!].map((t) => Array.from(t.toTypedArray() as Float32Array));
+      a.grad!.dispose();
+      b.grad!.dispose();
+      return out;
+    });
+    const cpu = run('cpu'), gpu = run('cuda');
+    expect(gpu, `seed ${seed}`).toEqual(cpu);
+    expect(relL2(gpu[0], cpu[0])).toBe(0);
+  });
+
+  it('rejects device mixes and bad ranges on cuda before copying', () => {
+    tidy(() => {
+      const o = { device: 'cuda' as const };
+      const dst = empty([5, 2], o), src = tensor([1, 2, 3, 4, 5, 6, 7, 8], [4, 2], o);
+      const cp = (...args: unknown[]) => () => (native.copyRows as (...a: unknown[]) => void)(...args);
+      expect(cp(dst.handle(), 0, src.handle(), 0, 4, 2)).not.toThrow();
+      expect(cp(dst.handle(), 0, empty([4, 2]).handle(), 0, 1, 2)).toThrow(/copyRows: `src` is on cpu but `dst` is on cuda/);
+      expect(cp(empty([5, 2]).handle(), 0, src.handle(), 0, 1, 2)).toThrow(/copyRows: `src` is on cuda but `dst` is on cpu/);
+      expect(cp(dst.handle(), 4, src.handle(), 0, 2, 2)).toThrow(/copyRows: rows \[4, 6\) of width 2 reach past the 10 elements of `dst`/);
+      expect(cp(dst.handle(), 0, src.handle(), 3, 2, 2)).toThrow(RangeError);
+      expect(cp(dst.handle(), 0, dst.handle(), 1, 2, 2)).toThrow(/copyRows: `dst` and `src` are the same buffer and the row ranges overlap/);
+      expect(cp(dst.handle(), 0, src.cast('bfloat16').handle(), 0, 1, 2)).toThrow(/copyRows: `src` is bfloat16 but `dst` is float32/);
+      expect(() => concatRows(tensor([1, 2], [1, 2], o), tensor([1, 2], [1, 2]))).toThrow(/concatRows: `b` is on cpu but `a` is on cuda/);
     });
   });
 });

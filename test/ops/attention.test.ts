@@ -1,14 +1,17 @@
 // attention: forward against a plain-TS reference (float32 and float64, odd shapes), the saved
 // probabilities, gradients by finite differences, tape and memory behaviour, and every bad
-// argument through the TS API and straight through the native functions.
+// argument through the TS API and straight through the native functions; on a GPU, the CUDA
+// kernels against the CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
-import { clearTape, noGrad, requireGrad, tapeLength } from '../../lib/autograd/tape';
+import { backward, clearTape, noGrad, requireGrad, tapeLength } from '../../lib/autograd/tape';
 import { attention } from '../../lib/ops/attention';
 import { tidy } from '../../lib/tensor/scope';
-import { liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { expectClose } from '../helpers/close';
+import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
+import type { Device } from '../../lib/tensor/device';
+import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
@@ -171,12 +174,117 @@ describe('attention errors', () => {
       expect(() => native.attentionBackward(d, o, q, p, N, L, H, Dh, Infinity)).toThrow(RangeError);
     });
   });
+});
 
-  it.skipIf(!cudaUsable)(`says that there is no CUDA kernel yet ${cudaSkipReason}`, () => {
+// The CUDA kernels against the CPU ones on fresh random inputs every run (the seed is in each
+// label). float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device, the backward's
+// saved probs included): at most twice the error of the float32 CPU op run on bf16-rounded inputs
+// with its outputs rounded to bf16 too (a bf16 op stores bf16 outputs), plus one bf16 step on one
+// element (2^-7/√n), as the two devices' fp32 results may round to neighbouring bf16 values.
+describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
+    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+
+  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
+    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
+    names.forEach((name, k) => {
+      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
+      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
+    });
+    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
+    names.forEach((name, k) => {
+      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
+      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
+      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
+    });
+  }
+
+  const forward = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [QKV]) => tidy(() => {
+    const o = { device, dtype: mode };
+    const out = empty([N, L, H * Dh], o), probs = empty([N, H, L, L], o);
+    native.attention(out.handle(), probs.handle(), put(QKV, [N, L, 3 * H * Dh], device, mode).handle(), N, L, H, Dh, Dh ** -0.5);
+    return [hostF(out), hostF(probs)];
+  });
+  const backwardRun = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [DO, QKV, P]) => tidy(() => {
+    const dqkv = empty([N, L, 3 * H * Dh], { device, dtype: mode });
+    native.attentionBackward(dqkv.handle(), put(DO, [N, L, H * Dh], device, mode).handle(),
+      put(QKV, [N, L, 3 * H * Dh], device, mode).handle(), put(P, [N, H, L, L], device, mode).handle(), N, L, H, Dh, Dh ** -0.5);
+    return [hostF(dqkv)];
+  });
+
+  // N, L, H, Dh: odd sizes, one token, the fixtures' head dims 8 and 16, the models' shapes
+  // (L = 49 with Dh = 64, L = 196 with Dh = 32; fewer samples and heads), the widest head (128) and
+  // one wider than a 128-dim sweep.
+  it.each([[2, 5, 2, 3], [1, 7, 3, 4], [3, 1, 1, 1], [2, 13, 4, 8], [1, 50, 2, 16], [2, 49, 3, 64], [1, 196, 2, 32],
+    [1, 33, 2, 128], [1, 9, 1, 136]])('forward and backward N=%i L=%i H=%i Dh=%i', (N, L, H, Dh) => {
+    const seed = freshSeed();
+    const QKV = rand32(N * L * 3 * H * Dh, seed, 1.5), DO = rand32(N * L * H * Dh, seed + 1);
+    expectParity(`attention (seed ${seed})`, forward(N, L, H, Dh), [QKV], ['out', 'probs']);
+    const [, P] = forward(N, L, H, Dh)('cpu', 'float32', [QKV]);
+    expectParity(`attentionBackward (seed ${seed})`, backwardRun(N, L, H, Dh), [DO, QKV, P], ['dqkv']);
+  });
+
+  it('is stable for large scores in float32 (the row max is subtracted)', () => {
+    const seed = freshSeed(), [N, L, H, Dh] = [2, 40, 2, 8];
+    const QKV = rand32(N * L * 3 * H * Dh, seed, 30), DO = rand32(N * L * H * Dh, seed + 1);
+    const cpu = forward(N, L, H, Dh)('cpu', 'float32', [QKV]), gpu = forward(N, L, H, Dh)('cuda', 'float32', [QKV]);
+    expect(gpu.every((a) => a.every(Number.isFinite))).toBe(true);
+    expect(relL2(gpu[0], cpu[0]), `out (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    expect(relL2(gpu[1], cpu[1]), `probs (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    const bc = backwardRun(N, L, H, Dh)('cpu', 'float32', [DO, QKV, cpu[1]]), bg = backwardRun(N, L, H, Dh)('cuda', 'float32', [DO, QKV, cpu[1]]);
+    expect(relL2(bg[0], bc[0]), `dqkv (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('runs through the TS API and the tape on cuda, matching the CPU gradient', () => {
+    const seed = freshSeed(), [N, L, H, Dh] = [2, 11, 2, 8];
+    const QKV = rand32(N * L * 3 * H * Dh, seed), DO = rand32(N * L * H * Dh, seed + 1);
+    const run = (device: Device) => tidy(() => {
+      const qkv = requireGrad(tensor(QKV, [N, L, 3 * H * Dh], { dtype: 'float32', device }));
+      const out = attention(qkv, H);
+      expect(out.device).toBe(device);
+      backward(out, tensor(DO, [N, L, H * Dh], { dtype: 'float32', device }));
+      const res = [hostF(out), hostF(qkv.grad!)];
+      qkv.grad!.dispose();
+      return res;
+    });
+    const cpu = run('cpu'), gpu = run('cuda');
+    expect(relL2(gpu[0], cpu[0]), `out (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    expect(relL2(gpu[1], cpu[1]), `dqkv (seed ${seed})`).toBeLessThanOrEqual(1e-5);
     tidy(() => {
-      expect(() => attention(zeros([1, 2, 6], { device: 'cuda' }), 1)).toThrow(/attention: has no CUDA kernel/);
-      const a = zeros([1, 2, 6], { device: 'cuda' });
-      expect(() => native.attention(zeros([1, 2, 2]).handle(), zeros([1, 1, 2, 2]).handle(), a.handle(), 1, 2, 1, 2, 1)).toThrow(/attention: `qkv` is on cuda but `out` is on cpu/);
+      expect(attention(zeros([0, 4, 6], { device: 'cuda' }), 2).shape).toEqual([0, 4, 2]);
+      expect(attention(zeros([2, 0, 6], { device: 'cuda' }), 1).shape).toEqual([2, 0, 2]);
+    });
+  });
+
+  it('rejects device mixes and unsupported dtypes on cuda', () => {
+    tidy(() => {
+      const [N, L, H, Dh] = [1, 2, 1, 2];
+      const cu = (shape: number[], dtype: 'float32' | 'float64' = 'float32') => empty(shape, { device: 'cuda', dtype }).handle();
+      const q = cu([N, L, 3 * H * Dh]), o = cu([N, L, H * Dh]), p = cu([N, H, L, L]);
+      expect(() => native.attention(o, p, q, N, L, H, Dh, 1)).not.toThrow();
+      expect(() => native.attention(zeros([N, L, H * Dh]).handle(), zeros([N, H, L, L]).handle(), q, N, L, H, Dh, 1))
+        .toThrow(/attention: `qkv` is on cuda but `out` is on cpu/);
+      expect(() => native.attention(o, zeros([N, H, L, L]).handle(), q, N, L, H, Dh, 1)).toThrow(/attention: `probs` is on cpu but `out` is on cuda/);
+      expect(() => native.attention(cu([N, L, H * Dh], 'float64'), cu([N, H, L, L], 'float64'), cu([N, L, 3 * H * Dh], 'float64'), N, L, H, Dh, 1))
+        .toThrow(/attention: `out` is float64, which cuda kernels/);
+      const d = cu([N, L, 3 * H * Dh]);
+      expect(() => native.attentionBackward(d, o, q, p, N, L, H, Dh, 1)).not.toThrow();
+      expect(() => native.attentionBackward(d, zeros([N, L, H * Dh]).handle(), q, p, N, L, H, Dh, 1)).toThrow(/attentionBackward: `dout` is on cpu but `dqkv` is on cuda/);
+      expect(() => native.attentionBackward(d, o, q, p, N, L + 1, H, Dh, 1)).toThrow(RangeError);
+      expect(() => attention(zeros([1, 2, 6]).to('cuda').cast('float64'), 1)).toThrow(TypeError);
     });
   });
 });

@@ -9,12 +9,12 @@ import { dwconvRows } from '../../lib/ops/dwconv';
 import { disposeLayout, fullLayout, makeVisibleLayout, VisibleLayout } from '../../lib/ops/visible_layout';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2, TOL_F32 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Mode, freshSeed, rand32, roundBf16, put } from '../helpers/cuda_compare';
 
 /** ids_keep of a random mask: per sample, the k cells with the smallest noise, in ascending noise. */
 function randomCells(n: number, k: number, g: number, seed: number): Int32Array {
@@ -277,21 +277,9 @@ describe('dwconvRows (cpu)', () => {
 // float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device): at most twice the
 // error that rounding the inputs to bf16 causes in the float32 CPU computation.
 describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
   interface Outputs { y: Float64Array; dx: Float64Array; dw: Float64Array; db: Float64Array }
   interface Inputs { x: Float64Array; w: Float64Array; b: Float64Array; dy: Float64Array }
 
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const rand32 = (n: number, seed: number, scale = 1) => Float64Array.from(new Float32Array(randn(n, seed, scale)));
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
   const host = (t: Tensor) => Float64Array.from(t.toFloat32Array());
 
   /** Forward and both backward kernels through the native functions on one device. */

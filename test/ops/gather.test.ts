@@ -8,12 +8,12 @@ import { backward, requireGrad } from '../../lib/autograd/tape';
 import { gatherRows } from '../../lib/ops/gather';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Mode, freshSeed, rand32, roundBf16, put, hostF, firstDiff } from '../helpers/cuda_compare';
 
 const idxOf = (a: number[]) => tensor(Int32Array.from(a), [a.length], { dtype: 'int32' });
 const H = (t: Tensor) => t.handle();
@@ -98,25 +98,6 @@ describe('gatherRows (cpu)', () => {
 // equals the CPU run on bf16-rounded inputs. scatterAddRows sums with fp32 atomics in any order:
 // float32 within relative L2 1e-5; bfloat16 within twice the error that rounding the inputs causes.
 describe.skipIf(!cudaUsable)(`gatherRows / scatterAddRows (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const rand32 = (n: number, seed: number) => Float64Array.from(new Float32Array(randn(n, seed)));
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
-  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
-  /** Index of the first element where a and b differ (NaN equals NaN), -1 when none, -2 on a length mismatch. */
-  const firstDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    if (a.length !== b.length) return -2;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
-    return -1;
-  };
   /** m indices in [0, hi) from a seed (repeats likely when m > hi). */
   const randomIdx = (m: number, hi: number, seed: number) => Array.from(randn(m, seed), (v) => Math.min(hi - 1, Math.floor(hi * (0.5 + 0.5 * Math.tanh(v)))));
 

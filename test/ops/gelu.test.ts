@@ -1,14 +1,18 @@
 // gelu: forward against a float64 reference built on a series erf accurate to ~1e-16 (float64
 // and float32), known values, the tails, the derivative, gradients by finite differences, and bad
-// arguments through the TS API and the native functions.
+// arguments through the TS API and the native functions; on a GPU, the CUDA kernels against the
+// CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
 import { gelu, geluGrad } from '../../lib/ops/gelu';
 import { tidy } from '../../lib/tensor/scope';
-import { tensor, Tensor } from '../../lib/tensor/tensor';
+import { backward, requireGrad } from '../../lib/autograd/tape';
+import { empty, tensor, Tensor } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
-import { expectClose } from '../helpers/close';
+import type { Device } from '../../lib/tensor/device';
+import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
@@ -135,11 +139,111 @@ describe('gelu errors', () => {
       expect(b(mk(4).handle(), mk(4).handle(), h)).toThrow(/geluBackward: `x` was disposed/);
     });
   });
+});
 
-  it.skipIf(!cudaUsable)(`says clearly that there is no CUDA kernel yet${cudaUsable ? '' : ` (skipped: ${cudaSkipReason})`}`, () => {
+// The CUDA kernels against the CPU ones on fresh random inputs every run (the seed is in each
+// label). float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device): at most twice
+// the error of the float32 CPU op run on bf16-rounded inputs with its output rounded to bf16 too
+// (a bf16 op stores bf16, and near gelu's minimum the output rounding dominates), plus one bf16
+// step on one element (2^-7/√n), as the two devices' fp32 results may round to neighbouring values.
+describe.skipIf(!cudaUsable)(`gelu (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
+    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+
+  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
+    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
+    names.forEach((name, k) => {
+      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
+      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
+    });
+    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
+    names.forEach((name, k) => {
+      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
+      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
+      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
+    });
+  }
+
+  const forward: Run = (device, mode, [X]) => tidy(() => {
+    const x = put(X, [X.length], device, mode), y = empty([X.length], { device, dtype: mode });
+    native.gelu(y.handle(), x.handle());
+    return [hostF(y)];
+  });
+  const backwardRun: Run = (device, mode, [DY, X]) => tidy(() => {
+    const dx = empty([X.length], { device, dtype: mode });
+    native.geluBackward(dx.handle(), put(DY, [X.length], device, mode).handle(), put(X, [X.length], device, mode).handle());
+    return [hostF(dx)];
+  });
+
+  it.each([[1], [7], [31], [1000], [40001], [300000]])('forward and backward n=%i', (n) => {
+    const seed = freshSeed();
+    const X = rand32(n, seed, 3), DY = rand32(n, seed + 1);
+    expectParity(`gelu (seed ${seed})`, forward, [X], ['y']);
+    expectParity(`geluBackward (seed ${seed})`, backwardRun, [DY, X], ['dx']);
+  });
+
+  it('gives the erf values in the tails and at known points', () => {
     tidy(() => {
-      expect(() => gelu(mk(3).to('cuda'))).toThrow(/gelu: has no CUDA kernel/);
-      expect(() => native.gelu(Tensor.allocate([3], 'float32', 'cuda').handle(), mk(3).handle())).toThrow(/gelu: `y` is on cuda but `x` is on cpu/);
+      const xs = [0, 1, -1, 2, -3, 0.5, 10, -10, 40, -40];
+      const y = gelu(tensor(xs, [xs.length], { device: 'cuda' }));
+      const cpu = gelu(tensor(xs, [xs.length])).toTypedArray() as Float32Array;
+      expectClose(y.toTypedArray() as Float32Array, cpu, { atol: 1e-7, rtol: 1e-6 }, 'gelu known values');
+      expect((y.toTypedArray() as Float32Array)[4]).toBeCloseTo(-0.004049694094890, 6); // not tanh's -0.0036374
+    });
+  });
+
+  it('works in place on cuda (y may alias x, dx may alias dy)', () => {
+    const seed = freshSeed(), n = 777;
+    const X = rand32(n, seed, 2), DY = rand32(n, seed + 1);
+    tidy(() => {
+      const x = tensor(X, [n], { dtype: 'float32', device: 'cuda' });
+      native.gelu(x.handle(), x.handle());
+      expect(relL2(hostF(x), forward('cpu', 'float32', [X])[0]), `in-place gelu (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+      const dy = tensor(DY, [n], { dtype: 'float32', device: 'cuda' }), xs = tensor(X, [n], { dtype: 'float32', device: 'cuda' });
+      native.geluBackward(dy.handle(), dy.handle(), xs.handle());
+      expect(relL2(hostF(dy), backwardRun('cpu', 'float32', [DY, X])[0]), `in-place backward (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    });
+  });
+
+  it('runs through the TS API and the tape on cuda, matching the CPU gradient', () => {
+    const seed = freshSeed(), n = 60;
+    const X = rand32(n, seed, 2), DY = rand32(n, seed + 1);
+    const run = (device: Device) => tidy(() => {
+      const x = requireGrad(tensor(X, [3, 4, 5], { dtype: 'float32', device }));
+      const y = gelu(x);
+      backward(y, tensor(DY, [3, 4, 5], { dtype: 'float32', device }));
+      const out = [hostF(y), hostF(x.grad!)];
+      x.grad!.dispose();
+      return out;
+    });
+    const cpu = run('cpu'), gpu = run('cuda');
+    expect(relL2(gpu[0], cpu[0]), `y (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+    expect(relL2(gpu[1], cpu[1]), `dx (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('rejects device mixes and unsupported dtypes on cuda', () => {
+    tidy(() => {
+      const cu = (n: number, dtype: DType = 'float32') => empty([n], { device: 'cuda', dtype });
+      const host = (n: number) => empty([n]);
+      expect(() => native.gelu(cu(3).handle(), host(3).handle())).toThrow(/gelu: `y` is on cuda but `x` is on cpu/);
+      expect(() => native.gelu(cu(3, 'float64').handle(), cu(3, 'float64').handle())).toThrow(/gelu: `x` is float64, which cuda kernels/);
+      expect(() => gelu(cu(3, 'float64'))).toThrow(/gelu: expected float32 or bfloat16 for `x` on cuda but got float64/);
+      expect(() => native.geluBackward(cu(3).handle(), host(3).handle(), cu(3).handle())).toThrow(/geluBackward: `dy` is on cpu but `x` is on cuda/);
+      expect(() => native.geluBackward(cu(3).handle(), cu(4).handle(), cu(3).handle())).toThrow(/geluBackward: `dy` has 4 elements/);
+      expect(gelu(empty([0], { device: 'cuda' })).shape).toEqual([0]);
     });
   });
 });

@@ -1,15 +1,17 @@
 // Losses: masked MSE (with and without norm-pix targets) and soft-target cross-entropy against
 // plain-TS references in float32 and float64, gradients by finite differences, label smoothing
 // against timm's LabelSmoothingCrossEntropy formula, and every bad argument through the TS API
-// and straight through the native functions.
+// and straight through the native functions; on a GPU, the CUDA kernels against the CPU ones.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
 import { backward, clearTape, requireGrad, tapeLength } from '../../lib/autograd/tape';
 import { crossEntropy, maskedMseLoss, softTargets } from '../../lib/ops/losses';
 import { tidy } from '../../lib/tensor/scope';
-import { tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { expectClose } from '../helpers/close';
+import { empty, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
+import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
+import type { Device } from '../../lib/tensor/device';
+import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 
@@ -316,13 +318,150 @@ describe('softTargets', () => {
   });
 });
 
-describe.skipIf(!cudaUsable)(`losses on cuda ${cudaSkipReason}`, () => {
-  it('say that there is no CUDA kernel yet', () => {
+// The CUDA kernels against the CPU ones on fresh random inputs every run (the seed is in each
+// label). float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device): at most twice
+// the error of the float32 CPU op run on bf16-rounded inputs with its output rounded to bf16 too,
+// plus one bf16 step on one element (2^-7/√n). The scalar loss is stored in bf16, and its rounding
+// (up to 2^-8 relative) far exceeds what rounding the inputs does to a mean over many values; and
+// the two devices' fp32 losses may round to neighbouring bf16 values, hence the one step.
+describe.skipIf(!cudaUsable)(`losses (cuda) ${cudaSkipReason}`, () => {
+  type Mode = 'float32' | 'bfloat16';
+  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
+  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
+  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
+    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
+  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
+  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
+  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
+    const f = tensor(data, shape, { dtype: 'float32', device });
+    if (mode === 'float32') return f;
+    const b = f.cast('bfloat16');
+    f.dispose();
+    return b;
+  };
+  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+
+  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
+    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
+    names.forEach((name, k) => {
+      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
+      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
+    });
+    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
+    names.forEach((name, k) => {
+      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
+      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
+      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
+    });
+  }
+
+  const mse = (rows: number, P: number, normPix: boolean): Run => (device, mode, [PR, T, M]) => tidy(() => {
+    const loss = empty([1], { device, dtype: mode });
+    native.maskedMseLoss(loss.handle(), put(PR, [rows, P], device, mode).handle(), put(T, [rows, P], device, mode).handle(),
+      put(M, [rows], device, mode).handle(), rows, P, normPix);
+    return [hostF(loss)];
+  });
+  const mseBackward = (rows: number, P: number, normPix: boolean): Run => (device, mode, [DL, PR, T, M]) => tidy(() => {
+    const dpred = empty([rows, P], { device, dtype: mode });
+    native.maskedMseLossBackward(dpred.handle(), put(DL, [1], device, mode).handle(), put(PR, [rows, P], device, mode).handle(),
+      put(T, [rows, P], device, mode).handle(), put(M, [rows], device, mode).handle(), rows, P, normPix);
+    return [hostF(dpred)];
+  });
+  const ce = (N: number, C: number): Run => (device, mode, [Z, T]) => tidy(() => {
+    const loss = empty([1], { device, dtype: mode });
+    native.crossEntropy(loss.handle(), put(Z, [N, C], device, mode).handle(), put(T, [N, C], device, mode).handle(), N, C);
+    return [hostF(loss)];
+  });
+  const ceBackward = (N: number, C: number): Run => (device, mode, [DL, Z, T]) => tidy(() => {
+    const dz = empty([N, C], { device, dtype: mode });
+    native.crossEntropyBackward(dz.handle(), put(DL, [1], device, mode).handle(), put(Z, [N, C], device, mode).handle(),
+      put(T, [N, C], device, mode).handle(), N, C);
+    return [hostF(dz)];
+  });
+  /** mask kinds: 'mixed' 0/1 with both present, 'weighted' 1 + i/4 with zeros, 'none' all 0. */
+  const maskOf = (rows: number, kind: string) => Float64Array.from({ length: rows }, (_, r) =>
+    kind === 'none' ? 0 : r % 3 === 1 ? 0 : kind === 'weighted' ? 1 + 0.25 * (r % 16) : 1);
+
+  // rows, P, normPix, mask: odd sizes, P = 1 and 2 (the smallest unbiased variance), the
+  // pretraining target (16·16·3 = 768 values per patch, 49·0.75 masked of 49 tokens per image).
+  it.each([
+    [14, 5, false, 'mixed'], [14, 5, true, 'mixed'], [3, 1, false, 'mixed'], [12, 48, true, 'weighted'], [7, 2, true, 'mixed'],
+    [98, 768, true, 'mixed'], [98, 768, false, 'weighted'], [9, 6, true, 'none'], [1000, 17, true, 'mixed'],
+  ] as [number, number, boolean, string][])('maskedMseLoss forward and backward rows=%i P=%i normPix=%s mask=%s', (rows, P, normPix, kind) => {
+    const seed = freshSeed();
+    const PR = rand32(rows * P, seed), T = rand32(rows * P, seed + 1, 2, 0.5), M = maskOf(rows, kind);
+    expectParity(`maskedMseLoss (seed ${seed})`, mse(rows, P, normPix), [PR, T, M], ['loss']);
+    for (const dl of [1, Math.fround(0.37 + Math.random())]) {
+      expectParity(`maskedMseLossBackward dloss ${dl} (seed ${seed})`, mseBackward(rows, P, normPix), [Float64Array.of(dl), PR, T, M], ['dpred']);
+    }
+    if (kind === 'none') {
+      expect(mse(rows, P, normPix)('cuda', 'float32', [PR, T, M])[0][0]).toBe(0);
+      expect(mseBackward(rows, P, normPix)('cuda', 'float32', [Float64Array.of(1), PR, T, M])[0].every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  it('maskedMseLoss writes 0 for zero rows on cuda', () => {
     tidy(() => {
-      const o = { device: 'cuda' } as const;
-      expect(() => maskedMseLoss(zeros([2, 3], o), zeros([2, 3], o), zeros([2], o), false)).toThrow(/maskedMseLoss: has no CUDA kernel/);
-      expect(() => crossEntropy(zeros([2, 3], o), zeros([2, 3], o))).toThrow(/crossEntropy: has no CUDA kernel/);
+      const o = { device: 'cuda' as const };
+      const loss = tensor([7], [1], o);
+      native.maskedMseLoss(loss.handle(), empty([0, 4], o).handle(), empty([0, 4], o).handle(), empty([0], o).handle(), 0, 4, true);
+      expect(loss.item()).toBe(0);
+      expect(() => native.maskedMseLossBackward(empty([0, 4], o).handle(), tensor([1], [1], o).handle(), empty([0, 4], o).handle(),
+        empty([0, 4], o).handle(), empty([0], o).handle(), 0, 4, true)).not.toThrow();
+    });
+  });
+
+  it.each([[1, 1, 3, true], [3, 5, 3, true], [7, 10, 3, true], [4, 1000, 3, true], [64, 1000, 2, true], [300, 37, 1, true], [5, 2, 1, false]] as
+    [number, number, number, boolean][])('crossEntropy forward and backward N=%i C=%i (logit scale %d, targets summing to 1: %s)', (N, C, sd, normalised) => {
+    const seed = freshSeed();
+    const Z = rand32(N * C, seed, sd);
+    const T = normalised ? Float64Array.from(new Float32Array(randomSoftTargets(N, C, seed + 1))) : rand32(N * C, seed + 1).map(Math.abs);
+    expectParity(`crossEntropy (seed ${seed})`, ce(N, C), [Z, T], ['loss']);
+    expectParity(`crossEntropyBackward (seed ${seed})`, ceBackward(N, C), [Float64Array.of(Math.fround(0.5 + Math.random())), Z, T], ['dlogits']);
+  });
+
+  it('crossEntropy is stable for large logits in float32', () => {
+    const Z = new Float64Array([1000, -1000, 990, 5000, 5001, 4999]), T = Float64Array.from(new Float32Array([0.5, 0.25, 0.25, 0, 1, 0]));
+    const cpu = ce(2, 3)('cpu', 'float32', [Z, T]), gpu = ce(2, 3)('cuda', 'float32', [Z, T]);
+    expect(Number.isFinite(gpu[0][0])).toBe(true);
+    expect(relL2(gpu[0], cpu[0])).toBeLessThanOrEqual(1e-5);
+    const bc = ceBackward(2, 3)('cpu', 'float32', [Float64Array.of(1), Z, T]), bg = ceBackward(2, 3)('cuda', 'float32', [Float64Array.of(1), Z, T]);
+    expect(relL2(bg[0], bc[0])).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('run through the TS API and the tape on cuda, matching the CPU gradients', () => {
+    const seed = freshSeed(), [N, L, P, C] = [2, 6, 12, 9];
+    const PR = rand32(N * L * P, seed), T = rand32(N * L * P, seed + 1), M = maskOf(N * L, 'mixed');
+    const Z = rand32(N * C, seed + 2, 2), S = Float64Array.from(new Float32Array(randomSoftTargets(N, C, seed + 3)));
+    const run = (device: Device) => tidy(() => {
+      const o = { device, dtype: 'float32' as const };
+      const pred = requireGrad(tensor(PR, [N, L, P], o)), logits = requireGrad(tensor(Z, [N, C], o));
+      const l1 = maskedMseLoss(pred, tensor(T, [N, L, P], o), tensor(M, [N, L], o), true);
+      expect(l1.device).toBe(device);
+      backward(l1); // walks and clears the tape
+      const l2 = crossEntropy(logits, tensor(S, [N, C], o));
+      backward(l2);
+      const out = [[l1.item()], [l2.item()], hostF(pred.grad!), hostF(logits.grad!)];
+      pred.grad!.dispose();
+      logits.grad!.dispose();
+      return out;
+    });
+    const cpu = run('cpu'), gpu = run('cuda');
+    ['mse', 'ce', 'dpred', 'dlogits'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('reject device mixes and unsupported dtypes on cuda', () => {
+    tidy(() => {
+      const o = { device: 'cuda' as const };
+      const cu = (shape: number[], dtype: 'float32' | 'float64' = 'float32') => empty(shape, { device: 'cuda', dtype }).handle();
+      expect(() => maskedMseLoss(zeros([2, 3], o), zeros([2, 3], o), zeros([2]), false)).toThrow(/maskedMseLoss: `mask` is on cpu but `pred` is on cuda/);
       expect(() => crossEntropy(zeros([2, 3], o), zeros([2, 3]))).toThrow(/crossEntropy: `targets` is on cpu but `logits` is on cuda/);
+      expect(() => native.maskedMseLoss(cu([1]), cu([2, 3]), zeros([2, 3]).handle(), cu([2]), 2, 3, false)).toThrow(/maskedMseLoss: `target` is on cpu but `loss` is on cuda/);
+      expect(() => native.maskedMseLossBackward(cu([2, 3]), zeros([1]).handle(), cu([2, 3]), cu([2, 3]), cu([2]), 2, 3, true)).toThrow(/maskedMseLossBackward: `dloss` is on cpu but `dpred` is on cuda/);
+      expect(() => native.crossEntropy(zeros([1]).handle(), cu([2, 3]), cu([2, 3]), 2, 3)).toThrow(/crossEntropy: `logits` is on cuda but `loss` is on cpu/);
+      expect(() => native.crossEntropyBackward(cu([2, 3]), cu([1]), cu([2, 3]), zeros([2, 3]).handle(), 2, 3)).toThrow(/crossEntropyBackward: `targets` is on cpu/);
+      expect(() => native.crossEntropy(cu([1], 'float64'), cu([2, 3], 'float64'), cu([2, 3], 'float64'), 2, 3)).toThrow(/crossEntropy: `loss` is float64, which cuda kernels/);
+      expect(() => native.maskedMseLoss(cu([1]), cu([2, 3]), cu([2, 3]), cu([2]), 2, 4, false)).toThrow(RangeError);
     });
   });
 });

@@ -8,12 +8,12 @@ import { backward, requireGrad } from '../../lib/autograd/tape';
 import { maxPool2x2 } from '../../lib/ops/maxpool';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Mode, freshSeed, roundBf16, put, hostF, firstDiff } from '../helpers/cuda_compare';
 
 /** Max and first argmax (y*W + x in the plane) of every 2×2 window. */
 function refPool(x: ArrayLike<number>, n: number, c: number, h: number, w: number): { out: number[]; arg: number[] } {
@@ -122,24 +122,6 @@ describe('maxPool2x2 (cpu)', () => {
 // the CPU's exactly, and bfloat16 ones (inputs cast on the device) must equal the CPU run on
 // bf16-rounded inputs; the relative L2 checks of the conventions follow from those.
 describe.skipIf(!cudaUsable)(`maxPool2x2 (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
-  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
-  /** Index of the first element where a and b differ (NaN equals NaN), -1 when none, -2 on a length mismatch. */
-  const firstDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    if (a.length !== b.length) return -2;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
-    return -1;
-  };
 
   /** Forward (out, argmax) of X, and the backward of DOUT through the CPU float32 argmax `arg`. */
   function run(device: Device, mode: Mode, X: Float64Array, DOUT: Float64Array, arg: Int32Array | null, shape: number[]) {

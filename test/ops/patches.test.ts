@@ -9,12 +9,12 @@ import { imageToRows, patchify, rowsToMap, rowsToPatches } from '../../lib/ops/p
 import { disposeLayout, fullLayout, makeVisibleLayout } from '../../lib/ops/visible_layout';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Mode, freshSeed, rand32, roundBf16, put, hostF, firstDiff } from '../helpers/cuda_compare';
 
 /** ids_keep of a random mask: per sample, the k cells with the smallest noise, in ascending noise. */
 function randomCells(n: number, k: number, g: number, seed: number): Int32Array {
@@ -270,25 +270,6 @@ describe('rowsToMap (cpu)', () => {
 // cast on the device) must equal the CPU run on bf16-rounded inputs; the relative L2 checks of the
 // conventions (float32 <= 1e-5; bf16 within twice the input-rounding error) follow from those.
 describe.skipIf(!cudaUsable)(`tile rearrangements (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const rand32 = (n: number, seed: number) => Float64Array.from(new Float32Array(randn(n, seed)));
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
-  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
-  /** Index of the first element where a and b differ (NaN equals NaN), -1 when none, -2 on a length mismatch. */
-  const firstDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    if (a.length !== b.length) return -2;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
-    return -1;
-  };
   const layouts = (cells: Int32Array, n: number, k: number, g: number) =>
     ({ cpu: makeVisibleLayout(cells, n, k, g, 'cpu'), cuda: makeVisibleLayout(cells, n, k, g, 'cuda') });
 

@@ -28,6 +28,7 @@
 #include "ops/attention.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 
@@ -53,22 +54,6 @@ __device__ inline float dot(const T* a, const T* b, int64_t n) {
   for (int64_t c = 0; c < n; ++c) s += ldf(a, c) * ldf(b, c);
   return s;
 }
-
-template <typename F>
-void float_dispatch(DType d, const char* op, F f) {
-  if (d == DType::F32) f(float{});
-  else if (d == DType::BF16) f(__nv_bfloat16{});
-  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
-}
-
-struct Scratch {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Scratch(size_t b, const char* op) : p(b ? cuda::alloc(b, op) : nullptr), bytes(b) {}
-  ~Scratch() { if (p) cuda::release(p, bytes); }  // safe before the kernels run: one stream
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 struct Dims {
   int64_t n, l, h, dh;
@@ -237,7 +222,7 @@ void cuda_attention(const AttentionParams& p) {
   const int64_t rows = p.n * p.heads * p.l;
   if (rows == 0 || p.head_dim == 0) return;
   const Dims d{p.n, p.l, p.heads, p.head_dim, float(p.scale)};
-  float_dispatch(p.out->dtype, "attention", [&](auto zero) {
+  cuda_float_dispatch(p.out->dtype, "attention", [&](auto zero) {
     using T = decltype(zero);
     attention_kernel<T><<<cuda::grid_for(rows, kWarps), kThreads, 0, cuda::stream()>>>(p.out->as<T>(), p.probs->as<T>(),
                                                                                         p.qkv->as<T>(), d);
@@ -249,10 +234,10 @@ void cuda_attention_backward(const AttentionBackwardParams& p) {
   if (rows == 0 || p.head_dim == 0) return;
   const Dims d{p.n, p.l, p.heads, p.head_dim, float(p.scale)};
   Scratch rowdot(size_t(rows) * sizeof(float), "attentionBackward");
-  float_dispatch(p.dqkv->dtype, "attentionBackward", [&](auto zero) {
+  cuda_float_dispatch(p.dqkv->dtype, "attentionBackward", [&](auto zero) {
     using T = decltype(zero);
     const unsigned g = cuda::grid_for(rows, kWarps);
-    float* rd = static_cast<float*>(rowdot.p);
+    float* rd = rowdot.as<float>();
     attention_dq_kernel<T><<<g, kThreads, 0, cuda::stream()>>>(p.dqkv->as<T>(), rd, p.dout->as<T>(), p.qkv->as<T>(),
                                                                p.probs->as<T>(), d);
     attention_dkv_kernel<T><<<g, kThreads, 0, cuda::stream()>>>(p.dqkv->as<T>(), rd, p.dout->as<T>(), p.qkv->as<T>(),

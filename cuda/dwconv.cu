@@ -26,6 +26,7 @@
 #include "ops/dwconv.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 namespace {
@@ -140,22 +141,6 @@ __global__ void weight_finish_kernel(T* dw, T* db, const float* partial, int64_t
     else stf(dw, c * kk + j, s);
   }
 }
-
-// Scratch memory from the package allocator, returned when the scope ends. Kernels that use it
-// are queued on the package stream before the release, and every later user of the block is
-// queued after them on the same stream, so releasing at once is safe.
-class Scratch {
- public:
-  Scratch(size_t bytes, const char* op) : bytes_(bytes), p_(bytes ? cuda::alloc(bytes, op) : nullptr) {}
-  ~Scratch() { cuda::release(p_, bytes_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T> T* as() const { return static_cast<T*>(p_); }
-
- private:
-  size_t bytes_;
-  void* p_;
-};
 
 Layout layout_of(const DwconvGeometry& g) {
   return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};

@@ -13,6 +13,7 @@
 #include "ops/gather_rows.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 namespace {
@@ -45,22 +46,6 @@ __global__ void widen_kernel(float* out, const __nv_bfloat16* in, int64_t total)
 __global__ void narrow_kernel(__nv_bfloat16* out, const float* in, int64_t total) {
   for (int64_t i = first_index(); i < total; i += grid_stride()) out[i] = __float2bfloat16_rn(in[i]);
 }
-
-// Scratch memory from the package allocator, returned when the scope ends. The kernels that use
-// it are queued on the package stream before the release, and any later user of the block is
-// queued after them on the same stream, so releasing at once is safe.
-class Scratch {
- public:
-  Scratch(size_t bytes, const char* op) : bytes_(bytes), p_(bytes ? cuda::alloc(bytes, op) : nullptr) {}
-  ~Scratch() { cuda::release(p_, bytes_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T> T* as() const { return static_cast<T*>(p_); }
-
- private:
-  size_t bytes_;
-  void* p_;
-};
 
 }  // namespace
 

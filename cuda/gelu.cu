@@ -12,6 +12,7 @@
 #include "ops/gelu.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 
@@ -20,13 +21,6 @@ constexpr float kSqrtHalf = 0.70710678118654752440f;    // 1/√2
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/√(2π)
 
 // Calls f(T{}) for the storage type of d; the bindings admit only these two on CUDA.
-template <typename F>
-void float_dispatch(DType d, const char* op, F f) {
-  if (d == DType::F32) f(float{});
-  else if (d == DType::BF16) f(__nv_bfloat16{});
-  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
-}
-
 template <typename T>
 __global__ void gelu_kernel(T* y, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
@@ -49,7 +43,7 @@ __global__ void gelu_backward_kernel(T* dx, const T* dy, const T* x, int64_t n) 
 void cuda_gelu(const GeluParams& p) {
   const int64_t n = p.x->numel;
   if (n == 0) return;
-  float_dispatch(p.x->dtype, "gelu", [&](auto zero) {
+  cuda_float_dispatch(p.x->dtype, "gelu", [&](auto zero) {
     using T = decltype(zero);
     gelu_kernel<T><<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(p.y->as<T>(), p.x->as<T>(), n);
   });
@@ -58,7 +52,7 @@ void cuda_gelu(const GeluParams& p) {
 void cuda_gelu_backward(const GeluBackwardParams& p) {
   const int64_t n = p.x->numel;
   if (n == 0) return;
-  float_dispatch(p.x->dtype, "geluBackward", [&](auto zero) {
+  cuda_float_dispatch(p.x->dtype, "geluBackward", [&](auto zero) {
     using T = decltype(zero);
     gelu_backward_kernel<T><<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(p.dx->as<T>(), p.dy->as<T>(),
                                                                                p.x->as<T>(), n);

@@ -25,6 +25,7 @@
 #include "ops/layernorm.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 
@@ -37,24 +38,6 @@ __device__ inline float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
-
-template <typename F>
-void float_dispatch(DType d, const char* op, F f) {
-  if (d == DType::F32) f(float{});
-  else if (d == DType::BF16) f(__nv_bfloat16{});
-  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
-}
-
-// Device scratch from the caching allocator, returned on scope exit. Returning it before the
-// kernels that use it have run is safe: every kernel and copy runs on the one package stream.
-struct Scratch {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Scratch(size_t b, const char* op) : p(b ? cuda::alloc(b, op) : nullptr), bytes(b) {}
-  ~Scratch() { if (p) cuda::release(p, bytes); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
@@ -161,7 +144,7 @@ __global__ void layernorm_param_grad_kernel(T* dgamma, T* dbeta, const float* pa
 
 void cuda_layernorm(const LayerNormParams& p) {
   if (p.rows == 0 || p.c == 0) return;
-  float_dispatch(p.x->dtype, "layernorm", [&](auto zero) {
+  cuda_float_dispatch(p.x->dtype, "layernorm", [&](auto zero) {
     using T = decltype(zero);
     layernorm_kernel<T><<<cuda::grid_for(p.rows, kWarps), kThreads, 0, cuda::stream()>>>(
         p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows, p.c,
@@ -176,7 +159,7 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
   const int64_t chunk = std::max<int64_t>(64, (R + 255) / 256);
   const int64_t chunks = (R + chunk - 1) / chunk;  // 0 when rows == 0: dgamma = dbeta = 0
   Scratch part(size_t(chunks) * 2 * size_t(C) * sizeof(float), "layernormBackward");
-  float_dispatch(p.x->dtype, "layernormBackward", [&](auto zero) {
+  cuda_float_dispatch(p.x->dtype, "layernormBackward", [&](auto zero) {
     using T = decltype(zero);
     cudaStream_t st = cuda::stream();
     if (R > 0) {
@@ -185,10 +168,10 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
       const int64_t tiles = (C + kColTile - 1) / kColTile;
       dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
       layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
-          static_cast<float*>(part.p), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), R, C, chunk);
+          part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), R, C, chunk);
     }
     layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
-        p.dgamma->as<T>(), p.dbeta->as<T>(), static_cast<const float*>(part.p), chunks, C);
+        p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);
   });
 }
 

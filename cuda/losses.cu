@@ -25,6 +25,7 @@
 #include "ops/losses.h"
 #include "runtime.cuh"
 #include "storage.cuh"
+#include "scratch.cuh"
 
 namespace convmae {
 
@@ -59,22 +60,6 @@ __device__ inline void block_sum2(double& a, double& b) {
   a = sa[0];
   b = sb[0];
 }
-
-template <typename F>
-void float_dispatch(DType d, const char* op, F f) {
-  if (d == DType::F32) f(float{});
-  else if (d == DType::BF16) f(__nv_bfloat16{});
-  else throw_type(op, std::string("CUDA kernels support float32 and bfloat16, not ") + dtype_name(d));
-}
-
-struct Scratch {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Scratch(size_t b, const char* op) : p(b ? cuda::alloc(b, op) : nullptr), bytes(b) {}
-  ~Scratch() { if (p) cuda::release(p, bytes); }  // safe before the kernels run: one stream
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 #define CM_FOR_EACH_WARP_ROW(r, rows) \
   for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < (rows); r += int64_t(gridDim.x) * kWarps)
@@ -219,9 +204,9 @@ __global__ void __launch_bounds__(kThreads)
 
 void cuda_masked_mse_loss(const MaskedMseLossParams& p) {
   Scratch em(size_t(p.rows) * sizeof(float), "maskedMseLoss");
-  float_dispatch(p.loss->dtype, "maskedMseLoss", [&](auto zero) {
+  cuda_float_dispatch(p.loss->dtype, "maskedMseLoss", [&](auto zero) {
     using T = decltype(zero);
-    float* e = static_cast<float*>(em.p);
+    float* e = em.as<float>();
     if (p.rows > 0)
       mse_rows_kernel<T><<<cuda::grid_for(p.rows, kWarps), kThreads, 0, cuda::stream()>>>(
           e, p.pred->as<T>(), p.target->as<T>(), p.mask->as<T>(), p.rows, p.p, p.norm_pix);
@@ -232,9 +217,9 @@ void cuda_masked_mse_loss(const MaskedMseLossParams& p) {
 void cuda_masked_mse_loss_backward(const MaskedMseLossBackwardParams& p) {
   if (p.rows == 0 || p.p == 0) return;
   Scratch den(sizeof(double), "maskedMseLossBackward");
-  float_dispatch(p.dpred->dtype, "maskedMseLossBackward", [&](auto zero) {
+  cuda_float_dispatch(p.dpred->dtype, "maskedMseLossBackward", [&](auto zero) {
     using T = decltype(zero);
-    double* dn = static_cast<double*>(den.p);
+    double* dn = den.as<double>();
     mask_sum_kernel<T><<<1, kThreads, 0, cuda::stream()>>>(dn, p.mask->as<T>(), p.rows);
     mse_backward_kernel<T><<<cuda::grid_for(p.rows, kWarps), kThreads, 0, cuda::stream()>>>(
         p.dpred->as<T>(), p.dloss->as<T>(), dn, p.pred->as<T>(), p.target->as<T>(), p.mask->as<T>(), p.rows, p.p,
@@ -245,9 +230,9 @@ void cuda_masked_mse_loss_backward(const MaskedMseLossBackwardParams& p) {
 void cuda_cross_entropy(const CrossEntropyParams& p) {
   if (p.n == 0 || p.c == 0) return;  // excluded by the binding (N, C >= 1)
   Scratch row(size_t(p.n) * sizeof(float), "crossEntropy");
-  float_dispatch(p.loss->dtype, "crossEntropy", [&](auto zero) {
+  cuda_float_dispatch(p.loss->dtype, "crossEntropy", [&](auto zero) {
     using T = decltype(zero);
-    float* r = static_cast<float*>(row.p);
+    float* r = row.as<float>();
     ce_rows_kernel<T><<<cuda::grid_for(p.n, kWarps), kThreads, 0, cuda::stream()>>>(r, p.logits->as<T>(),
                                                                                     p.targets->as<T>(), p.n, p.c);
     ce_finish_kernel<T><<<1, kThreads, 0, cuda::stream()>>>(p.loss->as<T>(), r, p.n);
@@ -256,7 +241,7 @@ void cuda_cross_entropy(const CrossEntropyParams& p) {
 
 void cuda_cross_entropy_backward(const CrossEntropyBackwardParams& p) {
   if (p.n == 0 || p.c == 0) return;
-  float_dispatch(p.dlogits->dtype, "crossEntropyBackward", [&](auto zero) {
+  cuda_float_dispatch(p.dlogits->dtype, "crossEntropyBackward", [&](auto zero) {
     using T = decltype(zero);
     ce_backward_kernel<T><<<cuda::grid_for(p.n, kWarps), kThreads, 0, cuda::stream()>>>(
         p.dlogits->as<T>(), p.dloss->as<T>(), p.logits->as<T>(), p.targets->as<T>(), p.n, p.c);

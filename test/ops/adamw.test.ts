@@ -12,6 +12,7 @@ import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { randn } from '../helpers/gradcheck';
+import { freshSeed } from '../helpers/cuda_compare';
 
 /** One AdamW step in float64, in place on p, m, v (torch.optim.AdamW, decoupled weight decay). */
 function refStep(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, o: AdamwOptions): void {
@@ -129,7 +130,6 @@ describe('adamwStep', () => {
 // is in each label): both run the same double arithmetic, so after several steps param, m and v
 // agree within relative L2 1e-5 (in practice to the last bit or two).
 describe.skipIf(!cudaUsable)(`adamwStep (cuda) ${cudaSkipReason}`, () => {
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
   const f32 = (n: number, seed: number, scale = 1) => Float32Array.from(randn(n, seed, scale));
 
   it.each(Object.keys(OPTS))('follows the CPU over 6 steps (%s)', (name) => {

@@ -13,6 +13,7 @@ import type { DType } from '../../lib/tensor/dtype';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { freshSeed } from '../helpers/cuda_compare';
 
 const numel = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
@@ -190,7 +191,6 @@ describe('arith errors', () => {
 // inputs every run; the seed is in each label). The CUDA ops concatRows needs besides copyRows
 // (fill, cast) are other issues' kernels.
 describe.skipIf(!cudaUsable)(`copyRows (cuda) ${cudaSkipReason}`, () => {
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
   /** A [rows, c] tensor of dtype on `device`: float data from randn (int32: rounded), bfloat16 cast on the device. */
   const make = (rows: number, c: number, dtype: DType, device: 'cpu' | 'cuda', seed: number): Tensor => {
     const data = randn(rows * c, seed, 100);

@@ -9,11 +9,11 @@ import { backward, clearTape, noGrad, requireGrad, tapeLength } from '../../lib/
 import { attention } from '../../lib/ops/attention';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
 
 /** out [N, L, H*Dh] and probs [N, H, L, L] in float64, straight from the definition. */
 function refAttention(qkv: Float64Array, N: number, L: number, H: number, Dh: number): { out: Float64Array; probs: Float64Array } {
@@ -182,35 +182,7 @@ describe('attention errors', () => {
 // with its outputs rounded to bf16 too (a bf16 op stores bf16 outputs), plus one bf16 step on one
 // element (2^-7/√n), as the two devices' fp32 results may round to neighbouring bf16 values.
 describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
-  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
-    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
-  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
 
-  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
-    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
-    names.forEach((name, k) => {
-      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
-      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
-    });
-    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
-    names.forEach((name, k) => {
-      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
-      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
-      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
-    });
-  }
 
   const forward = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [QKV]) => tidy(() => {
     const o = { device, dtype: mode };

@@ -9,11 +9,11 @@ import { backward, clearTape, requireGrad, tapeLength } from '../../lib/autograd
 import { crossEntropy, maskedMseLoss, softTargets } from '../../lib/ops/losses';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
-import { bf16BitsToFloat, floatToBf16Bits } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
+import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
 
 function refMaskedMse(pred: Float64Array, target: Float64Array, mask: ArrayLike<number>, P: number, normPix: boolean): number {
   const rows = pred.length / P;
@@ -325,35 +325,7 @@ describe('softTargets', () => {
 // (up to 2^-8 relative) far exceeds what rounding the inputs does to a mean over many values; and
 // the two devices' fp32 losses may round to neighbouring bf16 values, hence the one step.
 describe.skipIf(!cudaUsable)(`losses (cuda) ${cudaSkipReason}`, () => {
-  type Mode = 'float32' | 'bfloat16';
-  type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float64Array[];
-  const freshSeed = () => 1 + Math.floor(Math.random() * 2 ** 30);
-  const rand32 = (n: number, seed: number, scale = 1, shift = 0) =>
-    Float64Array.from(new Float32Array(randn(n, seed, scale).map((v) => v + shift)));
-  const roundBf16 = (a: Float64Array) => Float64Array.from(a, (v) => bf16BitsToFloat(floatToBf16Bits(v)));
-  /** Uploads float32 data to `device`; bfloat16 is cast there (on the GPU for cuda). */
-  const put = (data: Float64Array, shape: number[], device: Device, mode: Mode) => {
-    const f = tensor(data, shape, { dtype: 'float32', device });
-    if (mode === 'float32') return f;
-    const b = f.cast('bfloat16');
-    f.dispose();
-    return b;
-  };
-  const hostF = (t: Tensor) => Float64Array.from(t.toFloat32Array());
 
-  function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
-    const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
-    names.forEach((name, k) => {
-      expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
-      expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
-    });
-    const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
-    names.forEach((name, k) => {
-      const budget = relL2(roundBf16(rounded[k]), cpu[k]);
-      const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));
-      expect(relL2(bf[k], cpu[k]), `${label} ${name} bfloat16 (rounding alone: ${budget})`).toBeLessThanOrEqual(tol);
-    });
-  }
 
   const mse = (rows: number, P: number, normPix: boolean): Run => (device, mode, [PR, T, M]) => tidy(() => {
     const loss = empty([1], { device, dtype: mode });

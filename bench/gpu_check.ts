@@ -1,0 +1,218 @@
+// The GPU check, runnable with Node alone on the compiled JS (no npm, no dev dependencies):
+//  1. every differentiable op on CUDA against the CPU op on fresh random float32 inputs: the
+//     output and every input gradient within relative L2 1e-5;
+//  2. the parity fixtures through the parity harness on device cuda (pure float32);
+//  3. one tiny pretraining step on the GPU against the same step on the CPU (loss and gradients);
+//  4. timings: each op at ConvMAE-B shapes and the ConvMAE-B pretraining step (float32 storage),
+//     images/s and peak memory, and the caching allocator's driver calls across steady steps.
+// Prints a short table last and exits 1 when a check fails.
+// Run: node dist/bench/gpu_check.js [--quick] [--devices cpu,cuda]   (--devices cpu,cpu: dry run)
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { backward, clearTape, requireGrad } from '../lib/autograd/tape';
+import { backends } from '../lib/backends';
+import { native } from '../lib/binding';
+import { preset } from '../lib/models/config';
+import { ConvMAE } from '../lib/models/convmae';
+import * as ops from '../lib/ops';
+import { runParity } from '../lib/parity/parity';
+import { Device } from '../lib/tensor/device';
+import { memory, resetPeakMemory } from '../lib/tensor/memory';
+import { tidy } from '../lib/tensor/scope';
+import { Tensor, tensor } from '../lib/tensor/tensor';
+import { packageRoot } from '../lib/util/package_root';
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const [ref, dev] = (arg('devices') ?? 'cpu,cuda').split(',') as [Device, Device];
+const quick = process.argv.includes('--quick');
+const rows: [string, string, string][] = [];
+let failed = 0;
+
+function randn(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const u = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+}
+
+function relL2(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return a.length !== b.length || !Number.isFinite(num) ? Infinity : Math.sqrt(num / (den || 1));
+}
+
+interface OpCase {
+  name: string;
+  inputs: { shape: number[]; grad: boolean; scale?: number }[];
+  run: (xs: Tensor[], device: Device) => Tensor;
+}
+
+/** Output and input gradients of one op on one device (fixed inputs and cotangent). */
+function evaluate(c: OpCase, device: Device, seed: number): Float32Array[] {
+  return tidy(() => {
+    const xs = c.inputs.map((inp, i) => {
+      const t = tensor(randn(inp.shape.reduce((a, b) => a * b, 1), seed + i).map((v) => v * (inp.scale ?? 1)), inp.shape, { device });
+      return inp.grad ? requireGrad(t) : t;
+    });
+    const out = c.run(xs, device);
+    const cot = tensor(randn(out.numel, seed + 99), out.shape, { device });
+    backward(out, cot);
+    const res = [out.toFloat32Array(), ...xs.filter((_, i) => c.inputs[i].grad).map((x) => x.grad!.toFloat32Array())];
+    xs.forEach((x) => { x.grad?.dispose(); x.grad = null; });
+    return res;
+  });
+}
+
+function layoutFor(device: Device, n: number, g: number, k: number, seed: number) {
+  const cells = new Int32Array(n * k);
+  for (let b = 0; b < n; b++) {
+    const perm = Array.from({ length: g * g }, (_, i) => i).sort((x, y) => Math.sin(seed + b * 31 + x) - Math.sin(seed + b * 31 + y));
+    cells.set(perm.slice(0, k), b * k);
+  }
+  return ops.makeVisibleLayout(cells, n, k, g, device);
+}
+
+const s = quick ? 1 : 4; // scale of the shapes
+const CASES: OpCase[] = [
+  { name: 'linear+gelu', inputs: [{ shape: [64 * s, 96], grad: true }, { shape: [160, 96], grad: true }, { shape: [160], grad: true }], run: ([x, w, b]) => ops.linear(x, w, b, { gelu: true }) },
+  { name: 'layerNorm', inputs: [{ shape: [100 * s, 96], grad: true }, { shape: [96], grad: true }, { shape: [96], grad: true }], run: ([x, w, b]) => ops.layerNorm(x, w, b, 1e-6) },
+  { name: 'gelu', inputs: [{ shape: [4096 * s], grad: true }], run: ([x]) => ops.gelu(x) },
+  { name: 'attention L49 d64', inputs: [{ shape: [2 * s, 49, 3 * 2 * 64], grad: true }], run: ([x]) => ops.attention(x, 2) },
+  { name: 'attention L196 d32', inputs: [{ shape: [s, 196, 3 * 4 * 32], grad: true }], run: ([x]) => ops.attention(x, 4) },
+  { name: 'attention d128', inputs: [{ shape: [2, 17, 3 * 128], grad: true }], run: ([x]) => ops.attention(x, 1) },
+  {
+    name: 'dwconvRows t4', inputs: [{ shape: [2 * s * 5 * 16, 32], grad: true }, { shape: [32, 1, 5, 5], grad: true }, { shape: [32], grad: true }],
+    run: ([x, w, b], d) => { const l = layoutFor(d, 2 * s, 4, 5, 1); return ops.dwconvRows(x, w, b, l, 4); },
+  },
+  { name: 'rowsToPatches', inputs: [{ shape: [3 * 16, 8], grad: true }], run: ([x]) => ops.rowsToPatches(x, 4, 2) },
+  {
+    name: 'gatherRows', inputs: [{ shape: [20, 12], grad: true }],
+    run: ([x], d) => ops.gatherRows(x, tensor(Int32Array.from({ length: 37 }, (_, i) => (i * 7) % 20), [37], { dtype: 'int32', device: d })),
+  },
+  { name: 'maxPool2x2', inputs: [{ shape: [2, 8, 6, 6], grad: true }], run: ([x]) => ops.maxPool2x2(x) },
+  {
+    name: 'maskedMseLoss (norm-pix)', inputs: [{ shape: [2, 16, 48], grad: true }, { shape: [2, 16, 48], grad: false }],
+    run: ([p, t], d) => ops.maskedMseLoss(p, t, tensor(Float32Array.from({ length: 32 }, (_, i) => (i % 4 ? 1 : 0)), [32], { device: d }), true),
+  },
+  {
+    name: 'crossEntropy', inputs: [{ shape: [8, 10], grad: true }],
+    run: ([z], d) => ops.crossEntropy(z, tensor(ops.softTargets([0, 1, 2, 3, 4, 5, 6, 7], 10, 0.1), [8, 10], { device: d })),
+  },
+  { name: 'meanTokens', inputs: [{ shape: [3, 9, 16], grad: true }], run: ([x]) => ops.meanTokens(x) },
+];
+
+function checkOps(): void {
+  const seed = 1 + Math.floor(Math.random() * 1e6);
+  for (const c of CASES) {
+    try {
+      const a = evaluate(c, ref, seed), b = evaluate(c, dev, seed);
+      const worst = Math.max(...a.map((x, i) => relL2(b[i], x)));
+      const ok = worst <= 1e-5;
+      if (!ok) failed++;
+      rows.push([`op ${c.name}`, `rel L2 ${worst.toExponential(2)} (seed ${seed})`, ok ? 'ok' : 'FAIL']);
+    } catch (e) {
+      failed++;
+      rows.push([`op ${c.name}`, (e as Error).message.split('\n')[0].slice(0, 80), 'FAIL']);
+    }
+    clearTape();
+  }
+}
+
+function checkParity(): void {
+  const dir = path.join(packageRoot, 'test', 'fixtures', 'parity');
+  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.safetensors')).sort()) {
+    try {
+      const r = runParity(path.join(dir, f), { device: dev });
+      if (!r.ok) failed++;
+      rows.push([`parity ${f.replace('.safetensors', '')}`, `worst fwd ${r.worstForward?.error.toExponential(2)}, grad ${r.worstGrad?.error.toExponential(2)}`, r.ok ? 'ok' : 'FAIL']);
+    } catch (e) {
+      failed++;
+      rows.push([`parity ${f}`, (e as Error).message.slice(0, 80), 'FAIL']);
+    }
+  }
+}
+
+function pretrainStep(model: ConvMAE, imgs: Float32Array, n: number, size: number, device: Device, noise: Float32Array): number {
+  return tidy(() => {
+    const out = model.forward({ imgs: tensor(imgs, [n, 3, size, size], { device }), noise });
+    backward(out.loss);
+    return out.loss.item();
+  });
+}
+
+function checkStep(): void {
+  const cfg = preset('tiny', { imgSize: 64 });
+  const n = 4;
+  const imgs = randn(n * 3 * 64 * 64, 5), noise = randn(n * 16, 6);
+  const results = [ref, dev].map((d) => {
+    const m = new ConvMAE(cfg, { seed: 7 });
+    m.to(d);
+    const loss = pretrainStep(m, imgs, n, 64, d, noise);
+    const grads = new Map(m.namedParameters().map(([k, t]) => [k, t.grad!.toFloat32Array()]));
+    m.dispose();
+    return { loss, grads };
+  });
+  let worst = Math.abs(results[1].loss - results[0].loss) / Math.abs(results[0].loss);
+  for (const [k, g] of results[0].grads) worst = Math.max(worst, relL2(results[1].grads.get(k)!, g));
+  const ok = worst <= 1e-4;
+  if (!ok) failed++;
+  rows.push(['tiny pretraining step', `loss ${results[1].loss.toFixed(5)} vs ${results[0].loss.toFixed(5)}; worst grad rel ${worst.toExponential(2)}`, ok ? 'ok' : 'FAIL']);
+}
+
+function timeStepB(): void {
+  const batch = Number(arg('batch') ?? (quick ? 8 : 128));
+  const m = new ConvMAE(preset('base'), { seed: 1 });
+  m.to(dev);
+  const imgs = randn(batch * 3 * 224 * 224, 3);
+  const noiseFor = (i: number) => randn(batch * 196, 100 + i);
+  pretrainStep(m, imgs, batch, 224, dev, noiseFor(0));
+  m.zeroGrad();
+  native.synchronize();
+  const before = memory()[dev];
+  resetPeakMemory(dev);
+  const steps = quick ? 2 : 5;
+  const t0 = Date.now();
+  for (let i = 0; i < steps; i++) {
+    pretrainStep(m, imgs, batch, 224, dev, noiseFor(i + 1));
+    m.zeroGrad();
+  }
+  native.synchronize();
+  const sec = (Date.now() - t0) / 1000;
+  const after = memory()[dev];
+  rows.push([`ConvMAE-B pretrain step, batch ${batch}, fp32`, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
+  if (dev === 'cuda') {
+    const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
+    rows.push(['cudaMalloc calls in steady steps', String(allocs), allocs === 0 ? 'ok' : 'FAIL']);
+    if (allocs !== 0) failed++;
+  }
+  m.dispose();
+}
+
+function main(): void {
+  const b = backends();
+  if (dev === 'cuda' && !b.cuda.usable) {
+    console.log(`gpu_check: CUDA is not usable here (${b.cuda.reason || 'not compiled'}); nothing to check.`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`gpu_check: ${dev === 'cuda' ? `${b.cuda.name}, CUDA runtime ${b.cuda.runtimeVersion}` : 'dry run on the CPU'}; reference ${ref}`);
+  checkOps();
+  checkParity();
+  checkStep();
+  if (!process.argv.includes('--no-bench')) timeStepB();
+  console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);
+  for (const [a, r, st] of rows) console.log(`${a.padEnd(44)} ${r.padEnd(60)} ${st}`);
+  console.log(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed');
+  process.exitCode = failed ? 1 : 0;
+}
+
+main();

@@ -27,7 +27,7 @@ import { tidy } from '../tensor/scope';
 import { tensor } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  EpochLog, EvalResult, InitReport, MIX_KEY, StepLog, classifierArchitecture, evaluateClassifier, loadInitWeights,
+  ClassifierRunResult, EpochLog, InitReport, MIX_KEY, StepLog, classifierArchitecture, evaluateClassifier, loadInitWeights,
   planSteps, positiveInt, presetOf, readBest, readCheckpointFlag, resolveWarmup, runTrainLoop,
 } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
@@ -108,22 +108,7 @@ export interface FinetuneOptions {
   onEpoch?: (log: EpochLog) => void;
 }
 
-export interface FinetuneResult {
-  steps: number;
-  /** Training loss of each step this call ran. */
-  losses: number[];
-  out: string;
-  /** checkpoint-last.safetensors. */
-  checkpoint: string;
-  /** best.safetensors (null when no evaluation ran in this call and none before). */
-  best: string | null;
-  bestAcc1: number | null;
-  /** The last evaluation of this call. */
-  lastEval: EvalResult | null;
-  config: ConvMAEConfig;
-  /** How --init loaded (absent without init and when resuming). */
-  init?: InitReport;
-}
+export type FinetuneResult = ClassifierRunResult;
 
 const CMD = 'finetune';
 

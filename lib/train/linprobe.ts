@@ -35,7 +35,7 @@ import { tidy } from '../tensor/scope';
 import { Tensor, ones, tensor, zeros } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  EpochLog, EvalResult, InitReport, StepLog, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
+  ClassifierRunResult, EpochLog, EvalResult, InitReport, StepLog, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
   loadInitWeights, planSteps, positiveInt, readBest, readCheckpointFlag, reinitHead, resolveWarmup, runTrainLoop, scoreLogits,
 } from './loop_utils';
 import { LARS, clipGradNorm } from './optim';
@@ -212,17 +212,7 @@ export interface LinprobeOptions {
   onEpoch?: (log: EpochLog) => void;
 }
 
-export interface LinprobeResult {
-  steps: number;
-  losses: number[];
-  out: string;
-  checkpoint: string;
-  best: string | null;
-  bestAcc1: number | null;
-  lastEval: EvalResult | null;
-  config: ConvMAEConfig;
-  init?: InitReport;
-}
+export type LinprobeResult = ClassifierRunResult;
 
 const CMD = 'linprobe';
 

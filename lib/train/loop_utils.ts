@@ -438,3 +438,21 @@ export async function firstSamples(dataset: Dataset, n: number): Promise<{ image
   }
   return { images, labels, n: count };
 }
+
+/** What a classifier run (finetune, linprobe) returns. */
+export interface ClassifierRunResult {
+  steps: number;
+  /** Training loss of each step this call ran. */
+  losses: number[];
+  out: string;
+  /** checkpoint-last.safetensors. */
+  checkpoint: string;
+  /** best.safetensors (null when no evaluation ran in this call and none before). */
+  best: string | null;
+  bestAcc1: number | null;
+  /** The last evaluation of this call. */
+  lastEval: EvalResult | null;
+  config: ConvMAEConfig;
+  /** How --init loaded (absent without init and when resuming). */
+  init?: InitReport;
+}

@@ -22,58 +22,28 @@ import { ConvMAEConfig, toFixtureConfig } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { scale } from '../ops/arith';
 import { crossEntropy, softTargets } from '../ops/losses';
-import { Device } from '../tensor/device';
 import { tidy } from '../tensor/scope';
 import { tensor } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  ClassifierRunResult, EpochLog, InitReport, MIX_KEY, StepLog, classifierArchitecture, evaluateClassifier, loadInitWeights,
+  ClassifierRunOptions, ClassifierRunResult, InitReport, MIX_KEY, classifierArchitecture, evaluateClassifier, loadInitWeights,
   planSteps, positiveInt, presetOf, readBest, readCheckpointFlag, resolveWarmup, runTrainLoop,
 } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
 import { finetuneParamGroups } from './param_groups';
-import { Progress, ProgressStream } from './progress';
+import { Progress } from './progress';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
 
-export interface FinetuneOptions {
-  /** synthetic | fashion-mnist | an image folder (train/ and val/ inside it when present). */
-  data: string;
-  /** Pretraining or finetuning checkpoint (.safetensors or official .pth); the architecture comes from it. */
-  init?: string;
-  /** Stage-3 head count for a .pth whose shapes match no preset. */
-  heads?: number;
-  /** Preset for training from scratch (no init); default tiny. */
-  model?: string;
-  /** Overrides of the config (applied last). */
-  config?: Partial<ConvMAEConfig>;
-  /** Default: the checkpoint's; from scratch 224, or 64 for tiny. */
-  imgSize?: number;
-  /** Default 64. */
-  batchSize?: number;
-  accum?: number;
-  /** Default 1. */
-  epochs?: number;
-  /** Optimizer steps; wins over epochs. */
-  steps?: number;
-  /** Default 5e-4 (FINETUNE.md). */
-  blr?: number;
-  /** Absolute peak lr; wins over blr. */
-  lr?: number;
-  /** Default 1e-6. */
-  minLr?: number;
-  /** Wins over warmupEpochs; default 5% of the run (5 of 100 epochs). */
-  warmupSteps?: number;
-  warmupEpochs?: number;
-  /** Default 0.05. */
-  weightDecay?: number;
+/**
+ * Finetuning options. Defaults: blr 5e-4, minLr 1e-6, weightDecay 0.05, warmup 5% of the run.
+ */
+export interface FinetuneOptions extends ClassifierRunOptions {
   /** Default 0.65 for base (and base-star), 0.75 otherwise. */
   layerDecay?: number;
   /** Default 0.1, 0 for tiny. */
   dropPath?: number;
-  /** Global pool + fc_norm (default) or cls mode (norm, first token). */
-  globalPool?: boolean;
   /** Label smoothing; default 0.1. */
   smoothing?: number;
   /** Mixup Beta α (0 = off); default 0.8. */
@@ -86,26 +56,6 @@ export interface FinetuneOptions {
   mixupSwitchProb?: number;
   /** RandomErasing probability; default 0.25. */
   reprob?: number;
-  clipGrad?: number;
-  out: string;
-  device?: Device;
-  seed?: number;
-  saveEvery?: number;
-  /** Evaluate every N steps; default once per epoch. Always at the end. */
-  evalEvery?: number;
-  resume?: string;
-  /** Use only the first N training images. */
-  limit?: number;
-  /** Use only the first N validation images. */
-  valLimit?: number;
-  /** Default: batchSize. */
-  evalBatchSize?: number;
-  /** Data loading threads; default 2 (0 = in-process). */
-  workers?: number;
-  /** Progress output; false for none. Default: stderr. */
-  progress?: ProgressStream | false;
-  onStep?: (row: StepLog) => void;
-  onEpoch?: (log: EpochLog) => void;
 }
 
 export type FinetuneResult = ClassifierRunResult;

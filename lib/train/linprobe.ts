@@ -35,12 +35,12 @@ import { tidy } from '../tensor/scope';
 import { Tensor, ones, tensor, zeros } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import {
-  ClassifierRunResult, EpochLog, EvalResult, InitReport, StepLog, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
+  ClassifierRunOptions, ClassifierRunResult, EvalResult, InitReport, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
   loadInitWeights, planSteps, positiveInt, readBest, readCheckpointFlag, reinitHead, resolveWarmup, runTrainLoop, scoreLogits,
 } from './loop_utils';
 import { LARS, clipGradNorm } from './optim';
 import { linprobeParamGroups } from './param_groups';
-import { Progress, ProgressStream } from './progress';
+import { Progress } from './progress';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
@@ -165,51 +165,12 @@ export function linearProbeFromCheckpoint(ck: LoadedCheckpoint, config: ConvMAEC
   return probe;
 }
 
-export interface LinprobeOptions {
-  /** synthetic | fashion-mnist | an image folder. */
-  data: string;
-  /** Pretraining (or finetuning) checkpoint (.safetensors or official .pth). Without it the encoder is the preset's random init. */
-  init?: string;
-  heads?: number;
-  /** Preset without init; default tiny. */
-  model?: string;
-  config?: Partial<ConvMAEConfig>;
-  /** Default: the checkpoint's; from scratch 224, or 64 for tiny. */
-  imgSize?: number;
-  /** Default 64. */
-  batchSize?: number;
-  accum?: number;
-  epochs?: number;
-  steps?: number;
-  /** Default 0.1. */
-  blr?: number;
-  lr?: number;
-  /** Default 0. */
-  minLr?: number;
-  warmupSteps?: number;
-  /** Default: 1/9 of the run (10 of 90 epochs). */
-  warmupEpochs?: number;
-  /** LARS weight decay; default 0. */
-  weightDecay?: number;
-  /** Default true; false = cls mode. */
-  globalPool?: boolean;
-  /** Clip the head's gradient norm to this value (off by default). */
-  clipGrad?: number;
+/**
+ * Linear-probe options. Defaults: blr 0.1 (LARS), minLr 0, weightDecay 0, warmup 1/9 of the run.
+ */
+export interface LinprobeOptions extends ClassifierRunOptions {
   /** Cache the frozen features of the non-augmented training (and validation) images; see the file comment. */
   cacheFeatures?: boolean;
-  out: string;
-  device?: Device;
-  seed?: number;
-  saveEvery?: number;
-  evalEvery?: number;
-  resume?: string;
-  limit?: number;
-  valLimit?: number;
-  evalBatchSize?: number;
-  workers?: number;
-  progress?: ProgressStream | false;
-  onStep?: (row: StepLog) => void;
-  onEpoch?: (log: EpochLog) => void;
 }
 
 export type LinprobeResult = ClassifierRunResult;

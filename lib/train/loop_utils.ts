@@ -29,7 +29,7 @@ import { InitContext, constant, truncNormal } from '../nn/init';
 import { Device } from '../tensor/device';
 import { tidy } from '../tensor/scope';
 import { Tensor, tensor } from '../tensor/tensor';
-import { Progress } from './progress';
+import { Progress, ProgressStream } from './progress';
 import { RunDir } from './run_dir';
 
 /** Key of the per-(step, micro-batch) mixup/cutmix random stream: Rng.forKey(seed, MIX_KEY, step, k). */
@@ -455,4 +455,49 @@ export interface ClassifierRunResult {
   config: ConvMAEConfig;
   /** How --init loaded (absent without init and when resuming). */
   init?: InitReport;
+}
+
+/**
+ * Options shared by the classifier runs (finetune.ts, linprobe.ts); the defaults that differ
+ * between them are listed on FinetuneOptions and LinprobeOptions.
+ */
+export interface ClassifierRunOptions {
+  /** synthetic | fashion-mnist | an image folder. */
+  data: string;
+  /** Pretraining (or finetuning) checkpoint (.safetensors or official .pth); without it the preset's random init. */
+  init?: string;
+  heads?: number;
+  /** Preset without init; default tiny. */
+  model?: string;
+  config?: Partial<ConvMAEConfig>;
+  /** Default: the checkpoint's; from scratch 224, or 64 for tiny. */
+  imgSize?: number;
+  /** Default 64. */
+  batchSize?: number;
+  accum?: number;
+  epochs?: number;
+  steps?: number;
+  blr?: number;
+  lr?: number;
+  minLr?: number;
+  warmupSteps?: number;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  /** Default true; false = cls mode. */
+  globalPool?: boolean;
+  /** Clip the global gradient norm to this value (off by default). */
+  clipGrad?: number;
+  out: string;
+  device?: Device;
+  seed?: number;
+  saveEvery?: number;
+  evalEvery?: number;
+  resume?: string;
+  limit?: number;
+  valLimit?: number;
+  evalBatchSize?: number;
+  workers?: number;
+  progress?: ProgressStream | false;
+  onStep?: (row: StepLog) => void;
+  onEpoch?: (log: EpochLog) => void;
 }

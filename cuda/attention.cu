@@ -37,16 +37,6 @@ constexpr int kThreads = 128, kWarps = kThreads / 32;
 constexpr int kPerLane = 4, kSweep = 32 * kPerLane;  // head dims per lane and per sweep
 constexpr unsigned kFull = 0xffffffffu;
 
-__device__ inline float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
-__device__ inline float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
-  return v;
-}
 
 template <typename T>
 __device__ inline float dot(const T* a, const T* b, int64_t n) {

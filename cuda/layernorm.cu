@@ -33,12 +33,6 @@ namespace {
 constexpr int kThreads = 256, kWarps = kThreads / 32;
 constexpr int kColTile = 32, kRowLanes = 8;  // the partial-sum kernel's block shape
 
-__device__ inline float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 template <typename T>
 __global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
                                                              const T* beta, int64_t rows, int64_t C, float eps) {

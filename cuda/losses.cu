@@ -31,18 +31,6 @@ namespace convmae {
 
 namespace {
 constexpr int kThreads = 256, kWarps = kThreads / 32;
-constexpr unsigned kFull = 0xffffffffu;
-
-__device__ inline float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
-__device__ inline float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
-  return v;
-}
 
 // Sums a and b over one block of kThreads threads in double; the totals are returned to thread 0.
 __device__ inline void block_sum2(double& a, double& b) {

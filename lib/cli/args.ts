@@ -66,5 +66,5 @@ export function formatHelp(command: string, usage: string, summary: string, spec
     const def = s.default !== undefined ? ` (default: ${s.default})` : '';
     return `${left.padEnd(34)} ${s.help}${def}`;
   });
-  return [`usage: convmae ${command} ${usage}`, '', summary, '', 'options:', ...rows, `  --help${' '.repeat(28)} show this help`].join('\n');
+  return [`usage: convmae ${command} ${usage}`, '', summary, '', 'options:', ...rows, `${'  --help'.padEnd(34)} show this help`].join('\n');
 }

@@ -17,7 +17,7 @@ import { evalTransform, finetuneTransform } from '../data/augment';
 import { DataLoader } from '../data/loader';
 import { mixBatch } from '../data/mixup';
 import { Rng } from '../data/rng';
-import { checkpointMetadata, weightsOnly } from '../models/checkpoint';
+import { weightsOnly } from '../models/checkpoint';
 import { ConvMAEConfig, toFixtureConfig } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { scale } from '../ops/arith';
@@ -28,6 +28,7 @@ import { openDataset } from './datasets';
 import {
   ClassifierRunOptions, ClassifierRunResult, InitReport, MIX_KEY, classifierArchitecture, evaluateClassifier, loadInitWeights,
   planSteps, positiveInt, presetOf, readBest, readCheckpointFlag, resolveWarmup, runTrainLoop,
+  runResult, writeBest,
 } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
 import { finetuneParamGroups } from './param_groups';
@@ -162,16 +163,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           trainMetadata('convvit-classifier', config, saved, best ? { best: JSON.stringify(best) } : {}));
       },
       saveBest(step, r) {
-        run.writeCheckpoint('best.safetensors', model.stateDict(), checkpointMetadata('convvit-classifier', config, {
-          step: String(step), acc1: String(r.acc1), acc5: String(r.acc5), val_loss: String(r.loss), val_count: String(r.count),
-        }));
+        writeBest(run, model.stateDict(), config, step, r);
       },
     });
     run.plotLoss();
-    return {
-      steps: plan.totalSteps, losses: result.losses, out: o.out, checkpoint: result.checkpoint ?? run.file('checkpoint-last.safetensors'),
-      best: result.best ? run.file('best.safetensors') : null, bestAcc1: result.best?.acc1 ?? null, lastEval: result.lastEval, config, init,
-    };
+    return runResult(run, plan.totalSteps, result, config, init);
   } finally {
     progress?.finish();
     await loader?.close();

@@ -24,7 +24,7 @@ import { evalTransform, linprobeTransform } from '../data/augment';
 import { DataLoader, LoaderState } from '../data/loader';
 import { Dataset } from '../data/types';
 import { TensorRecord, float32Record } from '../io/record';
-import { LoadedCheckpoint, checkpointMetadata, weightsOnly } from '../models/checkpoint';
+import { LoadedCheckpoint, weightsOnly } from '../models/checkpoint';
 import { ConvMAEConfig, toFixtureConfig } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { Module, buffer, copyRecordInto } from '../nn/module';
@@ -37,6 +37,7 @@ import { openDataset } from './datasets';
 import {
   ClassifierRunOptions, ClassifierRunResult, EvalResult, InitReport, classifierArchitecture, evaluateClassifier, forEachBatch, headKeys,
   loadInitWeights, planSteps, positiveInt, readBest, readCheckpointFlag, reinitHead, resolveWarmup, runTrainLoop, scoreLogits,
+  runResult, writeBest,
 } from './loop_utils';
 import { LARS, clipGradNorm } from './optim';
 import { linprobeParamGroups } from './param_groups';
@@ -365,16 +366,11 @@ export async function linprobe(o: LinprobeOptions): Promise<LinprobeResult> {
           trainMetadata('convvit-classifier', config, saved, { head: 'linear-probe', ...(best ? { best: JSON.stringify(best) } : {}) }));
       },
       saveBest(step, r) {
-        run.writeCheckpoint('best.safetensors', probe.stateDict(), checkpointMetadata('convvit-classifier', config, {
-          head: 'linear-probe', step: String(step), acc1: String(r.acc1), acc5: String(r.acc5), val_loss: String(r.loss), val_count: String(r.count),
-        }));
+        writeBest(run, probe.stateDict(), config, step, r, { head: 'linear-probe' });
       },
     });
     run.plotLoss();
-    return {
-      steps: plan.totalSteps, losses: result.losses, out: o.out, checkpoint: result.checkpoint ?? run.file('checkpoint-last.safetensors'),
-      best: result.best ? run.file('best.safetensors') : null, bestAcc1: result.best?.acc1 ?? null, lastEval: result.lastEval, config, init,
-    };
+    return runResult(run, plan.totalSteps, result, config, init);
   } finally {
     progress?.finish();
     await loader?.close();

@@ -22,7 +22,7 @@ import { Batch, DataLoader } from '../data/loader';
 import { Rng } from '../data/rng';
 import { Dataset } from '../data/types';
 import { TensorRecord } from '../io/record';
-import { LoadedCheckpoint, checkpointConfig, readCheckpoint, weightsOnly } from '../models/checkpoint';
+import { LoadedCheckpoint, checkpointConfig, checkpointMetadata, readCheckpoint, weightsOnly } from '../models/checkpoint';
 import { ConvMAEConfig, PRESET_NAMES, PresetName, preset, resolvePresetName } from '../models/config';
 import { ConvViT } from '../models/convvit';
 import { InitContext, constant, truncNormal } from '../nn/init';
@@ -500,4 +500,20 @@ export interface ClassifierRunOptions {
   progress?: ProgressStream | false;
   onStep?: (row: StepLog) => void;
   onEpoch?: (log: EpochLog) => void;
+}
+
+/** Writes best.safetensors: the weights, with the evaluation that made them best in the metadata. */
+export function writeBest(run: RunDir, tensors: Map<string, TensorRecord>, config: ConvMAEConfig, step: number, r: EvalResult,
+  extra: Record<string, string> = {}): void {
+  run.writeCheckpoint('best.safetensors', tensors, checkpointMetadata('convvit-classifier', config, {
+    ...extra, step: String(step), acc1: String(r.acc1), acc5: String(r.acc5), val_loss: String(r.loss), val_count: String(r.count),
+  }));
+}
+
+/** The result of a classifier run from its loop's result. */
+export function runResult(run: RunDir, totalSteps: number, result: LoopResult, config: ConvMAEConfig, init?: InitReport): ClassifierRunResult {
+  return {
+    steps: totalSteps, losses: result.losses, out: run.dir, checkpoint: result.checkpoint ?? run.file('checkpoint-last.safetensors'),
+    best: result.best ? run.file('best.safetensors') : null, bestAcc1: result.best?.acc1 ?? null, lastEval: result.lastEval, config, init,
+  };
 }

@@ -1,31 +1,59 @@
 #!/usr/bin/env bash
 # GPU check for a machine with CUDA but no Node, npm or Node headers (the `device` machine).
 # Prepare on the development machine (nvcc is there), from the repo root:
-#   CONVMAE_CUDA_ARCHS="90a-real;90-virtual" npm run build:native && npx tsc -p tsconfig.json
-#   ../shared/tools/gpu-prep
-# What travels must stay under 64 MiB: the tracked tree is ~40 MiB (36 MiB of parity fixtures),
-# build/Release/convmae.node ~4 MiB, dist ~1 MiB, .gpu/node.xz ~24 MiB. Move the two larger
-# fixtures out of the tree for the run (`mkdir -p /tmp/fx && mv test/fixtures/parity/*small*
-# /tmp/fx/`, and back afterwards); the three tiny fixtures still run. Then run, with carry
-# [".gpu", "build", "dist"]:
-#   bash bench/gpu-check.sh
-# It writes logs under $OUT (or /tmp/gpu-check) and prints the check table last.
+#   bash bench/gpu-pack.sh
+# What travels must stay under 64 MiB: the tracked tree is ~40 MiB (24 MiB of it the two *small*
+# parity fixtures), .gpu/ ~42 MiB (node.xz 24, node_modules.tar.xz 14, convmae.node 4), dist ~2.
+# So move the two larger fixtures out for the run (`mkdir -p /tmp/fx && mv
+# test/fixtures/parity/*small* /tmp/fx/`, and back afterwards); the three tiny ones still run.
+# Then run, carrying [".gpu", "dist"]:
+#   bash bench/gpu-check.sh [--quick]
+# Sections (each under its own time limit, logs under $OUT or /tmp/gpu-check):
+#   1. the vitest CUDA blocks of test/ops and test/models/precision (every op against the CPU op,
+#      float32 and bf16; the bf16 step against the float32 one);
+#   2. compute-sanitizer memcheck over the quick op/parity/step checks;
+#   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
+#      step benchmarks (bench/gpu_check.ts);
+#   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
+#      (bench/op_timings.ts);
+# and prints the tables last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
+quick=${1:-}
 mkdir -p "$out" .gpu/bin
 if ! command -v node >/dev/null; then
   xz -dc .gpu/node.xz > .gpu/bin/node && chmod +x .gpu/bin/node && export PATH=$PWD/.gpu/bin:$PATH
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+[[ -d node_modules/vitest ]] || tar -xJf .gpu/node_modules.tar.xz
+[[ -f .gpu/convmae.node ]] && export CONVMAE_ADDON=$PWD/.gpu/convmae.node
+export NO_COLOR=1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
 node dist/lib/cli/main.js info | tee "$out/info.txt"
 status=0
-# 1. memcheck over the quick op, parity and step checks (no benchmark: sanitizer timings mean nothing)
+summary=()
+# 1. vitest CUDA blocks
+timeout 120 node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts > "$out/vitest.txt" 2>&1 || status=1
+summary+=("vitest test/ops test/models/precision: $(grep -E '^ +Tests ' "$out/vitest.txt" | tr -s ' ' || echo 'no result (see vitest.txt)')")
+grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
+# 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
 if command -v compute-sanitizer >/dev/null; then
-  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
+  timeout 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
     node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1
-  grep -E "ERROR SUMMARY|LEAK SUMMARY" "$out/memcheck.txt" || tail -5 "$out/memcheck.txt"
+  summary+=("memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')")
+else
+  summary+=("memcheck: compute-sanitizer not found")
 fi
-# 2. the full check with the ConvMAE-B step benchmark, table last
-node dist/bench/gpu_check.js 2>&1 | tee "$out/gpu_check.txt" || status=1
+# 3. the full check
+timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || status=1
+# 4. op timings beside PyTorch's
+node dist/bench/op_timings.js --plan /tmp/plan.json
+timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
+timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
+sed -n '/^ops at /,$p' "$out/op_timings.txt"
+grep -q '^ops at ' "$out/op_timings.txt" || tail -20 "$out/op_timings.txt"
+echo
+sed -n '/^check /,$p' "$out/gpu_check.txt"
+grep -q '^check ' "$out/gpu_check.txt" || tail -20 "$out/gpu_check.txt"
+printf '%s\n' "${summary[@]}"
 exit $status

@@ -2,11 +2,15 @@
 //  1. every differentiable op on CUDA against the CPU op on fresh random float32 inputs: the
 //     output and every input gradient within relative L2 1e-5;
 //  2. the parity fixtures through the parity harness on device cuda (pure float32);
-//  3. one tiny pretraining step on the GPU against the same step on the CPU (loss and gradients);
-//  4. timings: each op at ConvMAE-B shapes and the ConvMAE-B pretraining step (float32 storage),
-//     images/s and peak memory, and the caching allocator's driver calls across steady steps.
+//  3. one tiny pretraining step on the GPU against the same step on the CPU (float32: loss and
+//     gradients within 1e-4), and the bf16 step against it (the sanity bound of
+//     test/models/precision.test.ts);
+//  4. timings: the ConvMAE-B pretraining step (bf16 and float32) and the ConvViT-B finetuning step
+//     (bf16), forward + backward + AdamW, images/s and peak memory, and the caching allocator's
+//     driver calls across the steady steps.
 // Prints a short table last and exits 1 when a check fails.
-// Run: node dist/bench/gpu_check.js [--quick] [--devices cpu,cuda]   (--devices cpu,cpu: dry run)
+// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--batch N] [--devices cpu,cuda]
+//      (--devices cpu,cpu: a dry run on the CPU)
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -15,6 +19,10 @@ import { backends } from '../lib/backends';
 import { native } from '../lib/binding';
 import { preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
+import { ConvViT } from '../lib/models/convvit';
+import { Precision } from '../lib/nn/precision';
+import { AdamW } from '../lib/train/optim';
+import { pretrainParamGroups } from '../lib/train/param_groups';
 import * as ops from '../lib/ops';
 import { runParity } from '../lib/parity/parity';
 import { Device } from '../lib/tensor/device';
@@ -31,6 +39,11 @@ const [ref, dev] = (arg('devices') ?? 'cpu,cuda').split(',') as [Device, Device]
 const quick = process.argv.includes('--quick');
 const rows: [string, string, string][] = [];
 let failed = 0;
+/** Adds a table row and prints it at once, so that a run cut short still shows what it reached. */
+function addRow(row: [string, string, string]): void {
+  rows.push(row);
+  console.log(`  ${row.join(' | ')}`);
+}
 
 function randn(n: number, seed: number): Float32Array {
   let s = (seed * 2654435761) >>> 0 || 1;
@@ -118,10 +131,10 @@ function checkOps(): void {
       const worst = Math.max(...a.map((x, i) => relL2(b[i], x)));
       const ok = worst <= 1e-5;
       if (!ok) failed++;
-      rows.push([`op ${c.name}`, `rel L2 ${worst.toExponential(2)} (seed ${seed})`, ok ? 'ok' : 'FAIL']);
+      addRow([`op ${c.name}`, `rel L2 ${worst.toExponential(2)} (seed ${seed})`, ok ? 'ok' : 'FAIL']);
     } catch (e) {
       failed++;
-      rows.push([`op ${c.name}`, (e as Error).message.split('\n')[0].slice(0, 80), 'FAIL']);
+      addRow([`op ${c.name}`, (e as Error).message.split('\n')[0].slice(0, 80), 'FAIL']);
     }
     clearTape();
   }
@@ -133,10 +146,10 @@ function checkParity(): void {
     try {
       const r = runParity(path.join(dir, f), { device: dev });
       if (!r.ok) failed++;
-      rows.push([`parity ${f.replace('.safetensors', '')}`, `worst fwd ${r.worstForward?.error.toExponential(2)}, grad ${r.worstGrad?.error.toExponential(2)}`, r.ok ? 'ok' : 'FAIL']);
+      addRow([`parity ${f.replace('.safetensors', '')}`, `worst fwd ${r.worstForward?.error.toExponential(2)}, grad ${r.worstGrad?.error.toExponential(2)}`, r.ok ? 'ok' : 'FAIL']);
     } catch (e) {
       failed++;
-      rows.push([`parity ${f}`, (e as Error).message.slice(0, 80), 'FAIL']);
+      addRow([`parity ${f}`, (e as Error).message.slice(0, 80), 'FAIL']);
     }
   }
 }
@@ -149,52 +162,86 @@ function pretrainStep(model: ConvMAE, imgs: Float32Array, n: number, size: numbe
   });
 }
 
-function checkStep(): void {
+/** Loss and gradients of one tiny pretraining step on a device in a precision. */
+function tinyStep(device: Device, precision: Precision) {
   const cfg = preset('tiny', { imgSize: 64 });
   const n = 4;
   const imgs = randn(n * 3 * 64 * 64, 5), noise = randn(n * 16, 6);
-  const results = [ref, dev].map((d) => {
-    const m = new ConvMAE(cfg, { seed: 7 });
-    m.to(d);
-    const loss = pretrainStep(m, imgs, n, 64, d, noise);
-    const grads = new Map(m.namedParameters().map(([k, t]) => [k, t.grad!.toFloat32Array()]));
-    m.dispose();
-    return { loss, grads };
-  });
-  let worst = Math.abs(results[1].loss - results[0].loss) / Math.abs(results[0].loss);
-  for (const [k, g] of results[0].grads) worst = Math.max(worst, relL2(results[1].grads.get(k)!, g));
-  const ok = worst <= 1e-4;
-  if (!ok) failed++;
-  rows.push(['tiny pretraining step', `loss ${results[1].loss.toFixed(5)} vs ${results[0].loss.toFixed(5)}; worst grad rel ${worst.toExponential(2)}`, ok ? 'ok' : 'FAIL']);
+  const m = new ConvMAE(cfg, { seed: 7 });
+  m.to(device);
+  m.precision = precision;
+  const loss = pretrainStep(m, imgs, n, 64, device, noise);
+  const grads = new Map(m.namedParameters().map(([k, t]) => [k, t.grad!.toFloat32Array()]));
+  m.dispose();
+  return { loss, grads };
 }
 
-function timeStepB(): void {
-  const batch = Number(arg('batch') ?? (quick ? 8 : 128));
-  const m = new ConvMAE(preset('base'), { seed: 1 });
-  m.to(dev);
-  const imgs = randn(batch * 3 * 224 * 224, 3);
-  const noiseFor = (i: number) => randn(batch * 196, 100 + i);
-  pretrainStep(m, imgs, batch, 224, dev, noiseFor(0));
-  m.zeroGrad();
-  native.synchronize();
-  const before = memory()[dev];
-  resetPeakMemory(dev);
+function stepError(a: ReturnType<typeof tinyStep>, b: ReturnType<typeof tinyStep>): { loss: number; grad: number } {
+  let grad = 0;
+  for (const [k, g] of a.grads) grad = Math.max(grad, relL2(b.grads.get(k)!, g));
+  return { loss: Math.abs(b.loss - a.loss) / Math.abs(a.loss), grad };
+}
+
+function checkStep(): void {
+  const r = tinyStep(ref, 'float32'), f = tinyStep(dev, 'float32');
+  const e = stepError(r, f);
+  const ok = Math.max(e.loss, e.grad) <= 1e-4;
+  if (!ok) failed++;
+  addRow(['tiny pretraining step float32', `loss ${f.loss.toFixed(5)} vs ${r.loss.toFixed(5)}; worst grad rel ${e.grad.toExponential(2)}`, ok ? 'ok' : 'FAIL']);
+  if (dev !== 'cuda') return;
+  // bf16 against the float32 reference: the sanity bound of test/models/precision.test.ts.
+  const b = tinyStep(dev, 'bf16');
+  const eb = stepError(r, b);
+  const okb = eb.loss <= 0.02 && eb.grad <= 0.1;
+  if (!okb) failed++;
+  addRow(['tiny pretraining step bf16', `loss rel ${eb.loss.toExponential(2)}; worst grad rel ${eb.grad.toExponential(2)}`, okb ? 'ok' : 'FAIL']);
+}
+
+/** Images/s and peak memory of steady training steps of a base model (forward, backward, AdamW). */
+function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: number): void {
   const steps = quick ? 2 : 5;
-  const t0 = Date.now();
-  for (let i = 0; i < steps; i++) {
-    pretrainStep(m, imgs, batch, 224, dev, noiseFor(i + 1));
+  const imgs = randn(batch * 3 * 224 * 224, 3);
+  const labels = Array.from({ length: batch }, (_, i) => i % 1000);
+  const mae = kind === 'pretrain' ? new ConvMAE(preset('base'), { seed: 1 }) : null;
+  const vit = kind === 'finetune' ? new ConvViT(preset('base', { numClasses: 1000, dropPath: 0.1 }), { seed: 1 }) : null;
+  const m = (mae ?? vit)!;
+  m.to(dev);
+  m.precision = precision;
+  const named = m.namedParameters();
+  const opt = new AdamW(new Map(named), pretrainParamGroups(named.map(([name, t]) => ({ name, shape: t.shape }))), { beta1: 0.9, beta2: 0.95 });
+  const targets = tensor(ops.softTargets(labels, 1000, 0.1), [batch, 1000], { device: dev });
+  const step = (i: number) => {
+    if (mae) pretrainStep(mae, imgs, batch, 224, dev, randn(batch * 196, 100 + i));
+    else tidy(() => backward(ops.crossEntropy(vit!.forward(tensor(imgs, [batch, 3, 224, 224], { device: dev })), targets)));
+    opt.step(1e-4);
     m.zeroGrad();
+  };
+  try {
+    step(0);
+    native.synchronize();
+    const before = memory()[dev];
+    resetPeakMemory(dev);
+    const t0 = Date.now();
+    for (let i = 0; i < steps; i++) step(i + 1);
+    native.synchronize();
+    const sec = (Date.now() - t0) / 1000;
+    const after = memory()[dev];
+    const label = `${kind === 'pretrain' ? 'ConvMAE-B pretrain' : 'ConvViT-B finetune'} step b${batch} ${precision}`;
+    addRow([label, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
+    if (dev === 'cuda') {
+      const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
+      addRow([`cudaMalloc calls, ${steps} steady steps`, String(allocs), allocs === 0 ? 'ok' : 'FAIL']);
+      if (allocs !== 0) failed++;
+    }
+  } catch (e) {
+    failed++;
+    addRow([`${kind} step b${batch} ${precision}`, (e as Error).message.split('\n')[0].slice(0, 80), 'FAIL']);
+  } finally {
+    clearTape();
+    targets.dispose();
+    opt.dispose();
+    m.dispose();
   }
-  native.synchronize();
-  const sec = (Date.now() - t0) / 1000;
-  const after = memory()[dev];
-  rows.push([`ConvMAE-B pretrain step, batch ${batch}, fp32`, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
-  if (dev === 'cuda') {
-    const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
-    rows.push(['cudaMalloc calls in steady steps', String(allocs), allocs === 0 ? 'ok' : 'FAIL']);
-    if (allocs !== 0) failed++;
-  }
-  m.dispose();
 }
 
 function main(): void {
@@ -208,10 +255,17 @@ function main(): void {
   checkOps();
   checkParity();
   checkStep();
-  if (!process.argv.includes('--no-bench')) timeStepB();
+  if (!process.argv.includes('--no-bench')) {
+    const batch = Number(arg('batch') ?? (quick ? 8 : 128));
+    const precisions: Precision[] = dev === 'cuda' ? ['bf16', 'float32'] : ['float32'];
+    for (const p of precisions) timeStepB('pretrain', p, batch);
+    timeStepB('finetune', precisions[0], batch);
+  }
   console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);
   for (const [a, r, st] of rows) console.log(`${a.padEnd(44)} ${r.padEnd(60)} ${st}`);
   console.log(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed');
+  // Hand cached blocks back so that a leak check sees only memory something still holds.
+  native.emptyCache();
   process.exitCode = failed ? 1 : 0;
 }
 

@@ -1,7 +1,8 @@
 // gelu on CUDA (full contract in native/ops/gelu.h): the exact erf GELU and its backward,
 //   forward:  y[i]  = 0.5 · x[i] · (1 + erf(x[i] / √2))                                   (=)
 //   backward: dx[i] = dy[i] · (Φ(x[i]) + x[i] · φ(x[i]))                                    (=)
-// float32 or bfloat16 storage, fp32 arithmetic with erff/expf (not the tanh form). Elementwise
+// float32 or bfloat16 storage, fp32 arithmetic with erfcf/expf (not the tanh form):
+// Φ(x) = erfc(−x/√2)/2, exact in the negative tail where 1 + erf(x/√2) cancels. Elementwise
 // grid-stride loops; each element is read before it is written, so y may alias x and dx may
 // alias dy or x.
 #include <cuda_bf16.h>
@@ -25,7 +26,7 @@ template <typename T>
 __global__ void gelu_kernel(T* y, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float v = ldf(x, i);
-    stf(y, i, 0.5f * v * (1.f + erff(v * kSqrtHalf)));
+    stf(y, i, 0.5f * v * erfcf(-v * kSqrtHalf));
   }
 }
 
@@ -33,7 +34,7 @@ template <typename T>
 __global__ void gelu_backward_kernel(T* dx, const T* dy, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float v = ldf(x, i);
-    const float cdf = 0.5f * (1.f + erff(v * kSqrtHalf));
+    const float cdf = 0.5f * erfcf(-v * kSqrtHalf);
     const float pdf = expf(-0.5f * v * v) * kInvSqrt2Pi;
     stf(dx, i, ldf(dy, i) * (cdf + v * pdf));
   }

@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
     float sg = 0.f, sgx = 0.f;  // Σ_c g and Σ_c g·x̂
     for (int64_t c = lane; c < C; c += 32) {
       const float xh = (ldf(xr, c) - m) * rs;
-      const float g = ldf(dyr, c) * ldf(gamma, c);
+      const float g = __fmul_rn(ldf(dyr, c), ldf(gamma, c));  // rounded as in the second loop (no fma)
       sg += g;
       sgx += g * xh;
     }
@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
     T* dxr = dx + r * C;
     for (int64_t c = lane; c < C; c += 32) {
       const float xh = (ldf(xr, c) - m) * rs;
-      stf(dxr, c, rs * (ldf(dyr, c) * ldf(gamma, c) - mg - xh * mgx));
+      stf(dxr, c, rs * (__fmul_rn(ldf(dyr, c), ldf(gamma, c)) - mg - xh * mgx));
     }
   }
 }

@@ -69,9 +69,23 @@ Buffer* buffer_from(const Napi::Value& v) {
   return ext.Data();
 }
 
+void shadow_set(Buffer& b, const void* host) {
+  if (b.device != Device::CUDA || b.dtype != DType::I32) return;
+  const int32_t* v = static_cast<const int32_t*>(host);
+  b.shadow.assign(v, v + b.numel);
+  b.shadow_valid = true;
+}
+
+void shadow_drop(Buffer& b) {
+  b.shadow_valid = false;
+  b.shadow.clear();
+  b.shadow.shrink_to_fit();
+}
+
 void buffer_free(Buffer* b) {
   if (!b->alive) return;
   b->alive = false;
+  shadow_drop(*b);
   size_t alloc_bytes = b->bytes == 0 ? 64 : (b->bytes + 63) / 64 * 64;
   if (b->device == Device::CPU) {
     std::free(b->data);

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <napi.h>
 
+#include <vector>
+
 #include "dtype.h"
 
 namespace convmae {
@@ -16,6 +18,11 @@ struct Buffer {
   size_t bytes = 0;
   void* data = nullptr;
   bool alive = false;
+  // For int32 CUDA buffers: the values as last uploaded from the host, so index checks need no
+  // device copy (a copy waits for the stream). Every op that may write an int32 CUDA buffer on the
+  // device (fill, cast, copy, copyRows, maxPool2x2's argmax) drops it.
+  std::vector<int32_t> shadow;
+  bool shadow_valid = false;
 
   template <typename T> T* as() const { return static_cast<T*>(data); }
 };
@@ -32,6 +39,10 @@ Napi::Value buffer_new(Napi::Env env, Device device, DType dtype, int64_t numel,
 Buffer* buffer_from(const Napi::Value& v);
 // Frees the memory now (idempotent); the External stays, marked dead.
 void buffer_free(Buffer* b);
+// Keeps a host copy of an int32 CUDA buffer's values (b.bytes at host); a no-op for other buffers.
+void shadow_set(Buffer& b, const void* host);
+// Forgets the host copy (call before anything writes the buffer on the device).
+void shadow_drop(Buffer& b);
 MemoryCounters memory_counters(Device d);
 void reset_peak(Device d);
 

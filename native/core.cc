@@ -58,8 +58,13 @@ Napi::Value js_upload(const Napi::CallbackInfo& info) {
   size_t n = typed_array_bytes(info[1], "upload", "src", &src);
   if (n != dst.bytes) throw_range("upload", "host array has " + std::to_string(n) + " bytes but the tensor has " +
                                                std::to_string(dst.bytes));
-  if (dst.device == Device::CPU) std::memcpy(dst.data, src, n);
-  else cuda::copy_to_device(dst.data, src, n, "upload");
+  if (dst.device == Device::CPU) {
+    std::memcpy(dst.data, src, n);
+  } else {
+    shadow_drop(dst);
+    cuda::copy_to_device(dst.data, src, n, "upload");
+    shadow_set(dst, src);
+  }
   return info.Env().Undefined();
 }
 
@@ -83,10 +88,13 @@ Napi::Value js_copy(const Napi::CallbackInfo& info) {
   Buffer& src = a.buffer(1, "src");
   if (dst.dtype != src.dtype) a.expect_dtype(src, dst.dtype, "src");
   a.expect_numel(src, dst.numel, "src");
+  if (&dst != &src) shadow_drop(dst);
   if (dst.device == Device::CPU && src.device == Device::CPU) std::memcpy(dst.data, src.data, dst.bytes);
   else if (dst.device == Device::CUDA && src.device == Device::CPU) cuda::copy_to_device(dst.data, src.data, dst.bytes, "copy");
   else if (dst.device == Device::CPU) cuda::copy_to_host(dst.data, src.data, dst.bytes, "copy");
   else cuda::copy_device(dst.data, src.data, dst.bytes, "copy");
+  if (dst.device == Device::CUDA && src.device == Device::CPU) shadow_set(dst, src.data);
+  else if (dst.device == Device::CUDA && src.shadow_valid && &dst != &src) shadow_set(dst, src.shadow.data());
   return info.Env().Undefined();
 }
 

@@ -21,6 +21,7 @@ export const COMMON_TRAIN_FLAGS: Record<string, FlagSpec> = {
   'clip-grad': { type: 'number', help: 'clip the global gradient norm to this value' },
   out: { type: 'string', help: 'run folder for checkpoints, metrics.jsonl and pictures' },
   device: { type: 'string', help: 'cpu or cuda (default: cuda when usable)', choices: ['cpu', 'cuda'] },
+  precision: { type: 'string', help: 'bf16 (float32 weights, bfloat16 activations; cuda only) or float32 (default: bf16 on cuda, float32 on cpu)', choices: ['bf16', 'float32'] },
   seed: { type: 'number', help: 'random seed (data order, masking, init)', default: 0 },
   'save-every': { type: 'number', help: 'also keep checkpoint-<step>.safetensors every N steps' },
   resume: { type: 'string', help: 'continue a run exactly from one of its checkpoints' },

@@ -14,6 +14,7 @@ import { Block } from '../nn/blocks';
 import { InitContext, fromValues, normal } from '../nn/init';
 import { Conv, LayerNorm, Linear } from '../nn/layers';
 import { buffer, param } from '../nn/module';
+import { toOutput, useParam } from '../nn/precision';
 import { ConvMAEConfig, preset, validateConfig } from './config';
 import { Capture, ConvEncoder, tileConv } from './encoder';
 import { Masking, maskingFromNoise, maskingFromShuffle, randomMasking } from './masking';
@@ -33,7 +34,7 @@ export interface PretrainInputs {
 
 export interface PretrainOutputs {
   loss: Tensor;
-  /** [N, T, 16·16·3] predictions for every token, raster order. */
+  /** [N, T, 16·16·3] predictions for every token, raster order (float32 under bf16 too). */
   pred: Tensor;
   masking: Masking;
 }
@@ -96,13 +97,14 @@ export class ConvMAE extends ConvEncoder {
   forward(inputs: PretrainInputs): PretrainOutputs {
     const { imgs, capture } = inputs;
     if (!(imgs instanceof Tensor)) throw new TypeError('ConvMAE.forward: expected a Tensor for `imgs`');
+    const x0Imgs = this.enter(imgs);
     const n = imgs.shape[0];
     const masking = this.masking(n, inputs);
     if (masking.kept === 0) throw new RangeError('ConvMAE.forward: the mask ratio keeps no token');
     const g = this.grid, tokens = g * g, k = masking.kept;
     const layout = makeVisibleLayout(masking.idsKeep, n, k, g, imgs.device);
     try {
-      const { e1, e2, tokens: x0 } = this.stages(imgs, layout, capture);
+      const { e1, e2, tokens: x0 } = this.stages(x0Imgs, layout, capture);
       let x = this.stage3(x0, capture);
       const c3 = this.config.embedDim[2];
       if (this.stage1_output_decode && this.stage2_output_decode) {
@@ -114,9 +116,10 @@ export class ConvMAE extends ConvEncoder {
       }
       const latent = this.norm.forward(x);
       capture?.('norm', latent);
-      const pred = this.decode(latent, masking, capture);
-      const target = patchify(imgs, 16);
-      const mask = tensor(masking.mask, [n, tokens], { dtype: imgs.dtype, device: imgs.device });
+      const dtype = this.pos_embed.dtype;
+      const pred = toOutput(this.decode(latent, masking, capture), dtype);
+      const target = patchify(toOutput(imgs, dtype), 16);
+      const mask = tensor(masking.mask, [n, tokens], { dtype, device: imgs.device });
       const loss = maskedMseLoss(pred, target, mask, this.config.normPixLoss);
       retainUntilBackward([target, mask]);
       return { loss, pred, masking };
@@ -132,7 +135,7 @@ export class ConvMAE extends ConvEncoder {
     const y = this.decoder_embed.forward(latent);
     capture?.('decoder_embed', y);
     // Row n*kept + r is sample n's r-th kept token; row n*kept (= n·K) past the end is the mask token.
-    const withMask = concatRows(reshape(y, [n * kept, d]), reshape(this.mask_token, [1, d]));
+    const withMask = concatRows(reshape(y, [n * kept, d]), reshape(useParam(this.mask_token, y), [1, d]));
     const idx = new Int32Array(n * tokens);
     for (let b = 0; b < n; b++) {
       for (let l = 0; l < tokens; l++) {
@@ -143,7 +146,7 @@ export class ConvMAE extends ConvEncoder {
     const idxT = tensor(idx, [n * tokens], { dtype: 'int32', device: latent.device });
     let z = reshape(gatherRows(withMask, idxT), [n, tokens, d]);
     retainUntilBackward([idxT]);
-    z = add(z, reshape(this.decoder_pos_embed, [tokens, d]));
+    z = add(z, reshape(useParam(this.decoder_pos_embed, z), [tokens, d]));
     this.decoder_blocks.forEach((b, i) => {
       z = b.forward(z, this.rng);
       capture?.(`decoder_blocks.${i}`, z);

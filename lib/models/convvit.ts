@@ -13,6 +13,7 @@ import { Tensor, tensor } from '../tensor/tensor';
 import { InitContext, truncNormal } from '../nn/init';
 import { LayerNorm, Linear } from '../nn/layers';
 import { param } from '../nn/module';
+import { toOutput } from '../nn/precision';
 import { ConvMAEConfig, preset, validateConfig } from './config';
 import { Capture, ConvEncoder } from './encoder';
 import { ModelOptions } from './convmae';
@@ -58,13 +59,14 @@ export class ConvViT extends ConvEncoder {
     return fullLayout(imgs.shape[0], anySize ? side / 16 : this.grid, imgs.device);
   }
 
-  /** Pooled features before the head: [N, C3]. */
+  /** Pooled features before the head: [N, C3], in the parameters' dtype (float32 under bf16). */
   forwardPooled(imgs: Tensor, capture?: Capture): Tensor {
     const layout = this.layout(imgs);
     try {
-      const x = this.stage3(this.stages(imgs, layout, capture).tokens, capture);
+      const x = this.stage3(this.stages(this.enter(imgs), layout, capture).tokens, capture);
+      const dtype = this.pos_embed.dtype;
       if (this.fc_norm) {
-        const pooled = this.fc_norm.forward(meanTokens(x));
+        const pooled = toOutput(this.fc_norm.forward(meanTokens(x)), dtype);
         capture?.('fc_norm', pooled);
         return pooled;
       }
@@ -73,7 +75,7 @@ export class ConvViT extends ConvEncoder {
       const first = tensor(Int32Array.from({ length: layout.n }, (_, b) => b * layout.k), [layout.n], { dtype: 'int32', device: imgs.device });
       const out = gatherRows(reshape(normed, [layout.n * layout.k, this.config.embedDim[2]]), first);
       retainUntilBackward([first]);
-      return out;
+      return toOutput(out, dtype);
     } finally {
       retainUntilBackward([layout.cells, layout.table]);
     }
@@ -87,18 +89,19 @@ export class ConvViT extends ConvEncoder {
   }
 
   /**
-   * E1..E4 at strides 4, 8, 16, 32 (no final norm, nothing masked), for square inputs of any
+   * E1..E4 at strides 4, 8, 16, 32 (no final norm, nothing masked; float32 under bf16), for square inputs of any
    * side that is a multiple of 16 (32 for E4); the position table is resized to the grid.
    */
   forwardFeatures(imgs: Tensor): Features {
     const layout = this.layout(imgs, true);
     try {
-      const s = this.stages(imgs, layout);
+      const s = this.stages(this.enter(imgs), layout);
       const x = this.stage3(s.tokens);
       const c3 = this.config.embedDim[2];
-      const e1 = rowsToMap(s.e1, layout, 4);
-      const e2 = rowsToMap(s.e2, layout, 2);
-      const e3 = rowsToMap(reshape(x, [layout.n * layout.k, c3]), layout, 1);
+      const dtype = this.pos_embed.dtype;
+      const e1 = toOutput(rowsToMap(s.e1, layout, 4), dtype);
+      const e2 = toOutput(rowsToMap(s.e2, layout, 2), dtype);
+      const e3 = toOutput(rowsToMap(reshape(x, [layout.n * layout.k, c3]), layout, 1), dtype);
       const e4 = maxPool2x2(e3);
       return { e1, e2, e3, e4 };
     } finally {

@@ -14,6 +14,8 @@ import { Block, CBlock, PatchEmbed } from '../nn/blocks';
 import { InitContext, xavierUniform } from '../nn/init';
 import { Linear, LinearInit } from '../nn/layers';
 import { Module, param } from '../nn/module';
+import { Precision, resolvePrecision, toActivations, useParam } from '../nn/precision';
+import { Device } from '../tensor/device';
 import { ConvMAEConfig } from './config';
 import { resizePosTable } from './pos_resize';
 
@@ -41,6 +43,11 @@ export class ConvEncoder extends Module {
   readonly grid: number;
   /** Randomness of drop path. */
   rng: Rng;
+  /**
+   * Compute precision (nn/precision.ts): 'bf16' (mixed: float32 parameters, bfloat16 activations,
+   * CUDA only) or 'float32'; undefined means the device's default (bf16 on cuda).
+   */
+  precision?: Precision;
   private readonly resizedPos = new Map<string, Tensor>();
 
   constructor(ctx: InitContext, readonly config: ConvMAEConfig, linearInit: LinearInit, dropPath: number) {
@@ -94,9 +101,20 @@ export class ConvEncoder extends Module {
     const p4 = this.patch_embed4.forward(p3);
     capture?.('patch_embed4', p4);
     const c3 = this.config.embedDim[2];
-    const pos = gatherRows(this.positionTable(layout.g), layout.cells);
+    const pos = gatherRows(useParam(this.positionTable(layout.g), p4), layout.cells);
     const tokens = reshape(add(p4, pos), [layout.n, layout.k, c3]);
     return { e1, e2, tokens };
+  }
+
+  /** The precision a forward on this device runs in (checks an explicit bf16 against the device). */
+  precisionOn(device: Device): Precision {
+    return resolvePrecision(device, this.precision);
+  }
+
+  /** Images as the stages take them: cast to the activation dtype of the model's precision. */
+  protected enter(imgs: Tensor): Tensor {
+    if (!(imgs instanceof Tensor)) throw new TypeError(`${this.constructor.name}: expected a Tensor for \`imgs\``);
+    return toActivations(imgs, this.precisionOn(imgs.device), this.pos_embed.dtype);
   }
 
   /** The [G·G, C3] position table for a grid side G (a resized, cached copy when G differs). */
@@ -138,5 +156,5 @@ export class ConvEncoder extends Module {
 
 /** Applies a kernel = stride fusion conv to the aligned tiles of stage rows: one output row per token. */
 export function tileConv(rows: Tensor, t: number, weight: Tensor, bias: Tensor): Tensor {
-  return linear(rowsToPatches(rows, t, t), weight, bias);
+  return linear(rowsToPatches(rows, t, t), useParam(weight, rows), useParam(bias, rows));
 }

@@ -1,6 +1,7 @@
 // Basic layers with PyTorch's parameter names and layouts: Linear (weight [out, in]), LayerNorm,
 // Conv (weight [out, in, k, k], applied to gathered rows as a GEMM), DepthwiseConv (weight
-// [C, 1, k, k], applied to visible-block rows). Initialisation follows SPEC.md §5.
+// [C, 1, k, k], applied to visible-block rows). Initialisation follows SPEC.md §5. Parameters are
+// cast to the input's dtype where used (the mixed-precision policy, nn/precision.ts).
 import { layerNorm } from '../ops/layernorm';
 import { linear } from '../ops/linear';
 import { dwconvRows } from '../ops/dwconv';
@@ -8,6 +9,7 @@ import { VisibleLayout } from '../ops/visible_layout';
 import { Tensor } from '../tensor/tensor';
 import { InitContext, constant, torchDefault, xavierUniform, truncNormal } from './init';
 import { Module, param } from './module';
+import { useParam } from './precision';
 
 export type LinearInit = 'xavier' | 'trunc-normal';
 
@@ -22,7 +24,7 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : param(constant(ctx, [outFeatures], 0));
   }
   forward(x: Tensor, opts: { gelu?: boolean } = {}): Tensor {
-    return linear(x, this.weight, this.bias, opts);
+    return linear(x, useParam(this.weight, x), this.bias && useParam(this.bias, x), opts);
   }
 }
 
@@ -35,7 +37,7 @@ export class LayerNorm extends Module {
     this.bias = param(constant(ctx, [dim], 0));
   }
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight, this.bias, this.eps);
+    return layerNorm(x, useParam(this.weight, x), useParam(this.bias, x), this.eps);
   }
 }
 
@@ -51,7 +53,7 @@ export class Conv extends Module {
   }
   /** rows [R, inChannels*kernel*kernel] (channel-major tiles) -> [R, outChannels]. */
   forward(rows: Tensor, opts: { gelu?: boolean } = {}): Tensor {
-    return linear(rows, this.weight, this.bias, opts);
+    return linear(rows, useParam(this.weight, rows), useParam(this.bias, rows), opts);
   }
 }
 
@@ -65,6 +67,6 @@ export class DepthwiseConv extends Module {
     this.bias = param(torchDefault(ctx, [channels], fanIn));
   }
   forward(rows: Tensor, layout: VisibleLayout, t: number): Tensor {
-    return dwconvRows(rows, this.weight, this.bias, layout, t);
+    return dwconvRows(rows, useParam(this.weight, rows), useParam(this.bias, rows), layout, t);
   }
 }

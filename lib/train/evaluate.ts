@@ -15,6 +15,7 @@ import { Device } from '../tensor/device';
 import { openDataset } from './datasets';
 import { Classifier, EvalResult, classifierArchitecture, evaluateClassifier, readCheckpointFlag } from './loop_utils';
 import { LinearProbeModel, isLinearProbeStateDict, linearProbeFromCheckpoint } from './linprobe';
+import { Precision, resolvePrecision } from '../nn/precision';
 
 export type { Classifier, EvalResult } from './loop_utils';
 
@@ -66,6 +67,8 @@ export interface EvaluateCheckpointOptions {
   limit?: number;
   workers?: number;
   device?: Device;
+  /** 'bf16' (float32 weights, bfloat16 activations; cuda only) or 'float32'; default bf16 on cuda, float32 on cpu. */
+  precision?: Precision;
   seed?: number;
   /** Folder for eval.json (not written when absent). */
   out?: string;
@@ -88,6 +91,7 @@ export async function evaluateCheckpoint(o: EvaluateCheckpointOptions): Promise<
   const device = o.device ?? defaultDevice();
   const model = loadClassifier(o.init, { heads: o.heads });
   try {
+    (model instanceof LinearProbeModel ? model.vit : model).precision = resolvePrecision(device, o.precision);
     const imgSize = model.config.imgSize;
     if (o.imgSize !== undefined && o.imgSize !== imgSize) {
       throw new RangeError(`eval: ${o.init} holds a ${imgSize} px model; position-embedding interpolation is not supported, so use --img-size ${imgSize}`);

@@ -36,6 +36,7 @@ import { Progress } from './progress';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
+import { resolvePrecision } from '../nn/precision';
 
 /**
  * Finetuning options. Defaults: blr 5e-4, minLr 1e-6, weightDecay 0.05, warmup 5% of the run.
@@ -104,6 +105,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (state) checkSameSettings(state.settings, settings, o.resume!);
 
   const model = new ConvViT(config, { seed });
+  model.precision = resolvePrecision(device, o.precision);
   let optimizer: AdamW | null = null;
   let loader: DataLoader | null = null;
   const progress = o.progress === false ? null : new Progress({ total: plan.totalSteps, stream: o.progress ?? process.stderr, label: CMD });

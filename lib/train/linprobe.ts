@@ -45,6 +45,7 @@ import { Progress } from './progress';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
+import { resolvePrecision } from '../nn/precision';
 
 /**
  * BatchNorm1d without affine parameters (PyTorch semantics): training normalises with the batch
@@ -286,6 +287,7 @@ export async function linprobe(o: LinprobeOptions): Promise<LinprobeResult> {
   if (state) checkSameSettings(state.settings, settings, o.resume!);
 
   const vit = new ConvViT(config, { seed });
+  vit.precision = resolvePrecision(device, o.precision);
   const probe = new LinearProbeModel(vit);
   let optimizer: LARS | null = null;
   let loader: DataLoader | null = null;

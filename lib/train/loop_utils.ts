@@ -31,6 +31,7 @@ import { tidy } from '../tensor/scope';
 import { Tensor, tensor } from '../tensor/tensor';
 import { Progress, ProgressStream } from './progress';
 import { RunDir } from './run_dir';
+import { Precision } from '../nn/precision';
 
 /** Key of the per-(step, micro-batch) mixup/cutmix random stream: Rng.forKey(seed, MIX_KEY, step, k). */
 export const MIX_KEY = 0x4d495855; // "MIXU"
@@ -489,6 +490,8 @@ export interface ClassifierRunOptions {
   clipGrad?: number;
   out: string;
   device?: Device;
+  /** 'bf16' (float32 weights, bfloat16 activations; cuda only) or 'float32'; default bf16 on cuda, float32 on cpu. */
+  precision?: Precision;
   seed?: number;
   saveEvery?: number;
   evalEvery?: number;

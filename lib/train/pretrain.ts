@@ -27,6 +27,7 @@ import { writeReconstructions } from './reconstruct';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
+import { Precision, resolvePrecision } from '../nn/precision';
 
 export interface PretrainOptions {
   /** synthetic | fashion-mnist | an image folder. */
@@ -53,6 +54,8 @@ export interface PretrainOptions {
   clipGrad?: number;
   out: string;
   device?: Device;
+  /** 'bf16' (float32 weights, bfloat16 activations; cuda only) or 'float32'; default bf16 on cuda, float32 on cpu. */
+  precision?: Precision;
   seed?: number;
   saveEvery?: number;
   resume?: string;
@@ -103,6 +106,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const settings = settingsOf(o, config, batchSize, accum, totalSteps, lr);
 
   const model = new ConvMAE(config, { seed });
+  model.precision = resolvePrecision(device, o.precision);
   const run = new RunDir(o.out, { append: o.resume !== undefined });
   let startStep = 0;
   let loaderState;

@@ -1,5 +1,6 @@
 // CPU reference for gelu and its backward (contract in native/ops/gelu.h): the exact erf form,
-// computed in the tensor's dtype with std::erf (as PyTorch's CPU kernel does).
+// computed in the tensor's dtype with std::erfc: Φ(x) = erfc(−x/√2)/2, the same
+// function as PyTorch's (1 + erf(x/√2))/2 without its cancellation for negative x.
 #include <cmath>
 
 #include "float_dispatch.h"
@@ -21,7 +22,7 @@ void cpu_gelu(const GeluParams& p) {
     parallel_for(p.x->numel, kGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
         const T v = x[i];
-        y[i] = T(0.5) * v * (T(1) + std::erf(v * T(kSqrtHalf)));
+        y[i] = T(0.5) * v * std::erfc(-v * T(kSqrtHalf));
       }
     });
   });
@@ -36,7 +37,7 @@ void cpu_gelu_backward(const GeluBackwardParams& p) {
     parallel_for(p.x->numel, kGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
         const T v = x[i];
-        const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrtHalf)));   // Φ(x)
+        const T cdf = T(0.5) * std::erfc(-v * T(kSqrtHalf));   // Φ(x)
         const T pdf = std::exp(T(-0.5) * v * v) * T(kInvSqrt2Pi);    // φ(x)
         dx[i] = dy[i] * (cdf + v * pdf);
       }

@@ -11,6 +11,7 @@ Napi::Value js_cast(const Napi::CallbackInfo& info) {
   CastParams p{&a.buffer(0, "out"), &a.buffer(1, "input")};
   a.expect_device(*p.in, p.out->device, "input");
   a.expect_numel(*p.in, p.out->numel, "input");
+  shadow_drop(*p.out);
   CM_DISPATCH("cast", p.out->device, cpu_cast(p), cuda_cast(p));
   return info.Env().Undefined();
 }

@@ -33,6 +33,7 @@ Napi::Value js_copy_rows(const Napi::CallbackInfo& info) {
   if (p.rows == 0 || p.c == 0) return info.Env().Undefined();
   if (p.dst == p.src && p.dst_row < p.src_row + p.rows && p.src_row < p.dst_row + p.rows)
     throw_range(a.op(), "`dst` and `src` are the same buffer and the row ranges overlap");
+  shadow_drop(*p.dst);
   CM_DISPATCH("copyRows", p.dst->device, cpu_copy_rows(p), cuda_copy_rows(p));
   return info.Env().Undefined();
 }

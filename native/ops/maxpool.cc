@@ -39,6 +39,7 @@ Napi::Value js_max_pool2x2(const Napi::CallbackInfo& info) {
   a.expect_numel(*p.out, full / 4, "out");
   a.expect_numel(*p.argmax, full / 4, "argmax");
   check_no_alias(a.op(), *p.out, *p.in, "out", "x");
+  shadow_drop(*p.argmax);
   CM_DISPATCH("maxPool2x2", p.out->device, cpu_max_pool2x2(p), cuda_max_pool2x2(p));
   return info.Env().Undefined();
 }

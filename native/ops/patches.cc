@@ -13,6 +13,7 @@ namespace convmae {
 
 const int32_t* host_indices(const char* op, const Buffer& b, std::vector<int32_t>& host) {
   if (b.device == Device::CPU) return b.as<int32_t>();
+  if (b.shadow_valid) return b.shadow.data();
   host.resize(size_t(b.numel));
   if (b.numel > 0) cuda::copy_to_host(host.data(), b.data, size_t(b.numel) * sizeof(int32_t), op);
   return host.data();

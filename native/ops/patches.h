@@ -92,8 +92,9 @@ inline void check_no_alias(const char* op, const Buffer& a, const Buffer& b, con
 }
 
 // The values of an int32 index buffer readable on the host: the buffer's own memory on the CPU;
-// for a CUDA buffer, a synchronous copy into `host` (the stream is drained first). The bindings
-// scan indices through it, so a bad index raises its error before any kernel reads it.
+// for a CUDA buffer, its host shadow when it still matches the device (uploaded and not written
+// since, see Buffer::shadow), else a synchronous copy into `host` (the stream is drained first).
+// The bindings scan indices through it, so a bad index raises its error before any kernel reads it.
 const int32_t* host_indices(const char* op, const Buffer& b, std::vector<int32_t>& host);
 
 // Checks a visible layout against the sizes: `cells` int32 [N*K] on ref's device, each in

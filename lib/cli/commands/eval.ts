@@ -4,6 +4,7 @@ import { evaluateCheckpoint } from '../../train/evaluate';
 import { formatEval } from '../../train/loop_utils';
 import { FlagSpec, UsageError, formatHelp, parseArgs } from '../args';
 import { COMMON_TRAIN_FLAGS, num, str } from '../train_flags';
+import { Precision } from '../../nn/precision';
 
 const spec: Record<string, FlagSpec> = {
   init: { type: 'string', help: 'classifier checkpoint: finetuned or linear probe (.safetensors or .pth); required' },
@@ -14,6 +15,7 @@ const spec: Record<string, FlagSpec> = {
   limit: { type: 'number', help: 'use only the first N validation images' },
   workers: { type: 'number', help: 'data loading worker threads (0 = in-process)', default: 0 },
   device: COMMON_TRAIN_FLAGS.device,
+  precision: COMMON_TRAIN_FLAGS.precision,
   seed: { type: 'number', help: 'seed of the synthetic validation scenes', default: 0 },
   out: { type: 'string', help: 'folder for eval.json', default: 'runs/eval' },
 };
@@ -29,7 +31,7 @@ export const evalCommand = {
     if (!init) throw new UsageError('eval: --init <classifier checkpoint> is required (see `convmae eval --help`)');
     const r = await evaluateCheckpoint({
       init, data: str(f.data)!, heads: num(f.heads), imgSize: num(f['img-size']), batchSize: num(f['batch-size']), limit: num(f.limit),
-      workers: num(f.workers), device: str(f.device) as Device | undefined, seed: num(f.seed), out: str(f.out),
+      workers: num(f.workers), device: str(f.device) as Device | undefined, precision: str(f.precision) as Precision | undefined, seed: num(f.seed), out: str(f.out),
     });
     console.log(`${r.classifier} classifier, ${r.numClasses} classes, ${r.imgSize} px; ${r.count} validation images of ${r.data}`);
     console.log(formatEval(r));

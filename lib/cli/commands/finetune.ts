@@ -6,6 +6,7 @@ import { finetune as runFinetune } from '../../train/finetune';
 import { formatEval } from '../../train/loop_utils';
 import { FlagSpec, formatHelp, parseArgs } from '../args';
 import { COMMON_TRAIN_FLAGS, num, str } from '../train_flags';
+import { Precision } from '../../nn/precision';
 
 export const CLASSIFIER_FLAGS: Record<string, FlagSpec> = {
   init: { type: 'string', help: 'start from this checkpoint (.safetensors or official .pth); the architecture comes from it' },
@@ -53,7 +54,7 @@ export const finetune = {
       layerDecay: num(f['layer-decay']), dropPath: num(f['drop-path']), globalPool: f['global-pool'] as boolean,
       smoothing: num(f.smoothing), mixup: num(f.mixup), cutmix: num(f.cutmix), mixupProb: num(f['mixup-prob']),
       mixupSwitchProb: num(f['mixup-switch-prob']), reprob: num(f.reprob), clipGrad: num(f['clip-grad']), out,
-      device: str(f.device) as Device | undefined, seed: num(f.seed), saveEvery: num(f['save-every']), evalEvery: num(f['eval-every']),
+      device: str(f.device) as Device | undefined, precision: str(f.precision) as Precision | undefined, seed: num(f.seed), saveEvery: num(f['save-every']), evalEvery: num(f['eval-every']),
       resume: str(f.resume), limit: num(f.limit), valLimit: num(f['val-limit']), evalBatchSize: num(f['eval-batch-size']), workers: num(f.workers),
     });
     const first = r.losses[0], last = r.losses[r.losses.length - 1];

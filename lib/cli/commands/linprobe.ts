@@ -7,6 +7,7 @@ import { formatEval } from '../../train/loop_utils';
 import { FlagSpec, formatHelp, parseArgs } from '../args';
 import { COMMON_TRAIN_FLAGS, num, str } from '../train_flags';
 import { CLASSIFIER_FLAGS } from './finetune';
+import { Precision } from '../../nn/precision';
 
 const spec: Record<string, FlagSpec> = {
   ...COMMON_TRAIN_FLAGS,
@@ -36,7 +37,7 @@ export const linprobe = {
       batchSize: num(f['batch-size']), accum: num(f.accum), epochs: num(f.epochs), steps: num(f.steps), blr: num(f.blr), lr: num(f.lr),
       minLr: num(f['min-lr']), warmupSteps: num(f['warmup-steps']), warmupEpochs: num(f['warmup-epochs']), weightDecay: num(f['weight-decay']),
       globalPool: f['global-pool'] as boolean, cacheFeatures: f['cache-features'] === true, clipGrad: num(f['clip-grad']), out,
-      device: str(f.device) as Device | undefined, seed: num(f.seed), saveEvery: num(f['save-every']), evalEvery: num(f['eval-every']),
+      device: str(f.device) as Device | undefined, precision: str(f.precision) as Precision | undefined, seed: num(f.seed), saveEvery: num(f['save-every']), evalEvery: num(f['eval-every']),
       resume: str(f.resume), limit: num(f.limit), valLimit: num(f['val-limit']), evalBatchSize: num(f['eval-batch-size']), workers: num(f.workers),
     });
     const first = r.losses[0], last = r.losses[r.losses.length - 1];

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { pretrain as runPretrain } from '../../train/pretrain';
 import { FlagSpec, formatHelp, parseArgs } from '../args';
 import { COMMON_TRAIN_FLAGS, num, str } from '../train_flags';
+import { Precision } from '../../nn/precision';
 
 const spec: Record<string, FlagSpec> = {
   ...COMMON_TRAIN_FLAGS,
@@ -26,7 +27,7 @@ export const pretrain = {
       data: str(f.data)!, model: str(f.model), imgSize: num(f['img-size']), batchSize: num(f['batch-size']), accum: num(f.accum),
       epochs: num(f.epochs), steps: num(f.steps), blr: num(f.blr), lr: num(f.lr), minLr: num(f['min-lr']),
       warmupSteps: num(f['warmup-steps']), weightDecay: num(f['weight-decay']), maskRatio: num(f['mask-ratio']),
-      normPix: f['norm-pix'] as boolean, clipGrad: num(f['clip-grad']), out, device: str(f.device) as 'cpu' | 'cuda' | undefined,
+      normPix: f['norm-pix'] as boolean, clipGrad: num(f['clip-grad']), out, device: str(f.device) as 'cpu' | 'cuda' | undefined, precision: str(f.precision) as Precision | undefined,
       seed: num(f.seed), saveEvery: num(f['save-every']), resume: str(f.resume), limit: num(f.limit), workers: num(f.workers),
       reconstructions: num(f.reconstructions),
     });

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Packs what bench/gpu-check.sh needs on a GPU machine that has CUDA but no Node, npm or Node
+# headers, into .gpu/ (git-ignored), from the development machine (which has nvcc):
+#   .gpu/convmae.node        the addon built for sm_90a only (build-gpu/)
+#   .gpu/node.xz             this machine's node binary (../shared/tools/gpu-prep)
+#   .gpu/node_modules.tar.xz the runtime and test dependencies, without the compiler-side ones
+#                            (typescript, @types, cmake-js and its helpers), about 14 MiB
+# and compiles dist/. Run it from the repo root; then see bench/gpu-check.sh for the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONVMAE_CUDA_ARCHS="90a-real" npx cmake-js compile -O build-gpu --parallel 2 >/dev/null
+npx tsc -p tsconfig.json
+mkdir -p .gpu
+cp build-gpu/Release/convmae.node .gpu/convmae.node
+../shared/tools/gpu-prep >/dev/null
+if [[ ! -f .gpu/node_modules.tar.xz || package-lock.json -nt .gpu/node_modules.tar.xz ]]; then
+  tar -cJf .gpu/node_modules.tar.xz --exclude='node_modules/typescript' --exclude='node_modules/@types' \
+    --exclude='node_modules/cmake-js' --exclude='node_modules/tar' --exclude='node_modules/node-api-headers' \
+    --exclude='node_modules/node-addon-api' --exclude='node_modules/yargs' --exclude='node_modules/lightningcss*' \
+    node_modules
+fi
+du -sh .gpu/* dist
+echo "tracked tree: $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) bytes (fixtures under test/fixtures/parity/*small* can stay behind)"

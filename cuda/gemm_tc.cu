@@ -1,0 +1,204 @@
+// gemm on tensor cores for bfloat16 storage (contract in native/ops/gemm.h; the caller falls back
+// to the plain kernel when this path declines). bf16 operands, fp32 accumulation (WMMA 16x16x16),
+// then alpha, beta·C and the bias in fp32 and one rounding to bf16.
+// Tiles: 128x128 outputs per block of 8 warps (2x4, each 64x32), K in steps of 32 staged through
+// a 3-deep cp.async pipeline in shared memory. Each operand stays in its global layout in shared
+// memory (16-byte copies along its contiguous dimension) and the WMMA fragment layout follows it,
+// so all four transpose combinations read memory the same way. Eligible when the contiguous
+// extent of each operand (K or M for A, K or N for B) and the batch strides are multiples of 8
+// elements (16 bytes); rows past M/N and K past the end are zero-filled by the copies.
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include <string>
+
+#include "errors.h"
+#include "gemm_tc.cuh"
+#include "runtime.cuh"
+#include "storage.cuh"
+
+namespace convmae {
+
+namespace {
+using namespace nvcuda;
+using bf16 = __nv_bfloat16;
+
+constexpr int BM = 128, BN = 128, BK = 32, STAGES = 3, THREADS = 256;
+constexpr int PAD = 8;  // bf16 elements of row padding: keeps 16-byte rows and spreads banks
+
+// Shared-memory tile shapes (elements) for an operand: rows x ld, in the operand's global layout.
+// A: [BM][BK+PAD] (K contiguous) or [BK][BM+PAD] (M contiguous, trans_a).
+// B: [BN][BK+PAD] (K contiguous, trans_b) or [BK][BN+PAD] (N contiguous).
+template <bool kContig, int Outer>
+struct Tile {
+  static constexpr int rows = kContig ? Outer : BK;
+  static constexpr int ld = kContig ? BK + PAD : Outer + PAD;
+  static constexpr int elems = rows * ld;
+};
+
+__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// Copies one operand tile (outer index o0.., k index k0..) into shared memory.
+// kContig: element (o, k) at g[o*ld_g + k]; else at g[k*ld_g + o].
+template <bool kContig, int Outer>
+__device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o0, int64_t o_end, int64_t k0,
+                                 int64_t k_end) {
+  using TileT = Tile<kContig, Outer>;
+  constexpr int vec_per_row = (kContig ? BK : Outer) / 8;
+  constexpr int vecs = TileT::rows * vec_per_row;
+  for (int v = threadIdx.x; v < vecs; v += THREADS) {
+    const int r = v / vec_per_row, c = (v % vec_per_row) * 8;
+    // kContig: r is the outer index, c the k offset; else r is the k offset, c the outer index.
+    const int64_t o = kContig ? o0 + r : o0 + c;
+    const int64_t k = kContig ? k0 + c : k0 + r;
+    const bool valid = o < o_end && k < k_end;  // extents are multiples of 8: a vector is all in or all out
+    const bf16* src = valid ? (kContig ? g + o * ld_g + k : g + k * ld_g + o) : g;
+    cp_async16(s + r * TileT::ld + c, src, valid);
+  }
+}
+
+struct TcDims {
+  int64_t m, n, k, lda, ldb, sa, sb, sc;
+  float alpha, beta;
+};
+
+template <bool TA, bool TB>
+__global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias,
+                                                           TcDims d, int64_t batch0) {
+  constexpr bool a_kc = !TA, b_kc = TB;  // whether K is the contiguous dimension of A / B
+  using TA_ = Tile<a_kc, BM>;
+  using TB_ = Tile<b_kc, BN>;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  bf16* sa = reinterpret_cast<bf16*>(smem_raw);
+  bf16* sb = sa + STAGES * TA_::elems;
+  float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // 8 warps x 16x16 fp32
+
+  const int64_t z = batch0 + blockIdx.z;
+  A += z * d.sa;
+  B += z * d.sb;
+  C += z * d.sc;
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp / 4, wn = warp % 4;  // warp tile: rows wm*64.., cols wn*32..
+
+  using LayoutA = typename std::conditional<a_kc, wmma::row_major, wmma::col_major>::type;
+  using LayoutB = typename std::conditional<b_kc, wmma::col_major, wmma::row_major>::type;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+  const int64_t ktiles = (d.k + BK - 1) / BK;
+  auto issue = [&](int64_t kt) {
+    const int slot = int(kt % STAGES);
+    load_tile<a_kc, BM>(sa + slot * TA_::elems, A, d.lda, m0, d.m, kt * BK, d.k);
+    load_tile<b_kc, BN>(sb + slot * TB_::elems, B, d.ldb, n0, d.n, kt * BK, d.k);
+  };
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) issue(s);
+    cp_async_commit();
+  }
+  for (int64_t kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile kt landed for every thread; everyone is done with tile kt-1's slot
+    if (kt + STAGES - 1 < ktiles) issue(kt + STAGES - 1);
+    cp_async_commit();
+    const bf16* ta = sa + int(kt % STAGES) * TA_::elems;
+    const bf16* tb = sb + int(kt % STAGES) * TB_::elems;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LayoutA> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int r = wm * 64 + i * 16;
+        wmma::load_matrix_sync(fa[i], a_kc ? ta + r * TA_::ld + kk : ta + kk * TA_::ld + r, TA_::ld);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int c = wn * 32 + j * 16;
+        wmma::load_matrix_sync(fb[j], b_kc ? tb + c * TB_::ld + kk : tb + kk * TB_::ld + c, TB_::ld);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();
+
+  // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile: lane l owns
+  // row l/2, columns (l%2)*8 .. +8.
+  float* st = stage_out + warp * 256;
+  const int er = lane / 2, ec = (lane % 2) * 8;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      const int64_t r = m0 + wm * 64 + i * 16 + er;
+      const int64_t c0 = n0 + wn * 32 + j * 16 + ec;
+      if (r < d.m) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const int64_t c = c0 + e;
+          if (c >= d.n) break;
+          float v = d.alpha * st[er * 16 + ec + e];
+          if (d.beta != 0.f) v += d.beta * ldf(C, r * d.n + c);
+          if (bias) v += ldf(bias, c);
+          stf(C, r * d.n + c, v);
+        }
+      }
+      __syncwarp();
+    }
+  }
+}
+
+constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
+  return size_t(STAGES) * ((a_kc ? Tile<true, BM>::elems : Tile<false, BM>::elems) +
+                           (b_kc ? Tile<true, BN>::elems : Tile<false, BN>::elems)) * sizeof(bf16) +
+         8 * 256 * sizeof(float);
+}
+
+template <bool TA, bool TB>
+void launch_tc(const GemmParams& p) {
+  constexpr size_t smem = smem_bytes(!TA, TB);
+  static bool configured = false;  // the opt-in above 48 KB, once per instantiation
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the tensor-core kernel: ") + cudaGetErrorString(e));
+    configured = true;
+  }
+  TcDims d{p.m, p.n, p.k, TA ? p.m : p.k, TB ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c, float(p.alpha), float(p.beta)};
+  dim3 grid(unsigned((p.n + BN - 1) / BN), unsigned((p.m + BM - 1) / BM), 1);
+  for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
+    grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
+    gemm_tc_kernel<TA, TB><<<grid, THREADS, smem, cuda::stream()>>>(
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), p.bias ? p.bias->as<bf16>() : nullptr, d, b0);
+  }
+}
+}  // namespace
+
+bool gemm_tensor_core_eligible(const GemmParams& p) {
+  const int64_t a_contig = p.trans_a ? p.m : p.k, b_contig = p.trans_b ? p.k : p.n;
+  const bool strides_ok = p.batch == 1 || (p.stride_a % 8 == 0 && p.stride_b % 8 == 0);
+  return p.c->dtype == DType::BF16 && a_contig % 8 == 0 && b_contig % 8 == 0 && strides_ok && p.m > 0 && p.n > 0 &&
+         p.k > 0 && (p.m + BM - 1) / BM <= 65535;
+}
+
+void cuda_gemm_tensor_core(const GemmParams& p) {
+  if (p.trans_a) return p.trans_b ? launch_tc<true, true>(p) : launch_tc<true, false>(p);
+  return p.trans_b ? launch_tc<false, true>(p) : launch_tc<false, false>(p);
+}
+
+}  // namespace convmae

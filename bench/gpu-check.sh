@@ -28,8 +28,8 @@ fi
 [[ -d node_modules/vitest ]] || tar -xJf .gpu/node_modules.tar.xz
 [[ -f .gpu/convmae.node ]] && export CONVMAE_ADDON=$PWD/.gpu/convmae.node
 export NO_COLOR=1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
-node dist/lib/cli/main.js info | tee "$out/info.txt"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+  node dist/lib/cli/main.js info; } | tee "$out/machine.txt"
 status=0
 summary=()
 # 1. vitest CUDA blocks
@@ -50,6 +50,12 @@ timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || s
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
+# 5. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
+if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
+  timeout 120 ncu --clock-control none --kernel-name regex:gemm_tc --launch-count 1 --section SpeedOfLight \
+    --section Occupancy --section WarpStateStats --section LaunchStats \
+    node dist/bench/op_timings.js --only 'gemm square' --reps 1 > "$out/ncu.txt" 2>&1 || summary+=("ncu failed (see ncu.txt)")
+fi
 sed -n '/^ops at /,$p' "$out/op_timings.txt"
 grep -q '^ops at ' "$out/op_timings.txt" || tail -20 "$out/op_timings.txt"
 echo

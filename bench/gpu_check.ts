@@ -217,6 +217,9 @@ function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: n
     m.zeroGrad();
   };
   try {
+    // Two warm-up steps: the first creates the optimizer state (taking blocks the step's
+    // temporaries had cached), the second settles the cache.
+    step(0);
     step(0);
     native.synchronize();
     const before = memory()[dev];

@@ -7,7 +7,8 @@
 // float32 or bfloat16 storage; fp32 arithmetic and sums. Any L >= 1 and Dh >= 1 (the models use
 // Dh up to 128 in multiples of 8); outputs are distinct from the inputs (checked by the binding).
 //
-// Correct and simple rather than tuned: one warp per (n, h, row), 4 warps per block, a
+// Heads whose tokens fit in shared memory run the kernels of cuda/attention_smem.cu; the rest
+// run these, correct and simple rather than tuned: one warp per (n, h, row), 4 warps per block, a
 // grid-stride loop over the N·H·L rows, q/k/v read in place from global memory (L1/L2 cached).
 //   forward, warp per query row i: lanes take keys j, j+32, ...; pass 1 keeps an online
 //     max/sum of exp(s_ij − max) per lane and combines them over the warp; pass 2 recomputes each
@@ -23,6 +24,7 @@
 
 #include <string>
 
+#include "attention_smem.cuh"
 #include "cuda_api.h"
 #include "errors.h"
 #include "ops/attention.h"
@@ -211,6 +213,7 @@ __global__ void __launch_bounds__(kThreads)
 void cuda_attention(const AttentionParams& p) {
   const int64_t rows = p.n * p.heads * p.l;
   if (rows == 0 || p.head_dim == 0) return;
+  if (attention_smem_fits(p.l, p.head_dim)) return cuda_attention_smem(p);
   const Dims d{p.n, p.l, p.heads, p.head_dim, float(p.scale)};
   cuda_float_dispatch(p.out->dtype, "attention", [&](auto zero) {
     using T = decltype(zero);
@@ -222,6 +225,7 @@ void cuda_attention(const AttentionParams& p) {
 void cuda_attention_backward(const AttentionBackwardParams& p) {
   const int64_t rows = p.n * p.heads * p.l;
   if (rows == 0 || p.head_dim == 0) return;
+  if (attention_smem_fits(p.l, p.head_dim)) return cuda_attention_backward_smem(p);
   const Dims d{p.n, p.l, p.heads, p.head_dim, float(p.scale)};
   Scratch rowdot(size_t(rows) * sizeof(float), "attentionBackward");
   cuda_float_dispatch(p.dqkv->dtype, "attentionBackward", [&](auto zero) {

@@ -8,6 +8,7 @@
 // storage, fp32 arithmetic and accumulation. The bindings have checked cells/table on the host
 // (values in range, consistent) before any of these kernels runs.
 //
+// Kernel sizes 3, 5 and 7 run the kernels of cuda/dwconv_fast.cu; these general ones take the rest.
 // Forward and input gradient: one thread per output element (row, channel), grid-stride over the
 // int64 element count; the thread walks the ksize² window (sign +1 forward, −1 for the mirrored
 // window of the input gradient), so neighbouring threads read neighbouring channels of one row.
@@ -23,6 +24,8 @@
 #include <algorithm>
 
 #include "cuda_api.h"
+#include "dwconv_fast.cuh"
+#include "dwconv_layout.cuh"
 #include "ops/dwconv.h"
 #include "runtime.cuh"
 #include "storage.cuh"
@@ -38,39 +41,6 @@ constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of partial sums we aim to stay under
 
 // Grid-stride loops: for (int64_t i = first_index(); i < n; i += grid_stride()).
-
-// The visible layout as the kernels see it. Map coordinates are int: whenever there is a row,
-// the bindings' size checks give t <= 2^20 and G <= 1024, so S = G*t < 2^31 (and a window
-// reaches at most 127 past the map); row and element indices stay int64.
-struct Layout {
-  const int32_t* cells;  // [N*K]
-  const int32_t* table;  // [N*G*G]
-  int64_t kept;
-  int g, t;
-  int64_t c;
-  int ksize;
-};
-
-struct Pos {
-  int64_t n;
-  int y, x;
-};
-
-// Sample and map position of visible row r.
-__device__ inline Pos row_pos(const Layout& L, int64_t r) {
-  const int64_t tt = int64_t(L.t) * L.t, ns = r / tt, d = r - ns * tt;  // d < t² may pass 2^31
-  const int cell = L.cells[ns], dy = int(d / L.t), dx = int(d - int64_t(dy) * L.t);
-  return {ns / L.kept, (cell / L.g) * L.t + dy, (cell % L.g) * L.t + dx};
-}
-
-// The row at map position (y, x) of sample n, or -1 when outside the map or in a masked cell.
-__device__ inline int64_t row_at(const Layout& L, int64_t n, int y, int x) {
-  const int S = L.g * L.t;
-  if (y < 0 || x < 0 || y >= S || x >= S) return -1;
-  const int gy = y / L.t, gx = x / L.t;
-  const int64_t slot = L.table[(n * L.g + gy) * L.g + gx];
-  return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + (y - gy * L.t)) * L.t + (x - gx * L.t);
-}
 
 // dst[r, c] = (bias[c] or 0) + Σ_{u,v} w[c, u, v] · src[row at pos(r) + sign·(u − half, v − half), c].
 template <typename T>
@@ -142,11 +112,6 @@ __global__ void weight_finish_kernel(T* dw, T* db, const float* partial, int64_t
   }
 }
 
-Layout layout_of(const DwconvGeometry& g) {
-  return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};
-}
-
-int64_t rows_of(const DwconvGeometry& g) { return g.n * g.kept * g.t * g.t; }
 
 template <typename Fn>
 void by_dtype(DType d, Fn&& fn) {
@@ -165,6 +130,7 @@ void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, cons
 }  // namespace
 
 void cuda_dwconv_rows(const DwconvParams& p) {
+  if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.y, p.x, p.weight, p.bias, 1);
   by_dtype(p.y->dtype, [&](auto zero) {
     using T = decltype(zero);
     gather_conv<T>(p.geo, p.y->as<T>(), p.x->as<T>(), p.weight->as<T>(), p.bias->as<T>(), 1);
@@ -172,6 +138,7 @@ void cuda_dwconv_rows(const DwconvParams& p) {
 }
 
 void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
+  if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.dx, p.dy, p.weight, nullptr, -1);
   by_dtype(p.dx->dtype, [&](auto zero) {
     using T = decltype(zero);
     gather_conv<T>(p.geo, p.dx->as<T>(), p.dy->as<T>(), p.weight->as<T>(), nullptr, -1);
@@ -179,6 +146,7 @@ void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
 }
 
 void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
+  if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_weight(p);
   const DwconvGeometry& g = p.geo;
   const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);
   if (C == 0) return;

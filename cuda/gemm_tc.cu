@@ -7,14 +7,20 @@
 // so all four transpose combinations read memory the same way. Eligible when the contiguous
 // extent of each operand (K or M for A, K or N for B) and the batch strides are multiples of 8
 // elements (16 bytes); rows past M/N and K past the end are zero-filled by the copies.
+// Split K: a single problem with too few output tiles to fill the GPU (the weight gradients:
+// M×N = out×in, K = rows) is cut into S slices of K; each slice's block writes its fp32 tile to a
+// scratch [S][M][N], and a second kernel sums the slices in order (deterministic) and applies
+// alpha, beta·C and the bias.
 #include <cuda_bf16.h>
 #include <mma.h>
 
+#include <algorithm>
 #include <string>
 
 #include "errors.h"
 #include "gemm_tc.cuh"
 #include "runtime.cuh"
+#include "scratch.cuh"
 #include "storage.cuh"
 
 namespace convmae {
@@ -69,9 +75,9 @@ struct TcDims {
   float alpha, beta;
 };
 
-template <bool TA, bool TB>
-__global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias,
-                                                           TcDims d, int64_t batch0) {
+template <bool TA, bool TB, bool SPLIT>
+__global__ void __launch_bounds__(THREADS, 2) gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias,
+                                                           TcDims d, int64_t batch0, float* ws, int64_t k_chunk) {
   constexpr bool a_kc = !TA, b_kc = TB;  // whether K is the contiguous dimension of A / B
   using TA_ = Tile<a_kc, BM>;
   using TB_ = Tile<b_kc, BN>;
@@ -80,10 +86,16 @@ __global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A
   bf16* sb = sa + STAGES * TA_::elems;
   float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // 8 warps x 16x16 fp32
 
-  const int64_t z = batch0 + blockIdx.z;
-  A += z * d.sa;
-  B += z * d.sb;
-  C += z * d.sc;
+  int64_t k_begin = 0, k_end = d.k;
+  if (SPLIT) {  // one problem; grid z is the K slice
+    k_begin = int64_t(blockIdx.z) * k_chunk;
+    k_end = min(d.k, k_begin + k_chunk);
+  } else {
+    const int64_t z = batch0 + blockIdx.z;
+    A += z * d.sa;
+    B += z * d.sb;
+    C += z * d.sc;
+  }
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp / 4, wn = warp % 4;  // warp tile: rows wm*64.., cols wn*32..
@@ -96,11 +108,11 @@ __global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
-  const int64_t ktiles = (d.k + BK - 1) / BK;
+  const int64_t ktiles = (k_end - k_begin + BK - 1) / BK;
   auto issue = [&](int64_t kt) {
     const int slot = int(kt % STAGES);
-    load_tile<a_kc, BM>(sa + slot * TA_::elems, A, d.lda, m0, d.m, kt * BK, d.k);
-    load_tile<b_kc, BN>(sb + slot * TB_::elems, B, d.ldb, n0, d.n, kt * BK, d.k);
+    load_tile<a_kc, BM>(sa + slot * TA_::elems, A, d.lda, m0, d.m, k_begin + kt * BK, k_end);
+    load_tile<b_kc, BN>(sb + slot * TB_::elems, B, d.ldb, n0, d.n, k_begin + kt * BK, k_end);
   };
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -148,7 +160,10 @@ __global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A
       __syncwarp();
       const int64_t r = m0 + wm * 64 + i * 16 + er;
       const int64_t c0 = n0 + wn * 32 + j * 16 + ec;
-      if (r < d.m) {
+      if (SPLIT && r < d.m) {
+        float* wr = ws + (int64_t(blockIdx.z) * d.m + r) * d.n;
+        for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[c0 + e] = st[er * 16 + ec + e];
+      } else if (r < d.m) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           const int64_t c = c0 + e;
@@ -164,27 +179,71 @@ __global__ void __launch_bounds__(THREADS) gemm_tc_kernel(bf16* C, const bf16* A
   }
 }
 
+// C[m, n] = alpha·Σ_s ws[s][m][n] + beta·C[m, n] + bias[n], the slices summed in order.
+__global__ void split_reduce_kernel(bf16* C, const float* ws, const bf16* bias, TcDims d, int64_t slices) {
+  const int64_t mn = d.m * d.n;
+  for (int64_t e = first_index(); e < mn; e += grid_stride()) {
+    float s = 0.f;
+    for (int64_t k = 0; k < slices; ++k) s += ws[k * mn + e];
+    float v = d.alpha * s;
+    if (d.beta != 0.f) v += d.beta * ldf(C, e);
+    if (bias) v += ldf(bias, e % d.n);
+    stf(C, e, v);
+  }
+}
+
+int sm_count() {
+  static int n = 0;
+  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
+    cudaGetLastError();
+    n = 132;
+  }
+  return n;
+}
+
 constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
   return size_t(STAGES) * ((a_kc ? Tile<true, BM>::elems : Tile<false, BM>::elems) +
                            (b_kc ? Tile<true, BN>::elems : Tile<false, BN>::elems)) * sizeof(bf16) +
          8 * 256 * sizeof(float);
 }
 
-template <bool TA, bool TB>
-void launch_tc(const GemmParams& p) {
+template <bool TA, bool TB, bool SPLIT>
+void configure() {
   constexpr size_t smem = smem_bytes(!TA, TB);
   static bool configured = false;  // the opt-in above 48 KB, once per instantiation
   if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<TA, TB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
     if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the tensor-core kernel: ") + cudaGetErrorString(e));
     configured = true;
   }
+}
+
+template <bool TA, bool TB>
+void launch_tc(const GemmParams& p) {
+  constexpr size_t smem = smem_bytes(!TA, TB);
   TcDims d{p.m, p.n, p.k, TA ? p.m : p.k, TB ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c, float(p.alpha), float(p.beta)};
   dim3 grid(unsigned((p.n + BN - 1) / BN), unsigned((p.m + BM - 1) / BM), 1);
+  const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
+  // Split K when one problem has fewer tiles than two waves and K is long: slices of >= 512.
+  const int64_t tiles = int64_t(grid.x) * grid.y, target = 2 * int64_t(sm_count());
+  const int64_t slices_wanted = p.batch == 1 && tiles < target ? std::min((target + tiles - 1) / tiles, p.k / 512) : 1;
+  if (slices_wanted >= 2) {
+    const int64_t k_chunk = ((p.k + slices_wanted - 1) / slices_wanted + BK - 1) / BK * BK;
+    const int64_t slices = (p.k + k_chunk - 1) / k_chunk;
+    configure<TA, TB, true>();
+    Scratch ws(size_t(slices * p.m * p.n) * sizeof(float), "gemm");
+    grid.z = unsigned(slices);
+    gemm_tc_kernel<TA, TB, true><<<grid, THREADS, smem, cuda::stream()>>>(
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), k_chunk);
+    split_reduce_kernel<<<cuda::grid_for(p.m * p.n, 256), 256, 0, cuda::stream()>>>(p.c->as<bf16>(), ws.as<float>(),
+                                                                                   bias, d, slices);
+    return;
+  }
+  configure<TA, TB, false>();
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
-    gemm_tc_kernel<TA, TB><<<grid, THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), p.bias ? p.bias->as<bf16>() : nullptr, d, b0);
+    gemm_tc_kernel<TA, TB, false><<<grid, THREADS, smem, cuda::stream()>>>(
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, b0, nullptr, 0);
   }
 }
 }  // namespace

@@ -1,9 +1,15 @@
-// reduce_sum on CUDA (contract in native/ops/reduce.h): one block per output element, a
-// block-wide fp32 tree reduction over the reduced axis.
+// reduce_sum on CUDA (contract in native/ops/reduce.h), fp32 sums.
+// Axis 1 (contiguous runs): one block per output element, a block-wide tree reduction.
+// Axis 0 (column sums, e.g. bias gradients): blocks of 32 columns x 8 row lanes read whole row
+// segments (coalesced), each block summing one chunk of rows into partial[chunk][c]; a second
+// kernel sums the chunks in chunk order (deterministic) and applies scale / accumulate.
 #include <cuda_bf16.h>
+
+#include <algorithm>
 
 #include "ops/reduce.h"
 #include "runtime.cuh"
+#include "scratch.cuh"
 #include "storage.cuh"
 
 namespace convmae {
@@ -31,8 +37,57 @@ __global__ void reduce_kernel(T* out, const T* in, int64_t rows, int64_t cols, i
   }
 }
 
+constexpr int kCols = 32, kRowLanes = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(kCols* kRowLanes)
+    column_partial_kernel(float* partial, const T* in, int64_t rows, int64_t cols, int64_t chunk_rows) {
+  __shared__ float lanes[kRowLanes][kCols + 1];
+  const int tx = threadIdx.x % kCols, ty = threadIdx.x / kCols;
+  const int64_t c = int64_t(blockIdx.x) * kCols + tx;
+  const int64_t r0 = int64_t(blockIdx.y) * chunk_rows, r1 = min(rows, r0 + chunk_rows);
+  float s = 0.f;
+  if (c < cols)
+    for (int64_t r = r0 + ty; r < r1; r += kRowLanes) s += ldf(in, r * cols + c);
+  lanes[ty][tx] = s;
+  __syncthreads();
+  if (ty == 0 && c < cols) {
+    float t = 0.f;
+    for (int l = 0; l < kRowLanes; ++l) t += lanes[l][tx];
+    partial[int64_t(blockIdx.y) * cols + c] = t;
+  }
+}
+
+template <typename T>
+__global__ void column_finish_kernel(T* out, const float* partial, int64_t chunks, int64_t cols, float scale, bool acc) {
+  for (int64_t c = first_index(); c < cols; c += grid_stride()) {
+    float s = 0.f;
+    for (int64_t k = 0; k < chunks; ++k) s += partial[k * cols + c];
+    const float v = s * scale;
+    stf(out, c, acc ? ldf(out, c) + v : v);
+  }
+}
+
+template <typename T>
+void launch_columns(const ReduceParams& p) {
+  // Enough blocks for a few waves, chunks of at least 64 rows, partial sums under 32 Mi floats.
+  const int64_t col_tiles = (p.cols + kCols - 1) / kCols;
+  int64_t chunks = std::min<int64_t>((p.rows + 63) / 64, std::max<int64_t>(1, 1024 / col_tiles));
+  chunks = std::max<int64_t>(1, std::min<int64_t>({chunks, 65535, (int64_t(1) << 25) / p.cols}));
+  const int64_t chunk_rows = std::max<int64_t>(1, (p.rows + chunks - 1) / chunks);
+  chunks = p.rows == 0 ? 0 : (p.rows + chunk_rows - 1) / chunk_rows;
+  Scratch partial(size_t(chunks * p.cols) * sizeof(float), "sum");
+  if (chunks > 0) {
+    column_partial_kernel<T><<<dim3(unsigned(col_tiles), unsigned(chunks)), kCols * kRowLanes, 0, cuda::stream()>>>(
+        partial.as<float>(), p.in->as<T>(), p.rows, p.cols, chunk_rows);
+  }
+  column_finish_kernel<T><<<cuda::grid_for(p.cols, 256), 256, 0, cuda::stream()>>>(
+      p.out->as<T>(), partial.as<float>(), chunks, p.cols, float(p.scale), p.accumulate);
+}
+
 template <typename T>
 void launch(const ReduceParams& p) {
+  if (p.axis == 0) return launch_columns<T>(p);
   int64_t n_out = p.axis == 0 ? p.cols : p.rows;
   for (int64_t o0 = 0; o0 < n_out; o0 += 65535 * 32) {
     int64_t chunk = n_out - o0 < 65535 * 32 ? n_out - o0 : 65535 * 32;

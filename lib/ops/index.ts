@@ -12,6 +12,7 @@ export { gatherRows } from './gather';
 export { maxPool2x2 } from './maxpool';
 export { dropPath } from './drop_path';
 export { maskedMseLoss, crossEntropy, softTargets } from './losses';
+export { castTo } from './cast';
 export { adamwStep } from './adamw';
 export type { AdamwOptions } from './adamw';
 export { makeVisibleLayout, fullLayout, disposeLayout } from './visible_layout';

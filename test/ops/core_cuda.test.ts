@@ -24,9 +24,10 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
     });
 
   // [m, n, k, batch]: the tensor-core path (extents multiples of 8) with partial tiles in every
-  // dimension, exact tiles, K shorter than one 32-step, a long K, batches; then the plain path
-  // (odd extents) and a shape where only one operand is aligned.
-  it.each([[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [7, 24, 48, 3], [130, 8, 16, 2],
+  // dimension, exact tiles, K shorter than one 32-step, a long K, a split K (few tiles, K >= 1024:
+  // 5 slices, the last one partial), batches; then the plain path (odd extents) and a shape where
+  // only one operand is aligned.
+  it.each([[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [136, 40, 2600, 1], [7, 24, 48, 3], [130, 8, 16, 2],
     [17, 33, 9, 1], [5, 100, 1, 2], [40, 17, 24, 1]])('m=%i n=%i k=%i batch=%i in all transpose forms', (m, n, k, batch) => {
     for (const ta of [false, true]) for (const tb of [false, true]) {
       const seed = freshSeed();
@@ -106,14 +107,14 @@ describe.skipIf(!cudaUsable)(`index checks on cuda ${cudaSkipReason}`, () => {
   // make the check read the device again, so a bad index written there is still refused.
   it('see indices written on the device by fill, copy, copyRows and cast', () => {
     tidy(() => {
-      const x = tensor(rand32(4 * 3, freshSeed()), [4, 3], { device: 'cuda' });
+      const x = tensor(rand32(4 * 3, freshSeed()), [4, 3], { dtype: 'float32', device: 'cuda' });
       const out = empty([2, 3], { device: 'cuda' });
       const gather = (idx: ReturnType<typeof tensor>) => native.gatherRows(out.handle(), x.handle(), idx.handle(), 2, 4, 3);
       const writes: [string, (idx: ReturnType<typeof tensor>) => void][] = [
         ['fill', (idx) => native.fill(idx.handle(), 7)],
         ['copy', (idx) => native.copy(idx.handle(), tensor(new Int32Array([1, 9]), [2], { dtype: 'int32', device: 'cuda' }).handle())],
         ['copyRows', (idx) => native.copyRows(idx.handle(), 1, tensor(new Int32Array([-1]), [1], { dtype: 'int32', device: 'cuda' }).handle(), 0, 1, 1)],
-        ['cast', (idx) => native.cast(idx.handle(), tensor([2, 40], [2], { device: 'cuda' }).handle())],
+        ['cast', (idx) => native.cast(idx.handle(), tensor([2, 40], [2], { dtype: 'float32', device: 'cuda' }).handle())],
       ];
       for (const [name, write] of writes) {
         const idx = tensor(new Int32Array([0, 3]), [2], { dtype: 'int32', device: 'cuda' });

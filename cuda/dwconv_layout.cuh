@@ -1,0 +1,49 @@
+// The visible layout as the depthwise-conv kernels see it (cuda/dwconv.cu, cuda/dwconv_fast.cu):
+// the row <-> map position arithmetic of native/ops/patches.h on the device.
+#pragma once
+#include <cstdint>
+
+#include "ops/dwconv.h"
+
+namespace convmae {
+
+// The visible layout as the kernels see it. Map coordinates are int: whenever there is a row,
+// the bindings' size checks give t <= 2^20 and G <= 1024, so S = G*t < 2^31 (and a window
+// reaches at most 127 past the map); row and element indices stay int64.
+struct Layout {
+  const int32_t* cells;  // [N*K]
+  const int32_t* table;  // [N*G*G]
+  int64_t kept;
+  int g, t;
+  int64_t c;
+  int ksize;
+};
+
+struct Pos {
+  int64_t n;
+  int y, x;
+};
+
+// Sample and map position of visible row r.
+__device__ inline Pos row_pos(const Layout& L, int64_t r) {
+  const int64_t tt = int64_t(L.t) * L.t, ns = r / tt, d = r - ns * tt;  // d < t² may pass 2^31
+  const int cell = L.cells[ns], dy = int(d / L.t), dx = int(d - int64_t(dy) * L.t);
+  return {ns / L.kept, (cell / L.g) * L.t + dy, (cell % L.g) * L.t + dx};
+}
+
+// The row at map position (y, x) of sample n, or -1 when outside the map or in a masked cell.
+__device__ inline int64_t row_at(const Layout& L, int64_t n, int y, int x) {
+  const int S = L.g * L.t;
+  if (y < 0 || x < 0 || y >= S || x >= S) return -1;
+  const int gy = y / L.t, gx = x / L.t;
+  const int64_t slot = L.table[(n * L.g + gy) * L.g + gx];
+  return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + (y - gy * L.t)) * L.t + (x - gx * L.t);
+}
+
+inline Layout layout_of(const DwconvGeometry& g) {
+  return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};
+}
+
+inline int64_t rows_of(const DwconvGeometry& g) { return g.n * g.kept * g.t * g.t; }
+
+}  // namespace convmae

@@ -14,7 +14,8 @@
 #   2. compute-sanitizer memcheck over the quick op/parity/step checks;
 #   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
 #      step benchmarks (bench/gpu_check.ts);
-#   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
+#   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
+#   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
 #      (bench/op_timings.ts);
 # and prints the tables last.
 set -uo pipefail
@@ -46,11 +47,22 @@ else
 fi
 # 3. the full check
 timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || status=1
-# 4. op timings beside PyTorch's
+# 4. the CLI end to end on cuda (bf16 by default): tiny pretraining, then finetuning and a linear
+#    probe from its checkpoint, on the built-in synthetic data
+{ node dist/lib/cli/main.js pretrain --data synthetic --model tiny --img-size 64 --batch-size 64 --steps 40 \
+    --lr 1.5e-3 --device cuda --out /tmp/cli-pt &&
+  node dist/lib/cli/main.js finetune --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic --img-size 64 \
+    --batch-size 64 --steps 20 --device cuda --out /tmp/cli-ft &&
+  node dist/lib/cli/main.js linprobe --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic --img-size 64 \
+    --batch-size 64 --steps 20 --device cuda --out /tmp/cli-lp; } > /tmp/cli.txt 2>&1 \
+  && summary+=("CLI pretrain/finetune/linprobe on cuda: ok ($(grep -ciE 'loss' /tmp/cli.txt) progress lines)") \
+  || { status=1; summary+=("CLI on cuda FAILED: $(tail -2 /tmp/cli.txt | tr '\n' ' ')"); }
+cat /tmp/cli.txt >> "$out/gpu_check.txt"
+# 5. op timings beside PyTorch's
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
-# 5. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
+# 6. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
   timeout 120 ncu --clock-control none --kernel-name regex:gemm_tc --launch-count 1 --section SpeedOfLight \
     --section Occupancy --section WarpStateStats --section LaunchStats \

@@ -16,7 +16,8 @@
 #      step benchmarks (bench/gpu_check.ts);
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
-#      (bench/op_timings.ts);
+#      (bench/op_timings.ts); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
+#      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
 # and prints the tables last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +63,17 @@ cat /tmp/cli.txt >> "$out/gpu_check.txt"
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
-# 6. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
+# 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
+#    each alternative GEMM tiling through the gemm tests and the gemm timings
+if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
+  for t in 1 2 3; do
+    echo "== CONVMAE_GEMM_TILE=$t"
+    CONVMAE_GEMM_TILE=$t timeout 60 node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts 2>&1 | grep -E "Tests |FAIL" | head -5
+    CONVMAE_GEMM_TILE=$t timeout 60 node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json" 2>&1 | sed -n '/^op /,$p'
+  done > "$out/sweep.txt" 2>&1
+  summary+=("GEMM tiling sweep: see sweep.txt")
+fi
+# 7. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
   timeout 120 ncu --clock-control none --kernel-name regex:gemm_tc --launch-count 1 --section SpeedOfLight \
     --section Occupancy --section WarpStateStats --section LaunchStats \

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Packs what bench/gpu-check.sh needs on a GPU machine that has CUDA but no Node, npm or Node
 # headers, into .gpu/ (git-ignored), from the development machine (which has nvcc):
-#   .gpu/convmae.node        the addon built for sm_90a only (build-gpu/)
+#   .gpu/convmae.node        the addon built for sm_90a only, with the GEMM tiling sweep (build-gpu/)
 #   .gpu/node.xz             this machine's node binary (../shared/tools/gpu-prep)
 #   .gpu/node_modules.tar.xz the runtime and test dependencies, without the compiler-side ones
 #                            (typescript, @types, cmake-js and its helpers), about 14 MiB
 # and compiles dist/. Run it from the repo root; then see bench/gpu-check.sh for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONVMAE_CUDA_ARCHS="90a-real" npx cmake-js compile -O build-gpu --parallel 2 >/dev/null
+CONVMAE_GEMM_SWEEP=1 CONVMAE_CUDA_ARCHS="90a-real" npx cmake-js compile -O build-gpu --parallel 2 >/dev/null
 npx tsc -p tsconfig.json
 mkdir -p .gpu
 cp build-gpu/Release/convmae.node .gpu/convmae.node

@@ -11,6 +11,9 @@
 //   backward kernel 2, per 16 key columns at a time (P and dS columns staged in shared memory),
 //     warp per key row j: dK_j = Σ_i dS_ij·q_i and dV_j = Σ_i P_ij·dO_i. No atomics: deterministic.
 // K rows are padded to Dh + 1 floats, so lanes reading different keys at one dim hit distinct banks.
+// For the models' head dims 32 and 64 the kernels are instantiated with Dh known: a warp then takes
+// two query rows (or two key rows) at once with q / dO held in registers, so each value read from
+// shared memory feeds two products. The sums run in the same order either way.
 #include <cuda_bf16.h>
 
 #include <string>
@@ -32,8 +35,9 @@ struct Dims {
   float scale;
 };
 
-size_t fwd_smem(int64_t L, int64_t Dh) { return size_t(L * (Dh + 1) + L * Dh + kWarps * (Dh + L)) * sizeof(float); }
-size_t dq_smem(int64_t L, int64_t Dh) { return size_t(2 * L * (Dh + 1) + kWarps * (Dh + L)) * sizeof(float); }
+// Per-warp buffers hold 2 rows (the register-blocked head dims 32 and 64 take 2 rows per warp).
+size_t fwd_smem(int64_t L, int64_t Dh) { return size_t(L * (Dh + 1) + L * Dh + kWarps * 2 * (Dh + L)) * sizeof(float); }
+size_t dq_smem(int64_t L, int64_t Dh) { return size_t(2 * L * (Dh + 1) + kWarps * 2 * (Dh + L)) * sizeof(float); }
 size_t dkv_smem(int64_t L, int64_t Dh) { return size_t(2 * L * Dh + 2 * L * (kCols + 1)) * sizeof(float); }
 
 // Stages rows [0, L) of one head's slot (q, k or v at column offset `col`) as fp32 with row pitch ld.
@@ -45,100 +49,169 @@ __device__ inline void stage(float* dst, int ld, const T* head, int64_t col, int
   }
 }
 
-template <typename T>
+// Rows per warp: 2 when the head dim is a compile-time constant (registers hold q / dO), else 1.
+template <int DH>
+__host__ __device__ constexpr int rows_per_warp() { return DH > 0 ? 2 : 1; }
+
+template <typename T, int DH>
 __global__ void __launch_bounds__(kThreads) attn_fwd_smem(T* out, T* probs, const T* qkv, Dims d) {
+  constexpr int R = rows_per_warp<DH>();
   extern __shared__ float sm[];
-  const int L = d.l, Dh = d.dh, ldk = Dh + 1;
+  const int L = d.l, Dh = DH > 0 ? DH : d.dh, ldk = Dh + 1;
   const int64_t D = int64_t(d.h) * Dh, W = 3 * D;
   const int64_t nh = blockIdx.x, n = nh / d.h, h = nh % d.h;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* ks = sm;
   float* vs = ks + L * ldk;
-  float* qs = vs + L * Dh + warp * (Dh + L);
-  float* ps = qs + Dh;
+  float* qs = vs + L * Dh + warp * (R * Dh + R * L);  // [R][Dh], then ps [R][L]
+  float* ps = qs + R * Dh;
   const T* head = qkv + n * L * W + h * Dh;
   stage(ks, ldk, head, D, W, L, Dh);
   stage(vs, Dh, head, 2 * D, W, L, Dh);
   __syncthreads();
   T* prow = probs + nh * int64_t(L) * L;
-  for (int i = warp; i < L; i += kWarps) {
-    for (int c = lane; c < Dh; c += 32) qs[c] = ldf(head, i * W + c);
+  for (int i0 = warp * R; i0 < L; i0 += kWarps * R) {
+    const int rows = L - i0 < R ? L - i0 : R;
+    for (int e = lane; e < R * Dh; e += 32) {
+      const int rr = e / Dh, c = e % Dh;
+      qs[e] = rr < rows ? ldf(head, (i0 + rr) * W + c) : 0.f;
+    }
     __syncwarp();
-    float mx = -INFINITY;
+    float mx[R];
+#pragma unroll
+    for (int rr = 0; rr < R; ++rr) mx[rr] = -INFINITY;
+    float qr[DH > 0 ? R : 1][DH > 0 ? DH : 1];  // q rows in registers (known head dim only)
+    if constexpr (DH > 0) {
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr)
+#pragma unroll
+        for (int c = 0; c < DH; ++c) qr[rr][c] = qs[rr * DH + c];
+    }
     for (int j = lane; j < L; j += 32) {
       const float* kj = ks + j * ldk;
-      float s = 0.f;
-      for (int c = 0; c < Dh; ++c) s += qs[c] * kj[c];
-      s *= d.scale;
-      ps[j] = s;
-      mx = fmaxf(mx, s);
+      float s[R] = {};
+      if constexpr (DH > 0) {
+#pragma unroll
+        for (int c = 0; c < DH; ++c) {
+          const float k = kj[c];
+#pragma unroll
+          for (int rr = 0; rr < R; ++rr) s[rr] += qr[rr][c] * k;
+        }
+      } else {
+        for (int c = 0; c < Dh; ++c) s[0] += qs[c] * kj[c];
+      }
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr) {
+        s[rr] *= d.scale;
+        ps[rr * L + j] = s[rr];
+        mx[rr] = fmaxf(mx[rr], s[rr]);
+      }
     }
-    mx = warp_max(mx);
-    float z = 0.f;
-    for (int j = lane; j < L; j += 32) {
-      const float e = expf(ps[j] - mx);
-      ps[j] = e;
-      z += e;
-    }
-    z = warp_sum(z);
-    for (int j = lane; j < L; j += 32) {
-      const float p = ps[j] / z;
-      ps[j] = p;
-      stf(prow, int64_t(i) * L + j, p);
+#pragma unroll
+    for (int rr = 0; rr < R; ++rr) {
+      const float m = warp_max(mx[rr]);
+      float z = 0.f;
+      for (int j = lane; j < L; j += 32) {
+        const float e = expf(ps[rr * L + j] - m);
+        ps[rr * L + j] = e;
+        z += e;
+      }
+      z = warp_sum(z);
+      for (int j = lane; j < L; j += 32) {
+        const float p = ps[rr * L + j] / z;
+        ps[rr * L + j] = p;
+        if (rr < rows) stf(prow, int64_t(i0 + rr) * L + j, p);
+      }
     }
     __syncwarp();
-    T* oi = out + (n * L + i) * D + h * Dh;
     for (int c = lane; c < Dh; c += 32) {
-      float o = 0.f;
-      for (int j = 0; j < L; ++j) o += ps[j] * vs[j * Dh + c];
-      stf(oi, c, o);
+      float o[R] = {};
+      for (int j = 0; j < L; ++j) {
+        const float v = vs[j * Dh + c];
+#pragma unroll
+        for (int rr = 0; rr < R; ++rr) o[rr] += ps[rr * L + j] * v;
+      }
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr)
+        if (rr < rows) stf(out + (n * L + i0 + rr) * D + h * Dh, c, o[rr]);
     }
     __syncwarp();
   }
 }
 
-template <typename T>
+template <typename T, int DH>
 __global__ void __launch_bounds__(kThreads)
     attn_dq_smem(T* dqkv, float* ds_out, const T* dout, const T* qkv, const T* probs, Dims d) {
+  constexpr int R = rows_per_warp<DH>();
   extern __shared__ float sm[];
-  const int L = d.l, Dh = d.dh, ldk = Dh + 1;
+  const int L = d.l, Dh = DH > 0 ? DH : d.dh, ldk = Dh + 1;
   const int64_t D = int64_t(d.h) * Dh, W = 3 * D;
   const int64_t nh = blockIdx.x, n = nh / d.h, h = nh % d.h;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* ks = sm;
   float* vs = ks + L * ldk;
-  float* dos = vs + L * ldk + warp * (Dh + L);
-  float* dsr = dos + Dh;
+  float* dos = vs + L * ldk + warp * (R * Dh + R * L);  // [R][Dh], then dsr [R][L]
+  float* dsr = dos + R * Dh;
   const T* head = qkv + n * L * W + h * Dh;
   stage(ks, ldk, head, D, W, L, Dh);
   stage(vs, ldk, head, 2 * D, W, L, Dh);
   __syncthreads();
   const T* prow = probs + nh * int64_t(L) * L;
   float* dsrow = ds_out + nh * int64_t(L) * L;
-  for (int i = warp; i < L; i += kWarps) {
-    const T* doi = dout + (n * L + i) * D + h * Dh;
-    for (int c = lane; c < Dh; c += 32) dos[c] = ldf(doi, c);
+  for (int i0 = warp * R; i0 < L; i0 += kWarps * R) {
+    const int rows = L - i0 < R ? L - i0 : R;
+    for (int e = lane; e < R * Dh; e += 32) {
+      const int rr = e / Dh, c = e % Dh;
+      dos[e] = rr < rows ? ldf(dout + (n * L + i0 + rr) * D + h * Dh, c) : 0.f;
+    }
     __syncwarp();
-    float rd = 0.f;
+    float rd[R] = {};
+    float dr[DH > 0 ? R : 1][DH > 0 ? DH : 1];  // dO rows in registers (known head dim only)
+    if constexpr (DH > 0) {
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr)
+#pragma unroll
+        for (int c = 0; c < DH; ++c) dr[rr][c] = dos[rr * DH + c];
+    }
     for (int j = lane; j < L; j += 32) {
       const float* vj = vs + j * ldk;
-      float dp = 0.f;
-      for (int c = 0; c < Dh; ++c) dp += dos[c] * vj[c];
-      dsr[j] = dp;
-      rd += ldf(prow, int64_t(i) * L + j) * dp;
+      float dp[R] = {};
+      if constexpr (DH > 0) {
+#pragma unroll
+        for (int c = 0; c < DH; ++c) {
+          const float v = vj[c];
+#pragma unroll
+          for (int rr = 0; rr < R; ++rr) dp[rr] += dr[rr][c] * v;
+        }
+      } else {
+        for (int c = 0; c < Dh; ++c) dp[0] += dos[c] * vj[c];
+      }
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr) {
+        dsr[rr * L + j] = dp[rr];
+        if (rr < rows) rd[rr] += ldf(prow, int64_t(i0 + rr) * L + j) * dp[rr];
+      }
     }
-    rd = warp_sum(rd);
-    for (int j = lane; j < L; j += 32) {
-      const float ds = ldf(prow, int64_t(i) * L + j) * (dsr[j] - rd) * d.scale;
-      dsr[j] = ds;
-      dsrow[int64_t(i) * L + j] = ds;
+#pragma unroll
+    for (int rr = 0; rr < R; ++rr) {
+      const float r = warp_sum(rd[rr]);
+      for (int j = lane; j < L; j += 32) {
+        const float ds = rr < rows ? ldf(prow, int64_t(i0 + rr) * L + j) * (dsr[rr * L + j] - r) * d.scale : 0.f;
+        dsr[rr * L + j] = ds;
+        if (rr < rows) dsrow[int64_t(i0 + rr) * L + j] = ds;
+      }
     }
     __syncwarp();
-    T* dqi = dqkv + (n * L + i) * W + h * Dh;
     for (int c = lane; c < Dh; c += 32) {
-      float acc = 0.f;
-      for (int j = 0; j < L; ++j) acc += dsr[j] * ks[j * ldk + c];
-      stf(dqi, c, acc);
+      float acc[R] = {};
+      for (int j = 0; j < L; ++j) {
+        const float k = ks[j * ldk + c];
+#pragma unroll
+        for (int rr = 0; rr < R; ++rr) acc[rr] += dsr[rr * L + j] * k;
+      }
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr)
+        if (rr < rows) stf(dqkv + (n * L + i0 + rr) * W + h * Dh, c, acc[rr]);
     }
     __syncwarp();
   }
@@ -207,10 +280,13 @@ void cuda_attention_smem(const AttentionParams& p) {
     using T = decltype(zero);
     static bool ready = false;
     if (!ready) {
-      allow_smem(attn_fwd_smem<T>, "attention");
+      allow_smem(attn_fwd_smem<T, 0>, "attention");
+      allow_smem(attn_fwd_smem<T, 32>, "attention");
+      allow_smem(attn_fwd_smem<T, 64>, "attention");
       ready = true;
     }
-    attn_fwd_smem<T><<<unsigned(p.n * p.heads), kThreads, fwd_smem(p.l, p.head_dim), cuda::stream()>>>(
+    auto kernel = p.head_dim == 32 ? attn_fwd_smem<T, 32> : p.head_dim == 64 ? attn_fwd_smem<T, 64> : attn_fwd_smem<T, 0>;
+    kernel<<<unsigned(p.n * p.heads), kThreads, fwd_smem(p.l, p.head_dim), cuda::stream()>>>(
         p.out->as<T>(), p.probs->as<T>(), p.qkv->as<T>(), d);
   });
 }
@@ -222,12 +298,15 @@ void cuda_attention_backward_smem(const AttentionBackwardParams& p) {
     using T = decltype(zero);
     static bool ready = false;
     if (!ready) {
-      allow_smem(attn_dq_smem<T>, "attentionBackward");
+      allow_smem(attn_dq_smem<T, 0>, "attentionBackward");
+      allow_smem(attn_dq_smem<T, 32>, "attentionBackward");
+      allow_smem(attn_dq_smem<T, 64>, "attentionBackward");
       allow_smem(attn_dkv_smem<T>, "attentionBackward");
       ready = true;
     }
     const unsigned blocks = unsigned(p.n * p.heads);
-    attn_dq_smem<T><<<blocks, kThreads, dq_smem(p.l, p.head_dim), cuda::stream()>>>(
+    auto dq = p.head_dim == 32 ? attn_dq_smem<T, 32> : p.head_dim == 64 ? attn_dq_smem<T, 64> : attn_dq_smem<T, 0>;
+    dq<<<blocks, kThreads, dq_smem(p.l, p.head_dim), cuda::stream()>>>(
         p.dqkv->as<T>(), ds.as<float>(), p.dout->as<T>(), p.qkv->as<T>(), p.probs->as<T>(), d);
     attn_dkv_smem<T><<<blocks, kThreads, dkv_smem(p.l, p.head_dim), cuda::stream()>>>(
         p.dqkv->as<T>(), ds.as<float>(), p.dout->as<T>(), p.qkv->as<T>(), p.probs->as<T>(), d);

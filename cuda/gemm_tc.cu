@@ -15,6 +15,7 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "errors.h"
@@ -29,13 +30,28 @@ namespace {
 using namespace nvcuda;
 using bf16 = __nv_bfloat16;
 
-constexpr int BM = 128, BN = 128, BK = 32, STAGES = 3, THREADS = 256;
 constexpr int PAD = 8;  // bf16 elements of row padding: keeps 16-byte rows and spreads banks
+
+// A tiling: block tile BM x BN, K step BK, WARPS_M x WARPS_N warps (each owning a
+// (BM/WARPS_M) x (BN/WARPS_N) tile of 16x16 fragments), a STAGES-deep copy pipeline, and the
+// blocks per SM the register budget is sized for.
+template <int BM_, int BN_, int BK_, int WARPS_M_, int WARPS_N_, int STAGES_, int MIN_BLOCKS_>
+struct Cfg {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_, STAGES = STAGES_;
+  static constexpr int MIN_BLOCKS = MIN_BLOCKS_, WARPS = WARPS_M * WARPS_N, THREADS = 32 * WARPS;
+  static constexpr int FM = BM / WARPS_M / 16, FN = BN / WARPS_N / 16;  // fragments per warp
+};
+// The tilings the GEMM benchmark can pick (CONVMAE_GEMM_TILE=0..3 in a build configured with
+// CONVMAE_GEMM_SWEEP=1); 0 is the default and the only one compiled otherwise.
+using Cfg0 = Cfg<128, 128, 32, 2, 4, 3, 2>;  // warp tile 64x32
+using Cfg1 = Cfg<128, 128, 64, 2, 4, 3, 1>;  // a longer K step
+using Cfg2 = Cfg<128, 256, 32, 2, 4, 3, 1>;  // warp tile 64x64
+using Cfg3 = Cfg<256, 128, 32, 4, 2, 3, 1>;  // warp tile 64x64
 
 // Shared-memory tile shapes (elements) for an operand: rows x ld, in the operand's global layout.
 // A: [BM][BK+PAD] (K contiguous) or [BK][BM+PAD] (M contiguous, trans_a).
 // B: [BN][BK+PAD] (K contiguous, trans_b) or [BK][BN+PAD] (N contiguous).
-template <bool kContig, int Outer>
+template <bool kContig, int Outer, int BK>
 struct Tile {
   static constexpr int rows = kContig ? Outer : BK;
   static constexpr int ld = kContig ? BK + PAD : Outer + PAD;
@@ -53,10 +69,10 @@ __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n
 
 // Copies one operand tile (outer index o0.., k index k0..) into shared memory.
 // kContig: element (o, k) at g[o*ld_g + k]; else at g[k*ld_g + o].
-template <bool kContig, int Outer>
+template <bool kContig, int Outer, int BK, int THREADS>
 __device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o0, int64_t o_end, int64_t k0,
                                  int64_t k_end) {
-  using TileT = Tile<kContig, Outer>;
+  using TileT = Tile<kContig, Outer, BK>;
   constexpr int vec_per_row = (kContig ? BK : Outer) / 8;
   constexpr int vecs = TileT::rows * vec_per_row;
   for (int v = threadIdx.x; v < vecs; v += THREADS) {
@@ -75,16 +91,19 @@ struct TcDims {
   float alpha, beta;
 };
 
-template <bool TA, bool TB, bool SPLIT>
-__global__ void __launch_bounds__(THREADS, 2) gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias,
-                                                           TcDims d, int64_t batch0, float* ws, int64_t k_chunk) {
+template <typename G, bool TA, bool TB, bool SPLIT>
+__global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
+    gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, int64_t batch0, float* ws,
+                   int64_t k_chunk) {
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
+  constexpr int FM = G::FM, FN = G::FN, WTM = 16 * FM, WTN = 16 * FN;  // warp tile
   constexpr bool a_kc = !TA, b_kc = TB;  // whether K is the contiguous dimension of A / B
-  using TA_ = Tile<a_kc, BM>;
-  using TB_ = Tile<b_kc, BN>;
+  using TA_ = Tile<a_kc, BM, BK>;
+  using TB_ = Tile<b_kc, BN, BK>;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   bf16* sa = reinterpret_cast<bf16*>(smem_raw);
   bf16* sb = sa + STAGES * TA_::elems;
-  float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // 8 warps x 16x16 fp32
+  float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // a 16x16 fp32 tile per warp
 
   int64_t k_begin = 0, k_end = d.k;
   if (SPLIT) {  // one problem; grid z is the K slice
@@ -98,21 +117,21 @@ __global__ void __launch_bounds__(THREADS, 2) gemm_tc_kernel(bf16* C, const bf16
   }
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int wm = warp / 4, wn = warp % 4;  // warp tile: rows wm*64.., cols wn*32..
+  const int wm = warp / G::WARPS_N, wn = warp % G::WARPS_N;  // warp tile: rows wm*WTM.., cols wn*WTN..
 
   using LayoutA = typename std::conditional<a_kc, wmma::row_major, wmma::col_major>::type;
   using LayoutB = typename std::conditional<b_kc, wmma::col_major, wmma::row_major>::type;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < FM; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+    for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
   const int64_t ktiles = (k_end - k_begin + BK - 1) / BK;
   auto issue = [&](int64_t kt) {
     const int slot = int(kt % STAGES);
-    load_tile<a_kc, BM>(sa + slot * TA_::elems, A, d.lda, m0, d.m, k_begin + kt * BK, k_end);
-    load_tile<b_kc, BN>(sb + slot * TB_::elems, B, d.ldb, n0, d.n, k_begin + kt * BK, k_end);
+    load_tile<a_kc, BM, BK, THREADS>(sa + slot * TA_::elems, A, d.lda, m0, d.m, k_begin + kt * BK, k_end);
+    load_tile<b_kc, BN, BK, THREADS>(sb + slot * TB_::elems, B, d.ldb, n0, d.n, k_begin + kt * BK, k_end);
   };
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -128,50 +147,79 @@ __global__ void __launch_bounds__(THREADS, 2) gemm_tc_kernel(bf16* C, const bf16
     const bf16* tb = sb + int(kt % STAGES) * TB_::elems;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LayoutA> fa[4];
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[2];
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LayoutA> fa[FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[FN];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int r = wm * 64 + i * 16;
+      for (int i = 0; i < FM; ++i) {
+        const int r = wm * WTM + i * 16;
         wmma::load_matrix_sync(fa[i], a_kc ? ta + r * TA_::ld + kk : ta + kk * TA_::ld + r, TA_::ld);
       }
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const int c = wn * 32 + j * 16;
+      for (int j = 0; j < FN; ++j) {
+        const int c = wn * WTN + j * 16;
         wmma::load_matrix_sync(fb[j], b_kc ? tb + c * TB_::ld + kk : tb + kk * TB_::ld + c, TB_::ld);
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < FM; ++i)
 #pragma unroll
-        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
   }
   cp_async_wait<0>();
 
   // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile: lane l owns
-  // row l/2, columns (l%2)*8 .. +8.
+  // row l/2, columns (l%2)*8 .. +8, and moves them with 16-byte accesses when every row of C (and
+  // of the split scratch) is 16-byte aligned; otherwise element by element.
   float* st = stage_out + warp * 256;
   const int er = lane / 2, ec = (lane % 2) * 8;
+  const bool vec_c = d.n % 8 == 0 && d.sc % 8 == 0, vec_ws = d.n % 4 == 0;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < FM; ++i) {
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j < FN; ++j) {
       wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
-      const int64_t r = m0 + wm * 64 + i * 16 + er;
-      const int64_t c0 = n0 + wn * 32 + j * 16 + ec;
-      if (SPLIT && r < d.m) {
-        float* wr = ws + (int64_t(blockIdx.z) * d.m + r) * d.n;
-        for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[c0 + e] = st[er * 16 + ec + e];
+      const int64_t r = m0 + wm * WTM + i * 16 + er;
+      const int64_t c0 = n0 + wn * WTN + j * 16 + ec;
+      const float* sv = st + er * 16 + ec;
+      if (r < d.m && SPLIT) {
+        float* wr = ws + (int64_t(blockIdx.z) * d.m + r) * d.n + c0;
+        if (vec_ws && c0 + 8 <= d.n) {
+          reinterpret_cast<float4*>(wr)[0] = reinterpret_cast<const float4*>(sv)[0];
+          reinterpret_cast<float4*>(wr)[1] = reinterpret_cast<const float4*>(sv)[1];
+        } else {
+          for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[e] = sv[e];
+        }
       } else if (r < d.m) {
+        bf16* cr = C + r * d.n + c0;
+        if (vec_c && c0 + 8 <= d.n) {
+          float v[8];
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const int64_t c = c0 + e;
-          if (c >= d.n) break;
-          float v = d.alpha * st[er * 16 + ec + e];
-          if (d.beta != 0.f) v += d.beta * ldf(C, r * d.n + c);
-          if (bias) v += ldf(bias, c);
-          stf(C, r * d.n + c, v);
+          for (int e = 0; e < 8; ++e) v[e] = d.alpha * sv[e];
+          if (d.beta != 0.f) {
+            const uint4 raw = *reinterpret_cast<const uint4*>(cr);
+            const bf16* old = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) v[e] += d.beta * __bfloat162float(old[e]);
+          }
+          if (bias) {
+            const uint4 raw = *reinterpret_cast<const uint4*>(bias + c0);
+            const bf16* b = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) v[e] += __bfloat162float(b[e]);
+          }
+          uint4 packed;
+          bf16* o = reinterpret_cast<bf16*>(&packed);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) o[e] = __float2bfloat16_rn(v[e]);
+          *reinterpret_cast<uint4*>(cr) = packed;
+        } else {
+          for (int e = 0; e < 8 && c0 + e < d.n; ++e) {
+            float v = d.alpha * sv[e];
+            if (d.beta != 0.f) v += d.beta * ldf(cr, e);
+            if (bias) v += ldf(bias, c0 + e);
+            stf(cr, e, v);
+          }
         }
       }
       __syncwarp();
@@ -201,63 +249,88 @@ int sm_count() {
   return n;
 }
 
+template <typename G>
 constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
-  return size_t(STAGES) * ((a_kc ? Tile<true, BM>::elems : Tile<false, BM>::elems) +
-                           (b_kc ? Tile<true, BN>::elems : Tile<false, BN>::elems)) * sizeof(bf16) +
-         8 * 256 * sizeof(float);
+  return size_t(G::STAGES) * ((a_kc ? Tile<true, G::BM, G::BK>::elems : Tile<false, G::BM, G::BK>::elems) +
+                              (b_kc ? Tile<true, G::BN, G::BK>::elems : Tile<false, G::BN, G::BK>::elems)) * sizeof(bf16) +
+         G::WARPS * 256 * sizeof(float);
 }
 
-template <bool TA, bool TB, bool SPLIT>
+template <typename G, bool TA, bool TB, bool SPLIT>
 void configure() {
-  constexpr size_t smem = smem_bytes(!TA, TB);
+  constexpr size_t smem = smem_bytes<G>(!TA, TB);
   static bool configured = false;  // the opt-in above 48 KB, once per instantiation
   if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<TA, TB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<G, TA, TB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
     if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the tensor-core kernel: ") + cudaGetErrorString(e));
     configured = true;
   }
 }
 
-template <bool TA, bool TB>
+template <typename G, bool TA, bool TB>
 void launch_tc(const GemmParams& p) {
-  constexpr size_t smem = smem_bytes(!TA, TB);
+  constexpr size_t smem = smem_bytes<G>(!TA, TB);
   TcDims d{p.m, p.n, p.k, TA ? p.m : p.k, TB ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c, float(p.alpha), float(p.beta)};
-  dim3 grid(unsigned((p.n + BN - 1) / BN), unsigned((p.m + BM - 1) / BM), 1);
+  dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   // Split K when one problem has fewer tiles than two waves and K is long: slices of >= 512.
   const int64_t tiles = int64_t(grid.x) * grid.y, target = 2 * int64_t(sm_count());
   const int64_t slices_wanted = p.batch == 1 && tiles < target ? std::min((target + tiles - 1) / tiles, p.k / 512) : 1;
   if (slices_wanted >= 2) {
-    const int64_t k_chunk = ((p.k + slices_wanted - 1) / slices_wanted + BK - 1) / BK * BK;
+    const int64_t k_chunk = ((p.k + slices_wanted - 1) / slices_wanted + G::BK - 1) / G::BK * G::BK;
     const int64_t slices = (p.k + k_chunk - 1) / k_chunk;
-    configure<TA, TB, true>();
+    configure<G, TA, TB, true>();
     Scratch ws(size_t(slices * p.m * p.n) * sizeof(float), "gemm");
     grid.z = unsigned(slices);
-    gemm_tc_kernel<TA, TB, true><<<grid, THREADS, smem, cuda::stream()>>>(
+    gemm_tc_kernel<G, TA, TB, true><<<grid, G::THREADS, smem, cuda::stream()>>>(
         p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), k_chunk);
     split_reduce_kernel<<<cuda::grid_for(p.m * p.n, 256), 256, 0, cuda::stream()>>>(p.c->as<bf16>(), ws.as<float>(),
                                                                                    bias, d, slices);
     return;
   }
-  configure<TA, TB, false>();
+  configure<G, TA, TB, false>();
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
-    gemm_tc_kernel<TA, TB, false><<<grid, THREADS, smem, cuda::stream()>>>(
+    gemm_tc_kernel<G, TA, TB, false><<<grid, G::THREADS, smem, cuda::stream()>>>(
         p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, b0, nullptr, 0);
   }
 }
+
+template <typename G>
+void launch_any(const GemmParams& p) {
+  if (p.trans_a) return p.trans_b ? launch_tc<G, true, true>(p) : launch_tc<G, true, false>(p);
+  return p.trans_b ? launch_tc<G, false, true>(p) : launch_tc<G, false, false>(p);
+}
+
+#ifdef CONVMAE_GEMM_SWEEP
+// The tiling in use: CONVMAE_GEMM_TILE (0-3, read once), else 0.
+int tiling() {
+  static const int t = [] {
+    const char* v = std::getenv("CONVMAE_GEMM_TILE");
+    return v && v[0] >= '0' && v[0] <= '3' && v[1] == 0 ? v[0] - '0' : 0;
+  }();
+  return t;
+}
+#endif
 }  // namespace
 
 bool gemm_tensor_core_eligible(const GemmParams& p) {
   const int64_t a_contig = p.trans_a ? p.m : p.k, b_contig = p.trans_b ? p.k : p.n;
   const bool strides_ok = p.batch == 1 || (p.stride_a % 8 == 0 && p.stride_b % 8 == 0);
   return p.c->dtype == DType::BF16 && a_contig % 8 == 0 && b_contig % 8 == 0 && strides_ok && p.m > 0 && p.n > 0 &&
-         p.k > 0 && (p.m + BM - 1) / BM <= 65535;
+         p.k > 0 && (p.m + 127) / 128 <= 65535;
 }
 
 void cuda_gemm_tensor_core(const GemmParams& p) {
-  if (p.trans_a) return p.trans_b ? launch_tc<true, true>(p) : launch_tc<true, false>(p);
-  return p.trans_b ? launch_tc<false, true>(p) : launch_tc<false, false>(p);
+#ifdef CONVMAE_GEMM_SWEEP
+  switch (tiling()) {
+    case 1: return launch_any<Cfg1>(p);
+    case 2: return launch_any<Cfg2>(p);
+    case 3: return launch_any<Cfg3>(p);
+    default: break;
+  }
+#endif
+  launch_any<Cfg0>(p);
 }
 
 }  // namespace convmae

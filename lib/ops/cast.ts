@@ -4,10 +4,13 @@
 // float32 gradient.
 import { record, shouldRecord } from '../autograd/tape';
 import { DType } from '../tensor/dtype';
-import { Tensor } from '../tensor/tensor';
+import { checkTensor, Tensor } from '../tensor/tensor';
+import { checkDType } from '../util/check';
 import { checkFloat } from './common';
 
 export function castTo(x: Tensor, dtype: DType): Tensor {
+  checkTensor('castTo', 'x', x);
+  checkDType('castTo', 'dtype', dtype);
   if (x.dtype === dtype) return x;
   checkFloat('castTo', 'x', x);
   const y = x.cast(dtype);

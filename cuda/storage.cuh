@@ -13,6 +13,32 @@ __device__ inline float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat
 __device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
 __device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
+/**
+ * Eight consecutive elements as fp32, in one 16-byte access for bfloat16 (two for float32); the
+ * address must be aligned to 8 elements (vec8_ok checks a buffer length and its offsets).
+ */
+__device__ inline void load8(const float* p, float (&v)[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ inline void load8(const __nv_bfloat16* p, float (&v)[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat16* h = reinterpret_cast<const __nv_bfloat16*>(&raw);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) v[e] = __bfloat162float(h[e]);
+}
+__device__ inline void store8(float* p, const float (&v)[8]) {
+  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
+  uint4 raw;
+  __nv_bfloat16* h = reinterpret_cast<__nv_bfloat16*>(&raw);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) h[e] = __float2bfloat16_rn(v[e]);
+  *reinterpret_cast<uint4*>(p) = raw;
+}
+
 /** Sum and max over the 32 lanes of a full warp (every lane gets the result). */
 __device__ inline float warp_sum(float v) {
 #pragma unroll

@@ -90,12 +90,14 @@ describe.skipIf(!cudaUsable)(`elementwise, sum, fill and cast (cuda) ${cudaSkipR
 
   it('fill and casts between float32 and bfloat16 agree with the CPU bit for bit', () => {
     const seed = freshSeed();
-    const X = rand32(5000, seed, 100);
     tidy(() => {
-      const f = tensor(X, [5000], { device: 'cuda' });
-      const viaGpu = f.cast('bfloat16').cast('float32').toFloat32Array();
-      const viaCpu = tensor(X, [5000]).cast('bfloat16').cast('float32').toFloat32Array();
-      expect(Array.from(viaGpu)).toEqual(Array.from(viaCpu));
+      for (const n of [5000, 5001]) { // 8-wide and element-wise paths
+        const X = rand32(n, seed, 100);
+        const f = tensor(X, [n], { dtype: 'float32', device: 'cuda' });
+        const viaGpu = f.cast('bfloat16').cast('float32').toFloat32Array();
+        const viaCpu = tensor(X, [n], { dtype: 'float32' }).cast('bfloat16').cast('float32').toFloat32Array();
+        expect(Array.from(viaGpu), `n=${n} (seed ${seed})`).toEqual(Array.from(viaCpu));
+      }
       const filled = empty([1000], { device: 'cuda', dtype: 'bfloat16' });
       native.fill(filled.handle(), 0.1);
       expect(Array.from(new Set(filled.toFloat32Array()))).toEqual([Array.from(tensor([0.1], [1]).cast('bfloat16').toFloat32Array())[0]]);

@@ -12,12 +12,19 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import type { Rng } from './rng';
 import type { Dataset, Sample, WorkerRecipe } from './types';
 import { IMAGENET_MEAN, IMAGENET_STD } from './types';
 import { evalGeometry, evalTransform, normalizeRaw, randomErase, sampleTrainGeometry, type TransformSpec } from './augment';
 import { warnOnce } from './warn';
+
+/** sharp, loaded on first use, so that commands that read no image files never load libvips. */
+let sharpModule: typeof Sharp | null = null;
+function sharp(...args: Parameters<typeof Sharp>): ReturnType<typeof Sharp> {
+  sharpModule ??= require('sharp') as typeof Sharp;
+  return sharpModule(...args);
+}
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 

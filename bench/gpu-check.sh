@@ -13,7 +13,7 @@
 #      float32 and bf16; the bf16 step against the float32 one);
 #   2. compute-sanitizer memcheck over the quick op/parity/step checks;
 #   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks (bench/gpu_check.ts);
+#      step benchmarks (bench/gpu_check.ts); then the parity command on cuda for each fixture;
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
 #      (bench/op_timings.ts); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
@@ -46,8 +46,13 @@ if command -v compute-sanitizer >/dev/null; then
 else
   summary+=("memcheck: compute-sanitizer not found")
 fi
-# 3. the full check
+# 3. the full check, and every parity file present through the parity command on cuda
 timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || status=1
+for f in test/fixtures/parity/*.safetensors; do
+  if node dist/lib/cli/main.js parity "$f" --device cuda > /tmp/parity.txt 2>&1; then r=ok; else r=FAILED; status=1; fi
+  summary+=("parity command --device cuda $(basename "$f"): $r ($(grep -iE 'worst' /tmp/parity.txt | tr -s ' ' | tr '\n' ' '))")
+  cat /tmp/parity.txt >> "$out/gpu_check.txt"
+done
 # 4. the CLI end to end on cuda (bf16 by default): tiny pretraining, then finetuning and a linear
 #    probe from its checkpoint, on the built-in synthetic data (GPU_CHECK_CLI=0 skips it, for a
 #    carry without sharp's native image library)

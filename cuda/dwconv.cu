@@ -99,18 +99,6 @@ __global__ void __launch_bounds__(kTileC* kLanes)
   }
 }
 
-// Pass 2: sums the chunks of each (tap, c) in chunk order; chunks = 0 (no rows) writes zeros.
-template <typename T>
-__global__ void weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
-  const int64_t total = taps * C, kk = taps - 1;
-  for (int64_t e = first_index(); e < total; e += grid_stride()) {
-    const int64_t j = e / C, c = e - j * C;
-    float s = 0.f;
-    for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];
-    if (j == kk) stf(db, c, s);
-    else stf(dw, c * kk + j, s);
-  }
-}
 
 
 template <typename Fn>
@@ -165,7 +153,7 @@ void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
       weight_partial_kernel<T><<<grid, block, 0, cuda::stream()>>>(partial.as<float>(), p.dy->as<T>(), p.x->as<T>(),
                                                                   layout_of(g), rows, chunk_rows, taps);
     }
-    weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
+    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
         p.dweight->as<T>(), p.dbias->as<T>(), partial.as<float>(), chunks, taps, C);
   });
 }

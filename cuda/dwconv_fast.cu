@@ -101,17 +101,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename T>
-__global__ void finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
-  const int64_t kk = taps - 1;
-  for (int64_t e = first_index(); e < taps * C; e += grid_stride()) {
-    const int64_t j = e / C, c = e - j * C;
-    float s = 0.f;
-    for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];
-    if (j == kk) stf(db, c, s);
-    else stf(dw, c * kk + j, s);
-  }
-}
 
 template <typename F>
 void by_dtype_and_size(DType d, int64_t ks, F&& f) {
@@ -154,7 +143,7 @@ void dwconv_fast_weight(const DwconvBackwardWeightParams& p) {
       weight_kernel<T, decltype(ks)::value><<<grid, kThreads, 0, cuda::stream()>>>(
           partial.as<float>(), p.dy->as<T>(), p.x->as<T>(), layout_of(g), rows, chunk_rows);
     }
-    finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
+    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
         p.dweight->as<T>(), p.dbias->as<T>(), partial.as<float>(), chunks, taps, C);
   });
 }

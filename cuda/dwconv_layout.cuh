@@ -1,9 +1,11 @@
-// The visible layout as the depthwise-conv kernels see it (cuda/dwconv.cu, cuda/dwconv_fast.cu):
-// the row <-> map position arithmetic of native/ops/patches.h on the device.
+// Pieces shared by the depthwise-conv kernels (cuda/dwconv.cu, cuda/dwconv_fast.cu): the visible
+// layout as they see it (the row <-> map position arithmetic of native/ops/patches.h on the
+// device) and the weight gradient's chunk-summing pass.
 #pragma once
 #include <cstdint>
 
 #include "ops/dwconv.h"
+#include "storage.cuh"
 
 namespace convmae {
 
@@ -39,6 +41,24 @@ __device__ inline int64_t row_at(const Layout& L, int64_t n, int y, int x) {
   const int64_t slot = L.table[(n * L.g + gy) * L.g + gx];
   return slot < 0 ? -1 : ((n * L.kept + slot) * L.t + (y - gy * L.t)) * L.t + (x - gx * L.t);
 }
+
+// Internal linkage in every file that includes this (like the kernels defined in those files).
+namespace {
+// The weight gradient's last pass (both kernel families): sums partial[chunk][tap][c] over the
+// chunks in chunk order into dweight (taps < ksize²) and dbias (the last tap); chunks = 0 writes
+// zeros.
+template <typename T>
+__global__ void dwconv_weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
+  const int64_t total = taps * C, kk = taps - 1;
+  for (int64_t e = first_index(); e < total; e += grid_stride()) {
+    const int64_t j = e / C, c = e - j * C;
+    float s = 0.f;
+    for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];
+    if (j == kk) stf(db, c, s);
+    else stf(dw, c * kk + j, s);
+  }
+}
+}  // namespace
 
 inline Layout layout_of(const DwconvGeometry& g) {
   return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};

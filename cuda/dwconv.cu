@@ -139,11 +139,8 @@ void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
   const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);
   if (C == 0) return;
   // Row chunks: enough blocks to fill the GPU, few enough that the partial sums stay small.
-  int64_t chunks = std::min((rows + kMinChunkRows - 1) / kMinChunkRows, kMaxChunks);
-  chunks = std::max<int64_t>(1, std::min(chunks, kPartialBudget / (taps * C)));
-  const int64_t chunk_rows = rows == 0 ? 0 : (rows + chunks - 1) / chunks;
-  if (rows == 0) chunks = 0;
-  else chunks = (rows + chunk_rows - 1) / chunk_rows;  // no empty chunk
+  const RowChunks plan = plan_row_chunks(rows, taps * C, kMinChunkRows, kMaxChunks, kPartialBudget);
+  const int64_t chunks = plan.chunks, chunk_rows = plan.rows_per_chunk;
   Scratch partial(size_t(chunks * taps * C) * sizeof(float), "dwconvRowsBackwardWeight");
   by_dtype(p.dweight->dtype, [&](auto zero) {
     using T = decltype(zero);

@@ -11,7 +11,7 @@
 // float32 or bfloat16 storage, fp32 arithmetic.
 #include <cuda_bf16.h>
 
-#include <algorithm>
+#include <type_traits>
 
 #include "dwconv_fast.cuh"
 #include "dwconv_layout.cuh"
@@ -131,10 +131,8 @@ void dwconv_fast_weight(const DwconvBackwardWeightParams& p) {
   const DwconvGeometry& g = p.geo;
   const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);
   if (C == 0) return;
-  int64_t chunks = std::min((rows + kMinChunkRows - 1) / kMinChunkRows, kMaxChunks);
-  chunks = std::max<int64_t>(1, std::min(chunks, kPartialBudget / (taps * C)));
-  const int64_t chunk_rows = rows == 0 ? 0 : (rows + chunks - 1) / chunks;
-  chunks = rows == 0 ? 0 : (rows + chunk_rows - 1) / chunk_rows;  // no empty chunk
+  const RowChunks plan = plan_row_chunks(rows, taps * C, kMinChunkRows, kMaxChunks, kPartialBudget);
+  const int64_t chunks = plan.chunks, chunk_rows = plan.rows_per_chunk;
   Scratch partial(size_t(chunks * taps * C) * sizeof(float), "dwconvRowsBackwardWeight");
   by_dtype_and_size(p.dweight->dtype, g.ksize, [&](auto zero, auto ks) {
     using T = decltype(zero);

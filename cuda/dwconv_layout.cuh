@@ -60,6 +60,21 @@ __global__ void dwconv_weight_finish_kernel(T* dw, T* db, const float* partial, 
 }
 }  // namespace
 
+// How the weight gradient cuts `rows` into chunks: about one per min_rows rows, at most
+// max_chunks, and few enough that chunks x width partial sums stay within budget floats; no chunk
+// is empty (rows = 0 gives no chunks).
+struct RowChunks {
+  int64_t chunks, rows_per_chunk;
+};
+inline RowChunks plan_row_chunks(int64_t rows, int64_t width, int64_t min_rows, int64_t max_chunks, int64_t budget) {
+  int64_t chunks = (rows + min_rows - 1) / min_rows < max_chunks ? (rows + min_rows - 1) / min_rows : max_chunks;
+  chunks = budget / width < chunks ? budget / width : chunks;
+  if (chunks < 1) chunks = 1;
+  if (rows == 0) return {0, 0};
+  const int64_t per = (rows + chunks - 1) / chunks;
+  return {(rows + per - 1) / per, per};
+}
+
 inline Layout layout_of(const DwconvGeometry& g) {
   return {g.cells->as<int32_t>(), g.table->as<int32_t>(), g.kept, int(g.g), int(g.t), g.c, int(g.ksize)};
 }

@@ -3,10 +3,12 @@
 # Prepare on the development machine (nvcc is there), from the repo root:
 #   bash bench/gpu-pack.sh
 # What travels must stay under 64 MiB: the tracked tree is ~40 MiB (24 MiB of it the two *small*
-# parity fixtures), .gpu/ ~42 MiB (node.xz 24, node_modules.tar.xz 14, convmae.node 4), dist ~2.
-# So move the two larger fixtures out for the run (`mkdir -p /tmp/fx && mv
-# test/fixtures/parity/*small* /tmp/fx/`, and back afterwards); the three tiny ones still run.
-# Then run, carrying [".gpu", "dist"]:
+# parity fixtures, 14 MiB the three tiny ones and the .pth files), .gpu/ ~46 MiB (node.xz 24,
+# node_modules.tar.xz 14, convmae.node 4, or 8 with the GEMM sweep), dist ~2. So one run carries
+# one group of fixtures: move the two *small* ones out (`mkdir -p /tmp/fx && mv
+# test/fixtures/parity/*small* /tmp/fx/`, and back afterwards), or, to run those two, move the
+# tiny ones and test/fixtures/pth out and carry node_modules without @img and sharp (7.5 MiB;
+# nothing checked here loads sharp). Then run, carrying [".gpu", "dist"]:
 #   bash bench/gpu-check.sh [--quick]
 # Sections (each under its own time limit, logs under $OUT or /tmp/gpu-check):
 #   1. the vitest CUDA blocks of test/ops and test/models/precision (every op against the CPU op,

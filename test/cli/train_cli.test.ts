@@ -1,7 +1,7 @@
 // The training commands through the compiled CLI (`npx tsc -p tsconfig.json` first): --help of
 // each, finetune from the official tiny .pth then eval of its best checkpoint (eval.json),
 // a cached-feature linprobe, visualize (a PNG), and the clear errors of a corrupt --init, a
-// missing data folder and a missing --init.
+// missing data folder, a missing --init and a precision the device cannot run.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -30,11 +30,11 @@ beforeAll(() => {
 describe('training CLI', () => {
   it.each([
     ['finetune', ['--data', '--model', '--img-size', '--batch-size', '--accum', '--epochs', '--steps', '--blr', '--lr', '--out', '--device',
-      '--seed', '--save-every', '--resume', '--init', '--layer-decay', '--drop-path', '--mixup', '--cutmix', '--smoothing', '--clip-grad'],
+      '--precision', '--seed', '--save-every', '--resume', '--init', '--layer-decay', '--drop-path', '--mixup', '--cutmix', '--smoothing', '--clip-grad'],
      ['(default: 0.0005)', '(default: 0.8)', '(default: 0.1)', '(default: 0.000001)']],
     ['linprobe', ['--data', '--model', '--img-size', '--batch-size', '--accum', '--epochs', '--steps', '--blr', '--lr', '--out', '--device',
-      '--seed', '--save-every', '--resume', '--init', '--global-pool', '--cache-features'], ['(default: 0.1)', '(default: runs/linprobe)']],
-    ['eval', ['--init', '--data', '--batch-size', '--limit', '--out', '--device'], ['(default: 64)']],
+      '--precision', '--seed', '--save-every', '--resume', '--init', '--global-pool', '--cache-features'], ['(default: 0.1)', '(default: runs/linprobe)']],
+    ['eval', ['--init', '--data', '--batch-size', '--limit', '--out', '--device', '--precision'], ['(default: 64)']],
     ['visualize', ['--init', '--data', '--images', '--seed', '--out'], ['(default: 4)']],
   ])('%s --help lists its flags with defaults', (cmd, flags, defaults) => {
     const r = convmae(cmd, '--help');
@@ -103,5 +103,13 @@ describe('training CLI', () => {
     const e = convmae('finetune', '--init', path.join(tmp, 'nowhere.safetensors'), '--out', path.join(tmp, 'w'), ...FAST);
     expect(e.code).not.toBe(0);
     expect(e.stderr).toContain('nowhere.safetensors: no such file');
+
+    // bf16 mixed precision is a CUDA mode; an unknown precision names the choices.
+    const f = convmae('pretrain', '--precision', 'bf16', '--steps', '1', '--out', path.join(tmp, 'v'), ...FAST);
+    expect(f.code).not.toBe(0);
+    expect(f.stderr).toContain('`precision` bf16 needs device cuda');
+    const g = convmae('finetune', '--precision', 'fp8', '--steps', '1', '--out', path.join(tmp, 'u'), ...FAST);
+    expect(g.code).not.toBe(0);
+    expect(g.stderr).toMatch(/precision.*bf16.*float32/);
   });
 });

@@ -17,6 +17,7 @@ import * as path from 'path';
 import { backward, clearTape, requireGrad } from '../lib/autograd/tape';
 import { backends } from '../lib/backends';
 import { native } from '../lib/binding';
+import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
 import { ConvViT } from '../lib/models/convvit';
@@ -46,12 +47,8 @@ function addRow(row: [string, string, string]): void {
 }
 
 function randn(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
 }
 
 function relL2(a: Float32Array, b: Float32Array): number {

@@ -11,10 +11,11 @@ import * as fs from 'fs';
 
 import { backward, clearTape, noGrad, requireGrad } from '../lib/autograd/tape';
 import { native } from '../lib/binding';
+import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
 import * as ops from '../lib/ops';
-import { DType } from '../lib/tensor/dtype';
+import { DType, DTYPE_BYTES } from '../lib/tensor/dtype';
 import { Device } from '../lib/tensor/device';
 import { keep, tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
@@ -56,11 +57,8 @@ export function opCases(b: number): OpCase[] {
 }
 
 const POOL = (() => {
-  let s = 0x9e3779b9;
-  return Float32Array.from({ length: 1 << 20 }, () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s / 2 ** 31 - 1;
-  });
+  const rng = new Rng(1);
+  return Float32Array.from({ length: 1 << 20 }, () => rng.range(-1, 1));
 })();
 
 /** A tensor of uniform(-1, 1) values (tiled from a random pool, shifted per call: never zeros). */
@@ -110,7 +108,7 @@ function build(c: OpCase, device: Device, dt: DType): { fwd: () => void; fwdBwd:
     fwdBwd: () => { tidy(() => { const y = f(); backward(y, cot()); }); for (const t of inputs) { t.grad?.dispose(); t.grad = null; } },
   });
   const dispose = () => inputs.forEach((t) => t.dispose());
-  const bytes = DTYPE_SIZE[dt];
+  const bytes = DTYPE_BYTES[dt];
   switch (c.kind) {
     case 'gemm': {
       const x = mk([c.m, c.k]), w = mk([c.n, c.k]), b = mk([c.n]);
@@ -167,8 +165,6 @@ function build(c: OpCase, device: Device, dt: DType): { fwd: () => void; fwdBwd:
     }
   }
 }
-
-const DTYPE_SIZE: Record<string, number> = { float32: 4, bfloat16: 2, float64: 8 };
 
 /** Times every case on a device; failures become rows with NaN times and the message. */
 export function timeOps(b: number, device: Device, reps: number, log: (s: string) => void = () => {}, only?: RegExp): (OpTiming & { error?: string })[] {

@@ -16,15 +16,13 @@ namespace convmae {
 
 namespace {
 
+// Axis 1: out[o] = scale · Σ_t in[o, t], block o (offset by out0) reducing its row.
 template <typename T>
-__global__ void reduce_kernel(T* out, const T* in, int64_t rows, int64_t cols, int axis, float scale, bool acc,
-                              int64_t out0) {
+__global__ void row_sum_kernel(T* out, const T* in, int64_t cols, float scale, bool acc, int64_t out0) {
   __shared__ float part[256];
   const int64_t o = out0 + blockIdx.x;
-  const int64_t count = axis == 0 ? rows : cols;
   float s = 0.f;
-  for (int64_t t = threadIdx.x; t < count; t += blockDim.x)
-    s += axis == 0 ? ldf(in, t * cols + o) : ldf(in, o * cols + t);
+  for (int64_t t = threadIdx.x; t < cols; t += blockDim.x) s += ldf(in, o * cols + t);
   part[threadIdx.x] = s;
   __syncthreads();
   for (int w = 128; w > 0; w >>= 1) {
@@ -88,11 +86,10 @@ void launch_columns(const ReduceParams& p) {
 template <typename T>
 void launch(const ReduceParams& p) {
   if (p.axis == 0) return launch_columns<T>(p);
-  int64_t n_out = p.axis == 0 ? p.cols : p.rows;
-  for (int64_t o0 = 0; o0 < n_out; o0 += 65535 * 32) {
-    int64_t chunk = n_out - o0 < 65535 * 32 ? n_out - o0 : 65535 * 32;
-    reduce_kernel<T><<<unsigned(chunk), 256, 0, cuda::stream()>>>(p.out->as<T>(), p.in->as<T>(), p.rows, p.cols,
-                                                                  p.axis, float(p.scale), p.accumulate, o0);
+  for (int64_t o0 = 0; o0 < p.rows; o0 += 65535 * 32) {
+    const int64_t chunk = p.rows - o0 < 65535 * 32 ? p.rows - o0 : 65535 * 32;
+    row_sum_kernel<T><<<unsigned(chunk), 256, 0, cuda::stream()>>>(p.out->as<T>(), p.in->as<T>(), p.cols,
+                                                                   float(p.scale), p.accumulate, o0);
   }
 }
 }  // namespace

@@ -111,9 +111,8 @@ export class ConvEncoder extends Module {
     return resolvePrecision(device, this.precision);
   }
 
-  /** Images as the stages take them: cast to the activation dtype of the model's precision. */
+  /** Images (already checked to be a Tensor) as the stages take them: cast to the activation dtype. */
   protected enter(imgs: Tensor): Tensor {
-    if (!(imgs instanceof Tensor)) throw new TypeError(`${this.constructor.name}: expected a Tensor for \`imgs\``);
     return toActivations(imgs, this.precisionOn(imgs.device), this.pos_embed.dtype);
   }
 

@@ -25,6 +25,17 @@ export function checkFloat(op: string, name: string, t: Tensor): void {
   }
 }
 
+/** Runs a native call that writes `out` and returns `out`, disposing it if the call throws. */
+export function writeInto(out: Tensor, call: () => void): Tensor {
+  try {
+    call();
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
 export function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }

@@ -5,7 +5,7 @@
 import { native } from '../binding';
 import { record, shouldRecord } from '../autograd/tape';
 import { checkTensor, Tensor } from '../tensor/tensor';
-import { checkFloat, shapeStr } from './common';
+import { checkFloat, shapeStr, writeInto } from './common';
 import { fill_ } from './elementwise';
 
 export function gatherRows(x: Tensor, idx: Tensor): Tensor {
@@ -21,12 +21,7 @@ export function gatherRows(x: Tensor, idx: Tensor): Tensor {
   const r = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const m = idx.numel;
   const out = Tensor.allocate([m, c], x.dtype, x.device);
-  try {
-    native.gatherRows(out.handle(op), x.handle(op), idx.handle(op), m, r, c);
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
+  writeInto(out, () => native.gatherRows(out.handle(op), x.handle(op), idx.handle(op), m, r, c));
   if (shouldRecord([x])) {
     record(op, [x], [out], ([dy]) => {
       if (dy === null) return [null];

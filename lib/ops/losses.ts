@@ -11,18 +11,7 @@ import { native } from '../binding';
 import { record, shouldRecord } from '../autograd/tape';
 import { checkBool, checkInt, checkNumber, fail } from '../util/check';
 import { Tensor } from '../tensor/tensor';
-import { checkFloat, sameKind, shapeStr } from './common';
-
-/** Runs a native call that writes `out`, freeing `out` if the call throws. */
-function writeInto(out: Tensor, call: () => void): Tensor {
-  try {
-    call();
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-  return out;
-}
+import { checkFloat, sameKind, shapeStr, writeInto } from './common';
 
 export function maskedMseLoss(pred: Tensor, target: Tensor, mask: Tensor, normPix: boolean): Tensor {
   const op = 'maskedMseLoss';

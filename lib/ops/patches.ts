@@ -13,19 +13,8 @@ import { native } from '../binding';
 import { record, shouldRecord } from '../autograd/tape';
 import { checkInt } from '../util/check';
 import { checkTensor, Tensor } from '../tensor/tensor';
-import { checkFloat, shapeStr } from './common';
+import { checkFloat, shapeStr, writeInto } from './common';
 import { checkLayout, VisibleLayout } from './visible_layout';
-
-/** Runs a native call that fills `out`, disposing `out` if the call throws. */
-function runInto(out: Tensor, call: () => void): Tensor {
-  try {
-    call();
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-  return out;
-}
 
 export function rowsToPatches(x: Tensor, t: number, k: number): Tensor {
   const op = 'rowsToPatches';
@@ -40,12 +29,12 @@ export function rowsToPatches(x: Tensor, t: number, k: number): Tensor {
   const [rows, c] = x.shape;
   const blocks = rows / (t * t);
   const out = Tensor.allocate([rows / (k * k), c * k * k], x.dtype, x.device);
-  runInto(out, () => native.rowsToPatches(out.handle(op), x.handle(op), blocks, t, k, c));
+  writeInto(out, () => native.rowsToPatches(out.handle(op), x.handle(op), blocks, t, k, c));
   if (shouldRecord([x])) {
     record(op, [x], [out], ([dout]) => {
       if (dout === null) return [null];
       const dx = Tensor.allocate(x.shape, x.dtype, x.device);
-      return [runInto(dx, () => native.patchesToRows(dx.handle(op), dout.handle(op), blocks, t, k, c))];
+      return [writeInto(dx, () => native.patchesToRows(dx.handle(op), dout.handle(op), blocks, t, k, c))];
     });
   }
   return out;
@@ -70,7 +59,7 @@ export function imageToRows(img: Tensor, layout: VisibleLayout, t: number): Tens
   }
   const k = h / side;
   const out = Tensor.allocate([l.n * l.k * t * t, c * k * k], img.dtype, img.device);
-  return runInto(out, () => native.imageToRows(out.handle(op), img.handle(op), l.cells.handle(op), l.n, l.k, l.g, t, c, h, w));
+  return writeInto(out, () => native.imageToRows(out.handle(op), img.handle(op), l.cells.handle(op), l.n, l.k, l.g, t, c, h, w));
 }
 
 export function patchify(img: Tensor, p: number): Tensor {
@@ -81,7 +70,7 @@ export function patchify(img: Tensor, p: number): Tensor {
     throw new RangeError(`${op}: expected an image whose sides are multiples of p = ${p} for \`img\` but got ${shapeStr(img.shape)}`);
   }
   const out = Tensor.allocate([n, (h / p) * (w / p), p * p * c], img.dtype, img.device);
-  return runInto(out, () => native.patchify(out.handle(op), img.handle(op), n, c, h, w, p));
+  return writeInto(out, () => native.patchify(out.handle(op), img.handle(op), n, c, h, w, p));
 }
 
 export function rowsToMap(x: Tensor, layout: VisibleLayout, t: number): Tensor {
@@ -96,13 +85,13 @@ export function rowsToMap(x: Tensor, layout: VisibleLayout, t: number): Tensor {
   }
   const c = x.shape[1], side = l.g * t;
   const out = Tensor.allocate([l.n, c, side, side], x.dtype, x.device);
-  runInto(out, () => native.rowsToMap(out.handle(op), x.handle(op), l.cells.handle(op), l.n, l.k, l.g, t, c));
+  writeInto(out, () => native.rowsToMap(out.handle(op), x.handle(op), l.cells.handle(op), l.n, l.k, l.g, t, c));
   if (shouldRecord([x])) {
     record(op, [x], [out], ([dout]) => {
       if (dout === null) return [null];
       const lb = checkLayout(`${op} backward`, l, x);
       const dx = Tensor.allocate(x.shape, x.dtype, x.device);
-      return [runInto(dx, () => native.mapToRows(dx.handle(op), dout.handle(op), lb.cells.handle(op), lb.n, lb.k, lb.g, t, c))];
+      return [writeInto(dx, () => native.mapToRows(dx.handle(op), dout.handle(op), lb.cells.handle(op), lb.n, lb.k, lb.g, t, c))];
     });
   }
   return out;

@@ -1,18 +1,12 @@
 // Memory accounting per device: live Tensor objects, native buffers, bytes and peak bytes, and on
 // CUDA the caching allocator's driver calls and reserved/cached bytes.
-import { native } from '../binding';
+import { native, NativeMemory } from '../binding';
 import { Device, DEVICE_CODE } from './device';
 import { liveTensorCount } from './tensor';
 
-export interface DeviceMemory {
+/** The native counters plus the live Tensor objects. */
+export interface DeviceMemory extends NativeMemory {
   tensors: number;
-  buffers: number;
-  bytes: number;
-  peakBytes: number;
-  driverAllocs?: number;
-  driverFrees?: number;
-  reservedBytes?: number;
-  cachedBytes?: number;
 }
 
 export function memory(): Record<Device, DeviceMemory> {

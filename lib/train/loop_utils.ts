@@ -29,24 +29,17 @@ import { InitContext, constant, truncNormal } from '../nn/init';
 import { Device } from '../tensor/device';
 import { tidy } from '../tensor/scope';
 import { Tensor, tensor } from '../tensor/tensor';
-import { Progress, ProgressStream } from './progress';
+import { Progress } from './progress';
 import { RunDir } from './run_dir';
-import { Precision } from '../nn/precision';
+import { StepLog as BaseStepLog, TrainRunOptions } from './run_options';
 
 /** Key of the per-(step, micro-batch) mixup/cutmix random stream: Rng.forKey(seed, MIX_KEY, step, k). */
 export const MIX_KEY = 0x4d495855; // "MIXU"
 /** Key of the head re-initialisation stream: Rng.forKey(seed, HEAD_INIT_KEY). */
 export const HEAD_INIT_KEY = 0x48454144; // "HEAD"
 
-/** One logged optimizer step of a classifier run (a row of metrics.jsonl; evaluation steps add the acc/val fields). */
-export interface StepLog {
-  step: number;
-  /** Epoch (0-based) of the last batch of the step. */
-  epoch: number;
-  loss: number;
-  lr: number;
-  imagesPerSec: number;
-  elapsedSec: number;
+/** One logged optimizer step of a classifier run (evaluation steps add the acc/val fields). */
+export interface StepLog extends BaseStepLog {
   /** Present on the steps after which the validation split was evaluated. */
   acc1?: number;
   acc5?: number;
@@ -462,45 +455,16 @@ export interface ClassifierRunResult {
  * Options shared by the classifier runs (finetune.ts, linprobe.ts); the defaults that differ
  * between them are listed on FinetuneOptions and LinprobeOptions.
  */
-export interface ClassifierRunOptions {
-  /** synthetic | fashion-mnist | an image folder. */
-  data: string;
+export interface ClassifierRunOptions extends TrainRunOptions {
   /** Pretraining (or finetuning) checkpoint (.safetensors or official .pth); without it the preset's random init. */
   init?: string;
   heads?: number;
-  /** Preset without init; default tiny. */
-  model?: string;
-  config?: Partial<ConvMAEConfig>;
-  /** Default: the checkpoint's; from scratch 224, or 64 for tiny. */
-  imgSize?: number;
-  /** Default 64. */
-  batchSize?: number;
-  accum?: number;
-  epochs?: number;
-  steps?: number;
-  blr?: number;
-  lr?: number;
-  minLr?: number;
-  warmupSteps?: number;
   warmupEpochs?: number;
-  weightDecay?: number;
   /** Default true; false = cls mode. */
   globalPool?: boolean;
-  /** Clip the global gradient norm to this value (off by default). */
-  clipGrad?: number;
-  out: string;
-  device?: Device;
-  /** 'bf16' (float32 weights, bfloat16 activations; cuda only) or 'float32'; default bf16 on cuda, float32 on cpu. */
-  precision?: Precision;
-  seed?: number;
-  saveEvery?: number;
   evalEvery?: number;
-  resume?: string;
-  limit?: number;
   valLimit?: number;
   evalBatchSize?: number;
-  workers?: number;
-  progress?: ProgressStream | false;
   onStep?: (row: StepLog) => void;
   onEpoch?: (log: EpochLog) => void;
 }

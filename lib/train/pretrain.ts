@@ -15,69 +15,30 @@ import { readCheckpoint, weightsOnly } from '../models/checkpoint';
 import { ConvMAEConfig, preset } from '../models/config';
 import { ConvMAE } from '../models/convmae';
 import { scale } from '../ops/arith';
-import { Device } from '../tensor/device';
 import { tidy } from '../tensor/scope';
 import { tensor } from '../tensor/tensor';
 import { openDataset } from './datasets';
 import { firstSamples, nonFiniteLoss, planSteps, positiveInt } from './loop_utils';
 import { AdamW, clipGradNorm } from './optim';
 import { pretrainParamGroups } from './param_groups';
-import { Progress, ProgressStream } from './progress';
+import { Progress } from './progress';
 import { writeReconstructions } from './reconstruct';
 import { RunDir } from './run_dir';
 import { absoluteLr, lrAt } from './schedule';
 import { TrainState, checkSameSettings, mergeRecords, readTrainState, trainMetadata } from './train_state';
-import { Precision, resolvePrecision } from '../nn/precision';
+import { resolvePrecision } from '../nn/precision';
+import { StepLog, TrainRunOptions } from './run_options';
 
-export interface PretrainOptions {
-  /** synthetic | fashion-mnist | an image folder. */
-  data: string;
-  /** Preset name (default tiny). */
-  model?: string;
-  /** Overrides of the preset's config. */
-  config?: Partial<ConvMAEConfig>;
-  /** Default 224, or 64 for tiny. */
-  imgSize?: number;
-  batchSize?: number;
-  accum?: number;
-  epochs?: number;
-  /** Optimizer steps; wins over epochs. */
-  steps?: number;
-  blr?: number;
-  /** Absolute lr; wins over blr. */
-  lr?: number;
-  minLr?: number;
-  warmupSteps?: number;
-  weightDecay?: number;
+export interface PretrainOptions extends TrainRunOptions {
   maskRatio?: number;
   normPix?: boolean;
-  clipGrad?: number;
-  out: string;
-  device?: Device;
-  /** 'bf16' (float32 weights, bfloat16 activations; cuda only) or 'float32'; default bf16 on cuda, float32 on cpu. */
-  precision?: Precision;
-  seed?: number;
-  saveEvery?: number;
-  resume?: string;
-  /** Limit the dataset to its first N samples. */
-  limit?: number;
-  workers?: number;
-  /** Progress output; false for none. Default: stderr. */
-  progress?: ProgressStream | false;
   /** Images in reconstructions.png (0 to skip). */
   reconstructions?: number;
   /** Called after every optimizer step (the model is live: read it, do not dispose it). */
   onStep?: (row: StepLog, model: ConvMAE) => void;
 }
 
-export interface StepLog {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  imagesPerSec: number;
-  elapsedSec: number;
-}
+export type { StepLog } from './run_options';
 
 export interface PretrainResult {
   steps: number;

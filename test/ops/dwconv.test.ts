@@ -12,20 +12,10 @@ import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2, TOL_F32 } from '../helpers/close';
+import { randomCells } from '../helpers/cells';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
 import { type Mode, freshSeed, rand32, roundBf16, put } from '../helpers/cuda_compare';
-
-/** ids_keep of a random mask: per sample, the k cells with the smallest noise, in ascending noise. */
-function randomCells(n: number, k: number, g: number, seed: number): Int32Array {
-  const out = new Int32Array(n * k);
-  for (let i = 0; i < n; i++) {
-    const noise = randn(g * g, seed + 31 * i);
-    const order = Array.from({ length: g * g }, (_, j) => j).sort((a, b) => noise[a] - noise[b]);
-    for (let s = 0; s < k; s++) out[i * k + s] = order[s];
-  }
-  return out;
-}
 
 interface Geo { n: number; k: number; g: number; t: number; c: number; cells: Int32Array }
 

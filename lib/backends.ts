@@ -1,5 +1,5 @@
 // What the addon was built with and what can run here: backends(), the default device, and the
-// human-readable report `convmae info` prints.
+// human-readable report `convmae info` prints, and the CUDA kernel-family choices (setKernel).
 import { native } from './binding';
 import { Device } from './tensor/device';
 
@@ -23,6 +23,27 @@ export function backends(): BackendInfo {
   return native.backends() as BackendInfo;
 }
 
+/** The CUDA kernel family of each op that has several (native/kernel_choice.h). */
+export interface KernelChoices {
+  /** wgmma: Hopper tensor-core GEMM (other cards run wmma); wmma: the older tensor-core GEMM. */
+  gemm: 'wgmma' | 'wmma';
+  /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
+  attention: 'mma' | 'simt';
+}
+
+export function kernels(): KernelChoices {
+  return native.kernels() as KernelChoices;
+}
+
+/**
+ * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
+ * with CONVMAE_KERNELS=gemm=wmma,attention=simt). The defaults are the fast families; the others
+ * exist to compare against and to work around a fault.
+ */
+export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
+  native.setKernel(op, name);
+}
+
 /** cuda when a GPU is usable, else cpu. */
 export function defaultDevice(): Device {
   return backends().cuda.usable ? 'cuda' : 'cpu';
@@ -41,6 +62,10 @@ export function formatBackends(b: BackendInfo = backends()): string {
         ? `, ${b.cuda.name} (sm_${b.cuda.computeCapability.replace('.', '')}), ${gib(b.cuda.freeBytes)} free of ${gib(b.cuda.totalBytes)}`
         : b.cuda.reason ? ` (${b.cuda.reason})` : ''),
   ];
-  if (b.cuda.compiled) lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
+  if (b.cuda.compiled) {
+    lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
+    const k = kernels();
+    lines.push(`      kernels: gemm ${k.gemm}, attention ${k.attention}`);
+  }
   return lines.join('\n');
 }

@@ -14,6 +14,8 @@ Napi::Value js_reset_peak(const Napi::CallbackInfo&);
 Napi::Value js_backends(const Napi::CallbackInfo&);
 Napi::Value js_synchronize(const Napi::CallbackInfo&);
 Napi::Value js_empty_cache(const Napi::CallbackInfo&);
+Napi::Value js_set_kernel(const Napi::CallbackInfo&);
+Napi::Value js_kernels(const Napi::CallbackInfo&);
 // ops/*.cc
 Napi::Value js_fill(const Napi::CallbackInfo&);
 Napi::Value js_cast(const Napi::CallbackInfo&);
@@ -62,6 +64,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "backends", js_backends);
   CM_EXPORT(exports, "synchronize", js_synchronize);
   CM_EXPORT(exports, "emptyCache", js_empty_cache);
+  CM_EXPORT(exports, "setKernel", js_set_kernel);
+  CM_EXPORT(exports, "kernels", js_kernels);
   CM_EXPORT(exports, "fill", js_fill);
   CM_EXPORT(exports, "cast", js_cast);
   CM_EXPORT(exports, "binary", js_binary);

@@ -1,9 +1,10 @@
 // Exports that manage buffers and report on backends: alloc, free, upload, download, copy,
-// memory counters, backend info, synchronize, emptyCache.
+// memory counters, backend info, synchronize, emptyCache, and the CUDA kernel-family choices.
 #include <cstring>
 #include <thread>
 
 #include "cuda_api.h"
+#include "kernel_choice.h"
 #include "napi_args.h"
 #include "parallel.h"
 
@@ -155,6 +156,18 @@ Napi::Value js_synchronize(const Napi::CallbackInfo& info) {
 Napi::Value js_empty_cache(const Napi::CallbackInfo& info) {
   cuda::empty_cache();
   return info.Env().Undefined();
+}
+
+Napi::Value js_set_kernel(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString() || !info[1].IsString()) throw_type("setKernel", "expected (op: string, name: string)");
+  set_kernel_choice(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value js_kernels(const Napi::CallbackInfo& info) {
+  auto out = Napi::Object::New(info.Env());
+  for (const char* op : {"gemm", "attention"}) out.Set(op, kernel_choice(op));
+  return out;
 }
 
 }  // namespace convmae

@@ -1,0 +1,19 @@
+// Which kernel family an op runs on CUDA where several compute the same function: the fast one
+// (the first name listed, the default) or an older one kept for comparison in tests and
+// benchmarks, and as a way around a fault on a card the fast one was not checked on.
+//   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run wmma) | wmma
+//   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
+// Set at load from CONVMAE_KERNELS ("gemm=wmma,attention=simt"; a bad value is reported by the
+// first call that reads it) and from JS by setKernel(op, name). Reads are cheap (no locks: the
+// choices change only from the JS thread, between ops).
+#pragma once
+#include <string>
+
+namespace convmae {
+/** The chosen family of `op` (one of the names above); throws for an unknown op. */
+const std::string& kernel_choice(const std::string& op);
+/** Chooses `name` for `op`; throws a RangeError naming the allowed values. */
+void set_kernel_choice(const std::string& op, const std::string& name);
+/** Every op with its choice and allowed names: "gemm=wgmma|wmma:wgmma,..." for messages. */
+std::string kernel_choices_summary();
+}  // namespace convmae

@@ -1,0 +1,33 @@
+// The CUDA kernel-family choices: defaults, setKernel round trips, and errors that name the
+// allowed values. (Which kernels each family runs is checked by the CUDA op suites.)
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { kernels, setKernel } from '../lib/backends';
+
+describe('kernel choices', () => {
+  const initial = kernels();
+  afterEach(() => {
+    setKernel('gemm', initial.gemm);
+    setKernel('attention', initial.attention);
+  });
+
+  it('default to the fast families unless CONVMAE_KERNELS says otherwise', () => {
+    if (process.env.CONVMAE_KERNELS) return;
+    expect(initial).toEqual({ gemm: 'wgmma', attention: 'mma' });
+  });
+
+  it('setKernel changes what kernels() reports', () => {
+    setKernel('gemm', 'wmma');
+    setKernel('attention', 'simt');
+    expect(kernels()).toEqual({ gemm: 'wmma', attention: 'simt' });
+    setKernel('gemm', 'wgmma');
+    expect(kernels().gemm).toBe('wgmma');
+  });
+
+  it('rejects unknown ops and names with the allowed values', () => {
+    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, wmma\)/);
+    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|wmma/);
+    expect(() => (setKernel as (a: unknown, b: unknown) => void)(1, 2)).toThrow(TypeError);
+    expect(kernels()).toEqual(initial);
+  });
+});

@@ -18,7 +18,8 @@
 #      step benchmarks (bench/gpu_check.ts); then the parity command on cuda for each fixture;
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
-#      (bench/op_timings.ts); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
+#      (bench/op_timings.ts), and the GEMMs and attentions once more on the previous kernel
+#      families (CONVMAE_KERNELS=gemm=wmma,attention=simt); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
 # and prints the tables last.
 set -uo pipefail
@@ -77,24 +78,30 @@ fi
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
+#    and the GEMMs and attentions again on the previous kernel families, in the same run
+CONVMAE_KERNELS=gemm=wmma,attention=simt timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention)' \
+  --torch "$out/torch.json" > "$out/op_timings_previous.txt" 2>&1 || summary+=("op_timings (previous kernels) failed")
 # 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
-#    each alternative GEMM tiling through the gemm tests and the gemm timings
+#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
+#    gemm tests and the gemm timings
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
-  for t in 1 2 3; do
-    echo "== CONVMAE_GEMM_TILE=$t"
-    CONVMAE_GEMM_TILE=$t timeout 60 node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts 2>&1 | grep -E "Tests |FAIL" | head -5
-    CONVMAE_GEMM_TILE=$t timeout 60 node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json" 2>&1 | sed -n '/^op /,$p'
+  for t in WGMMA_TILE=1 WGMMA_TILE=2 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3; do
+    echo "== CONVMAE_$t"
+    env CONVMAE_$t timeout 60 node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts 2>&1 | grep -E "Tests |FAIL" | head -5
+    env CONVMAE_$t timeout 60 node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json" 2>&1 | sed -n '/^op /,$p'
   done > "$out/sweep.txt" 2>&1
   summary+=("GEMM tiling sweep: see sweep.txt")
 fi
 # 7. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
-  timeout 120 ncu --clock-control none --kernel-name regex:gemm_tc --launch-count 1 --section SpeedOfLight \
+  timeout 120 ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 --section SpeedOfLight \
     --section Occupancy --section WarpStateStats --section LaunchStats \
     node dist/bench/op_timings.js --only 'gemm square' --reps 1 > "$out/ncu.txt" 2>&1 || summary+=("ncu failed (see ncu.txt)")
 fi
-sed -n '/^ops at /,$p' "$out/op_timings.txt"
-grep -q '^ops at ' "$out/op_timings.txt" || tail -20 "$out/op_timings.txt"
+for f in op_timings op_timings_previous; do
+  sed -n '/^ops at /,$p' "$out/$f.txt"
+  grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"
+done
 echo
 sed -n '/^check /,$p' "$out/gpu_check.txt"
 grep -q '^check ' "$out/gpu_check.txt" || tail -20 "$out/gpu_check.txt"

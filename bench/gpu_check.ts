@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { backward, clearTape, requireGrad } from '../lib/autograd/tape';
-import { backends } from '../lib/backends';
+import { backends, kernels, setKernel } from '../lib/backends';
 import { native } from '../lib/binding';
 import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
@@ -226,7 +226,9 @@ function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: n
     native.synchronize();
     const sec = (Date.now() - t0) / 1000;
     const after = memory()[dev];
-    const label = `${kind === 'pretrain' ? 'ConvMAE-B pretrain' : 'ConvViT-B finetune'} step b${batch} ${precision}`;
+    const k = kernels();
+    const label = `${kind === 'pretrain' ? 'ConvMAE-B pretrain' : 'ConvViT-B finetune'} step b${batch} ${precision}` +
+      (dev === 'cuda' ? ` ${k.gemm}/${k.attention}` : '');
     addRow([label, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
     if (dev === 'cuda') {
       const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
@@ -260,6 +262,15 @@ function main(): void {
     const precisions: Precision[] = dev === 'cuda' ? ['bf16', 'float32'] : ['float32'];
     for (const p of precisions) timeStepB('pretrain', p, batch);
     timeStepB('finetune', precisions[0], batch);
+    if (dev === 'cuda') {
+      // The same bf16 pretraining step on the previous kernel families, in the same run.
+      const chosen = kernels();
+      setKernel('gemm', 'wmma');
+      setKernel('attention', 'simt');
+      timeStepB('pretrain', 'bf16', batch);
+      setKernel('gemm', chosen.gemm);
+      setKernel('attention', chosen.attention);
+    }
   }
   console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);
   for (const [a, r, st] of rows) console.log(`${a.padEnd(44)} ${r.padEnd(60)} ${st}`);

@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 
 import { backward, clearTape, noGrad, requireGrad } from '../lib/autograd/tape';
+import { kernels } from '../lib/backends';
 import { native } from '../lib/binding';
 import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
@@ -223,7 +224,8 @@ function main(): void {
   const torch = torchFile && fs.existsSync(torchFile) ? (JSON.parse(fs.readFileSync(torchFile, 'utf8')).cases as TorchTimings) : null;
   const only = arg('only');
   const rows = timeOps(b, device, Number(arg('reps') ?? 10), (s) => console.log(s), only ? new RegExp(only) : undefined);
-  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? 'bf16 (loss and AdamW float32)' : 'float32'}; x = torch time / ours (> 1: ours faster)`);
+  const k = kernels();
+  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}` : 'float32'}; x = torch time / ours (> 1: ours faster)`);
   console.log(formatTable(rows, torch));
 }
 

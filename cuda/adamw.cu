@@ -6,6 +6,10 @@
 // rounded to float32 once (elementwise and memory-bound, so fp64 costs nothing that matters on
 // the target GPUs). Bias corrections are formed on the host. Grid-stride loop; each element is
 // read into registers before it is written.
+// adamw_multi: up to kMaxTensors tensors per launch, their pointers, sizes, lr and decay passed
+// by value (__grid_constant__, under the 4 KB parameter limit); each block takes kChunk elements
+// of one tensor (a tensor's blocks are consecutive from its first_block), with the same formula
+// as adamw_kernel, so each tensor ends as adamw would leave it.
 #include <cmath>
 
 #include "ops/adamw.h"
@@ -18,16 +22,46 @@ struct AdamwScalars {
   double lr, beta1, beta2, eps, bc1, bc2, decay;
 };
 
+__device__ inline void adamw_element(float* param, const float* grad, float* m, float* v, int64_t i, double lr,
+                                     double decay, double beta1, double beta2, double eps, double bc1, double bc2) {
+  const double g = grad[i];
+  const double mi = beta1 * double(m[i]) + (1.0 - beta1) * g;
+  const double vi = beta2 * double(v[i]) + (1.0 - beta2) * g * g;
+  const double pi = double(param[i]) * decay - lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+  m[i] = float(mi);
+  v[i] = float(vi);
+  param[i] = float(pi);
+}
+
 __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, int64_t n, AdamwScalars s) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const double g = grad[i];
-    const double mi = s.beta1 * double(m[i]) + (1.0 - s.beta1) * g;
-    const double vi = s.beta2 * double(v[i]) + (1.0 - s.beta2) * g * g;
-    const double pi = double(param[i]) * s.decay - s.lr * (mi / s.bc1) / (sqrt(vi / s.bc2) + s.eps);
-    m[i] = float(mi);
-    v[i] = float(vi);
-    param[i] = float(pi);
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    adamw_element(param, grad, m, v, i, s.lr, s.decay, s.beta1, s.beta2, s.eps, s.bc1, s.bc2);
+}
+
+constexpr int kMaxTensors = 48, kChunk = 4096, kMultiThreads = 256;
+struct MultiEntry {
+  float* param;
+  const float* grad;
+  float* m;
+  float* v;
+  int64_t n, first_block;
+  double lr, decay;
+};
+struct MultiLaunch {
+  MultiEntry e[kMaxTensors];
+  int count;
+  double beta1, beta2, eps, bc1, bc2;
+};
+static_assert(sizeof(MultiLaunch) <= 4000, "kernel parameters must stay under 4 KB");
+
+__global__ void __launch_bounds__(kMultiThreads) adamw_multi_kernel(const __grid_constant__ MultiLaunch L) {
+  int t = 0;  // the tensor whose blocks include this one
+  for (int i = 1; i < L.count; ++i)
+    if (L.e[i].first_block <= int64_t(blockIdx.x)) t = i;
+  const MultiEntry& e = L.e[t];
+  const int64_t begin = (int64_t(blockIdx.x) - e.first_block) * kChunk, end = min(e.n, begin + kChunk);
+  for (int64_t i = begin + threadIdx.x; i < end; i += kMultiThreads)
+    adamw_element(e.param, e.grad, e.m, e.v, i, e.lr, e.decay, L.beta1, L.beta2, L.eps, L.bc1, L.bc2);
 }
 }  // namespace
 
@@ -38,6 +72,31 @@ void cuda_adamw(const AdamwParams& p) {
                  1.0 - std::pow(p.beta2, double(p.step)), 1.0 - p.lr * p.weight_decay};
   adamw_kernel<<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(p.param->as<float>(), p.grad->as<float>(),
                                                                   p.m->as<float>(), p.v->as<float>(), n, s);
+}
+
+void cuda_adamw_multi(const AdamwMultiParams& p) {
+  MultiLaunch L{};
+  L.beta1 = p.beta1;
+  L.beta2 = p.beta2;
+  L.eps = p.eps;
+  L.bc1 = 1.0 - std::pow(p.beta1, double(p.step));
+  L.bc2 = 1.0 - std::pow(p.beta2, double(p.step));
+  int64_t blocks = 0;
+  auto flush = [&] {
+    if (L.count > 0 && blocks > 0)
+      adamw_multi_kernel<<<unsigned(blocks), kMultiThreads, 0, cuda::stream()>>>(L);
+    L.count = 0;
+    blocks = 0;
+  };
+  for (const AdamwTensor& t : p.tensors) {
+    const int64_t n = t.param->numel, need = (n + kChunk - 1) / kChunk;
+    if (n == 0) continue;
+    if (L.count == kMaxTensors || blocks + need > int64_t(1) << 30) flush();
+    L.e[L.count++] = MultiEntry{t.param->as<float>(), t.grad->as<float>(), t.m->as<float>(), t.v->as<float>(),
+                                n, blocks, t.lr, 1.0 - t.lr * t.weight_decay};
+    blocks += need;
+  }
+  flush();
 }
 
 }  // namespace convmae

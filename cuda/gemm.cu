@@ -1,10 +1,13 @@
 // gemm on CUDA (contract in native/ops/gemm.h). bfloat16 problems with 16-byte aligned extents go
-// to the tensor-core kernel (cuda/gemm_tc.cu); the rest (float32, odd extents) run this plain tiled
+// to the tensor cores: on Hopper the wgmma kernel (cuda/gemm_wgmma.cu) unless the kernel choice
+// says wmma, elsewhere the WMMA kernel (cuda/gemm_tc.cu); the rest (float32, odd extents) run this plain tiled
 // kernel: 64x64 output tiles, K in steps of 16 staged through shared memory as fp32, each of 256
 // threads owning a 4x4 sub-tile; fp32 accumulation. Batches run on grid z.
 #include <cuda_bf16.h>
 
 #include "gemm_tc.cuh"
+#include "gemm_wgmma.cuh"
+#include "kernel_choice.h"
 #include "ops/gemm.h"
 #include "runtime.cuh"
 #include "storage.cuh"
@@ -91,8 +94,10 @@ void launch(const GemmParams& p) {
 }  // namespace
 
 void cuda_gemm(const GemmParams& p) {
-  if (gemm_tensor_core_eligible(p)) cuda_gemm_tensor_core(p);
-  else if (p.c->dtype == DType::F32) launch<float>(p);
+  if (gemm_tensor_core_eligible(p)) {
+    if (kernel_choice("gemm") == "wgmma" && wgmma_available()) cuda_gemm_wgmma(p);
+    else cuda_gemm_tensor_core(p);
+  } else if (p.c->dtype == DType::F32) launch<float>(p);
   else launch<__nv_bfloat16>(p);
 }
 

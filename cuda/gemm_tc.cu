@@ -7,18 +7,18 @@
 // so all four transpose combinations read memory the same way. Eligible when the contiguous
 // extent of each operand (K or M for A, K or N for B) and the batch strides are multiples of 8
 // elements (16 bytes); rows past M/N and K past the end are zero-filled by the copies.
-// Split K: a single problem with too few output tiles to fill the GPU (the weight gradients:
-// M×N = out×in, K = rows) is cut into S slices of K; each slice's block writes its fp32 tile to a
-// scratch [S][M][N], and a second kernel sums the slices in order (deterministic) and applies
-// alpha, beta·C and the bias.
+// Split K (cuda/gemm_split.cu) for single problems with too few output tiles: each slice's blocks
+// write fp32 tiles to a scratch that a second kernel sums in order.
+// This is the gemm kernel of every sm_80+ card; Hopper runs cuda/gemm_wgmma.cu unless the
+// kernel choice says wmma.
 #include <cuda_bf16.h>
 #include <mma.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 
 #include "errors.h"
+#include "gemm_common.cuh"
 #include "gemm_tc.cuh"
 #include "runtime.cuh"
 #include "scratch.cuh"
@@ -58,15 +58,6 @@ struct Tile {
   static constexpr int elems = rows * ld;
 };
 
-__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Copies one operand tile (outer index o0.., k index k0..) into shared memory.
 // kContig: element (o, k) at g[o*ld_g + k]; else at g[k*ld_g + o].
 template <bool kContig, int Outer, int BK, int THREADS>
@@ -85,11 +76,6 @@ __device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o
     cp_async16(s + r * TileT::ld + c, src, valid);
   }
 }
-
-struct TcDims {
-  int64_t m, n, k, lda, ldb, sa, sb, sc;
-  float alpha, beta;
-};
 
 template <typename G, bool TA, bool TB, bool SPLIT>
 __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
@@ -168,86 +154,22 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   cp_async_wait<0>();
 
   // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile: lane l owns
-  // row l/2, columns (l%2)*8 .. +8, and moves them with 16-byte accesses when every row of C (and
-  // of the split scratch) is 16-byte aligned; otherwise element by element.
+  // row l/2, columns (l%2)*8 .. +8 (epilogue_store8 writes them).
   float* st = stage_out + warp * 256;
   const int er = lane / 2, ec = (lane % 2) * 8;
-  const bool vec_c = d.n % 8 == 0 && d.sc % 8 == 0, vec_ws = d.n % 4 == 0;
 #pragma unroll
   for (int i = 0; i < FM; ++i) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) {
       wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
-      const int64_t r = m0 + wm * WTM + i * 16 + er;
-      const int64_t c0 = n0 + wn * WTN + j * 16 + ec;
-      const float* sv = st + er * 16 + ec;
-      if (r < d.m && SPLIT) {
-        float* wr = ws + (int64_t(blockIdx.z) * d.m + r) * d.n + c0;
-        if (vec_ws && c0 + 8 <= d.n) {
-          reinterpret_cast<float4*>(wr)[0] = reinterpret_cast<const float4*>(sv)[0];
-          reinterpret_cast<float4*>(wr)[1] = reinterpret_cast<const float4*>(sv)[1];
-        } else {
-          for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[e] = sv[e];
-        }
-      } else if (r < d.m) {
-        bf16* cr = C + r * d.n + c0;
-        if (vec_c && c0 + 8 <= d.n) {
-          float v[8];
-#pragma unroll
-          for (int e = 0; e < 8; ++e) v[e] = d.alpha * sv[e];
-          if (d.beta != 0.f) {
-            const uint4 raw = *reinterpret_cast<const uint4*>(cr);
-            const bf16* old = reinterpret_cast<const bf16*>(&raw);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) v[e] += d.beta * __bfloat162float(old[e]);
-          }
-          if (bias) {
-            const uint4 raw = *reinterpret_cast<const uint4*>(bias + c0);
-            const bf16* b = reinterpret_cast<const bf16*>(&raw);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) v[e] += __bfloat162float(b[e]);
-          }
-          uint4 packed;
-          bf16* o = reinterpret_cast<bf16*>(&packed);
-#pragma unroll
-          for (int e = 0; e < 8; ++e) o[e] = __float2bfloat16_rn(v[e]);
-          *reinterpret_cast<uint4*>(cr) = packed;
-        } else {
-          for (int e = 0; e < 8 && c0 + e < d.n; ++e) {
-            float v = d.alpha * sv[e];
-            if (d.beta != 0.f) v += d.beta * ldf(cr, e);
-            if (bias) v += ldf(bias, c0 + e);
-            stf(cr, e, v);
-          }
-        }
-      }
+      epilogue_store8(C, ws, bias, d, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
+                      st + er * 16 + ec);
       __syncwarp();
     }
   }
 }
 
-// C[m, n] = alpha·Σ_s ws[s][m][n] + beta·C[m, n] + bias[n], the slices summed in order.
-__global__ void split_reduce_kernel(bf16* C, const float* ws, const bf16* bias, TcDims d, int64_t slices) {
-  const int64_t mn = d.m * d.n;
-  for (int64_t e = first_index(); e < mn; e += grid_stride()) {
-    float s = 0.f;
-    for (int64_t k = 0; k < slices; ++k) s += ws[k * mn + e];
-    float v = d.alpha * s;
-    if (d.beta != 0.f) v += d.beta * ldf(C, e);
-    if (bias) v += ldf(bias, e % d.n);
-    stf(C, e, v);
-  }
-}
-
-int sm_count() {
-  static int n = 0;
-  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
-    cudaGetLastError();
-    n = 132;
-  }
-  return n;
-}
 
 template <typename G>
 constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
@@ -270,22 +192,17 @@ void configure() {
 template <typename G, bool TA, bool TB>
 void launch_tc(const GemmParams& p) {
   constexpr size_t smem = smem_bytes<G>(!TA, TB);
-  TcDims d{p.m, p.n, p.k, TA ? p.m : p.k, TB ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c, float(p.alpha), float(p.beta)};
+  const TcDims d = tc_dims(p);
   dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
-  // Split K when one problem has fewer tiles than two waves and K is long: slices of >= 512.
-  const int64_t tiles = int64_t(grid.x) * grid.y, target = 2 * int64_t(sm_count());
-  const int64_t slices_wanted = p.batch == 1 && tiles < target ? std::min((target + tiles - 1) / tiles, p.k / 512) : 1;
-  if (slices_wanted >= 2) {
-    const int64_t k_chunk = ((p.k + slices_wanted - 1) / slices_wanted + G::BK - 1) / G::BK * G::BK;
-    const int64_t slices = (p.k + k_chunk - 1) / k_chunk;
+  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, G::BK);
+  if (plan.slices > 1) {
     configure<G, TA, TB, true>();
-    Scratch ws(size_t(slices * p.m * p.n) * sizeof(float), "gemm");
-    grid.z = unsigned(slices);
+    Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
+    grid.z = unsigned(plan.slices);
     gemm_tc_kernel<G, TA, TB, true><<<grid, G::THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), k_chunk);
-    split_reduce_kernel<<<cuda::grid_for(p.m * p.n, 256), 256, 0, cuda::stream()>>>(p.c->as<bf16>(), ws.as<float>(),
-                                                                                   bias, d, slices);
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), plan.k_chunk);
+    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, plan.slices);
     return;
   }
   configure<G, TA, TB, false>();

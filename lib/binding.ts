@@ -91,6 +91,9 @@ export interface Native {
   crossEntropyBackward(dlogits: NativeBuffer, dloss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, N: number, C: number): void;
   /** One AdamW step (decoupled weight decay), in place on float32 param, m and v. */
   adamw(param: NativeBuffer, grad: NativeBuffer, m: NativeBuffer, v: NativeBuffer, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  /** adamw over many parameters at once (per-tensor lr and weight decay), in few launches. */
+  adamwMulti(params: NativeBuffer[], grads: NativeBuffer[], ms: NativeBuffer[], vs: NativeBuffer[], lrs: number[], weightDecays: number[],
+    beta1: number, beta2: number, eps: number, step: number): void;
   /** Depthwise ksize² conv (padding ksize/2, bias) on visible-block rows [N*K*t*t, C], neighbours read through `table`. */
   dwconvRows(out: NativeBuffer, x: NativeBuffer, cells: NativeBuffer, table: NativeBuffer, weight: NativeBuffer, bias: NativeBuffer, N: number, K: number, G: number, t: number, C: number, ksize: number): void;
   /** dwconvRows backward for the input: writes dx [N*K*t*t, C] (=). */

@@ -35,6 +35,7 @@ Napi::Value js_masked_mse_loss_backward(const Napi::CallbackInfo&);
 Napi::Value js_cross_entropy(const Napi::CallbackInfo&);
 Napi::Value js_cross_entropy_backward(const Napi::CallbackInfo&);
 Napi::Value js_adamw(const Napi::CallbackInfo&);
+Napi::Value js_adamw_multi(const Napi::CallbackInfo&);
 Napi::Value js_dwconv_rows(const Napi::CallbackInfo&);
 Napi::Value js_dwconv_rows_backward_input(const Napi::CallbackInfo&);
 Napi::Value js_dwconv_rows_backward_weight(const Napi::CallbackInfo&);
@@ -84,6 +85,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "crossEntropy", js_cross_entropy);
   CM_EXPORT(exports, "crossEntropyBackward", js_cross_entropy_backward);
   CM_EXPORT(exports, "adamw", js_adamw);
+  CM_EXPORT(exports, "adamwMulti", js_adamw_multi);
   CM_EXPORT(exports, "dwconvRows", js_dwconv_rows);
   CM_EXPORT(exports, "dwconvRowsBackwardInput", js_dwconv_rows_backward_input);
   CM_EXPORT(exports, "dwconvRowsBackwardWeight", js_dwconv_rows_backward_weight);

@@ -5,7 +5,9 @@
 // param, grad, m and v are float32 tensors of one size on one device (parameters and optimizer
 // state are float32, ARCHITECTURE.md decision 4); m and v start at zero and are owned by the
 // caller. Not recorded on the tape.
-import { native } from '../binding';
+// adamwMultiStep: the same step over many parameters at once (each with its own lr and weight
+// decay), in one native call and on CUDA a few launches; each tensor ends as adamwStep leaves it.
+import { NativeBuffer, native } from '../binding';
 import { checkFinite, checkInt, fail } from '../util/check';
 import { Tensor } from '../tensor/tensor';
 import { sameKind, shapeStr } from './common';
@@ -22,29 +24,69 @@ export interface AdamwOptions {
 
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamwOptions): void {
   const op = 'adamwStep';
-  sameKind(op, { param, grad, m, v });
-  if (param.dtype !== 'float32') fail(op, 'a float32 tensor', 'param', param.dtype);
-  for (const [name, t] of [['grad', grad], ['m', m], ['v', v]] as const) {
-    if (t.numel !== param.numel) {
-      throw new RangeError(`${op}: expected ${param.numel} elements (like \`param\` ${shapeStr(param.shape)}) for \`${name}\` but got ${shapeStr(t.shape)}`);
+  checkState(op, '', { param, grad, m, v });
+  const h = hyperparameters(op, opts);
+  const lr = nonNegative(op, 'opts.lr', opts.lr);
+  const weightDecay = nonNegative(op, 'opts.weightDecay', opts.weightDecay);
+  native.adamw(param.handle(op), grad.handle(op), m.handle(op), v.handle(op), lr, h.beta1, h.beta2, h.eps, weightDecay, h.step);
+}
+
+/** One parameter of adamwMultiStep: float32 param, grad, m, v of one size, and its lr and decay. */
+export interface AdamwTensor {
+  param: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+  lr: number;
+  weightDecay: number;
+}
+
+export function adamwMultiStep(tensors: readonly AdamwTensor[], opts: Omit<AdamwOptions, 'lr' | 'weightDecay'>): void {
+  const op = 'adamwMultiStep';
+  if (!Array.isArray(tensors)) fail(op, 'an array of { param, grad, m, v, lr, weightDecay }', 'tensors', tensors);
+  const h = hyperparameters(op, opts);
+  if (tensors.length === 0) return;
+  const lists = { params: [] as NativeBuffer[], grads: [] as NativeBuffer[], ms: [] as NativeBuffer[], vs: [] as NativeBuffer[] };
+  const lrs: number[] = [], wds: number[] = [];
+  tensors.forEach((t, i) => {
+    const at = `tensors[${i}]`;
+    if (t === null || typeof t !== 'object') fail(op, 'an object { param, grad, m, v, lr, weightDecay }', at, t);
+    checkState(op, `${at}.`, t);
+    if (i > 0) sameKind(op, { [`${at}.param`]: t.param, 'tensors[0].param': tensors[0].param });
+    lists.params.push(t.param.handle(op));
+    lists.grads.push(t.grad.handle(op));
+    lists.ms.push(t.m.handle(op));
+    lists.vs.push(t.v.handle(op));
+    lrs.push(nonNegative(op, `${at}.lr`, t.lr));
+    wds.push(nonNegative(op, `${at}.weightDecay`, t.weightDecay));
+  });
+  native.adamwMulti(lists.params, lists.grads, lists.ms, lists.vs, lrs, wds, h.beta1, h.beta2, h.eps, h.step);
+}
+
+/** One parameter's float32 param and its grad, m, v: one device, one size. */
+function checkState(op: string, prefix: string, t: { param: Tensor; grad: Tensor; m: Tensor; v: Tensor }): void {
+  sameKind(op, { [`${prefix}param`]: t.param, [`${prefix}grad`]: t.grad, [`${prefix}m`]: t.m, [`${prefix}v`]: t.v });
+  if (t.param.dtype !== 'float32') fail(op, 'a float32 tensor', `${prefix}param`, t.param.dtype);
+  for (const name of ['grad', 'm', 'v'] as const) {
+    if (t[name].numel !== t.param.numel) {
+      throw new RangeError(`${op}: expected ${t.param.numel} elements (like \`${prefix}param\` ${shapeStr(t.param.shape)}) for \`${prefix}${name}\` but got ${shapeStr(t[name].shape)}`);
     }
   }
+}
+
+function nonNegative(op: string, name: string, value: unknown): number {
+  const x = checkFinite(op, name, value);
+  if (x < 0) fail(op, 'a number >= 0', name, x, RangeError);
+  return x;
+}
+
+/** The shared hyperparameters, checked as torch.optim.AdamW checks them. */
+function hyperparameters(op: string, opts: Omit<AdamwOptions, 'lr' | 'weightDecay'>): { beta1: number; beta2: number; eps: number; step: number } {
   if (opts === null || typeof opts !== 'object') fail(op, 'an options object', 'opts', opts);
-  const nonNegative = (name: keyof AdamwOptions): number => {
-    const x = checkFinite(op, `opts.${name}`, opts[name]);
-    if (x < 0) fail(op, 'a number >= 0', `opts.${name}`, x, RangeError);
-    return x;
-  };
   const beta = (name: 'beta1' | 'beta2'): number => {
     const x = checkFinite(op, `opts.${name}`, opts[name]);
     if (!(x >= 0 && x < 1)) fail(op, 'a number in [0, 1)', `opts.${name}`, x, RangeError);
     return x;
   };
-  const lr = nonNegative('lr');
-  const beta1 = beta('beta1');
-  const beta2 = beta('beta2');
-  const eps = nonNegative('eps');
-  const weightDecay = nonNegative('weightDecay');
-  const step = checkInt(op, 'opts.step', opts.step, 1, 2 ** 52);
-  native.adamw(param.handle(op), grad.handle(op), m.handle(op), v.handle(op), lr, beta1, beta2, eps, weightDecay, step);
+  return { beta1: beta('beta1'), beta2: beta('beta2'), eps: nonNegative(op, 'opts.eps', opts.eps), step: checkInt(op, 'opts.step', opts.step, 1, 2 ** 52) };
 }

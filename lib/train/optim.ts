@@ -1,11 +1,12 @@
 // Optimizers over a model's named parameters, in parameter groups (lib/train/param_groups.ts):
-// AdamW (fused native step per tensor; state m, v in float32 on the parameter's device) and LARS
+// AdamW (one native multi-tensor step over every parameter with a gradient; state m, v in float32
+// on the parameter's device) and LARS
 // for the linear-probe head (SPEC.md §7, on the host: the head is small). Gradient clipping by
 // global L2 norm. Optimizer state travels in checkpoints as optim.<key>.exp_avg / exp_avg_sq
 // (AdamW) or optim.<key>.momentum_buffer (LARS).
 import { native } from '../binding';
 import { TensorRecord } from '../io/record';
-import { adamwStep } from '../ops/adamw';
+import { AdamwTensor, adamwMultiStep } from '../ops/adamw';
 import { mul, scale } from '../ops/elementwise';
 import { sum } from '../ops/reduce';
 import { keep, tidy } from '../tensor/scope';
@@ -66,13 +67,12 @@ export class AdamW implements Optimizer {
 
   step(lr: number): void {
     this.steps += 1;
+    const tensors: AdamwTensor[] = [];
     for (const s of this.slots) {
       if (!s.param.grad) continue;
-      adamwStep(s.param, s.param.grad, this.state(this.m, s), this.state(this.v, s), {
-        lr: lr * s.group.lrScale, beta1: this.opts.beta1 ?? 0.9, beta2: this.opts.beta2 ?? 0.999, eps: this.opts.eps ?? 1e-8,
-        weightDecay: s.group.weightDecay, step: this.steps,
-      });
+      tensors.push({ param: s.param, grad: s.param.grad, m: this.state(this.m, s), v: this.state(this.v, s), lr: lr * s.group.lrScale, weightDecay: s.group.weightDecay });
     }
+    adamwMultiStep(tensors, { beta1: this.opts.beta1 ?? 0.9, beta2: this.opts.beta2 ?? 0.999, eps: this.opts.eps ?? 1e-8, step: this.steps });
   }
 
   stateRecords(): Map<string, TensorRecord> {

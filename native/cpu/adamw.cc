@@ -28,4 +28,9 @@ void cpu_adamw(const AdamwParams& p) {
   });
 }
 
+void cpu_adamw_multi(const AdamwMultiParams& p) {
+  for (const AdamwTensor& t : p.tensors)
+    cpu_adamw(AdamwParams{t.param, t.grad, t.m, t.v, t.lr, p.beta1, p.beta2, p.eps, t.weight_decay, p.step});
+}
+
 }  // namespace convmae

@@ -1,8 +1,11 @@
-// adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step): binding and dispatch
-// (contract in adamw.h). Hyperparameters are checked as torch.optim.AdamW checks them.
+// adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step) and
+// adamwMulti(params[], grads[], ms[], vs[], lrs[], weightDecays[], beta1, beta2, eps, step):
+// bindings and dispatch (contract in adamw.h). Hyperparameters are checked as
+// torch.optim.AdamW checks them.
 #include "ops/adamw.h"
 
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "dispatch.h"
@@ -23,6 +26,32 @@ double beta(const Args& a, size_t i, const char* name) {
   double v = a.number(i, name);
   if (!(v >= 0 && v < 1)) throw_range(a.op(), std::string("`") + name + "` = " + std::to_string(v) + " is outside [0, 1)");
   return v;
+}
+
+// Argument i as an array of `n` entries (n < 0: any length), named in errors.
+Napi::Array array_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t n) {
+  if (!info[i].IsArray()) throw_type("adamwMulti", std::string("expected an array for `") + name + "`");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  if (n >= 0 && int64_t(arr.Length()) != n)
+    throw_range("adamwMulti", std::string("`") + name + "` has " + std::to_string(arr.Length()) + " entries but `params` has " +
+                                  std::to_string(n));
+  return arr;
+}
+
+Buffer& array_buffer(const Napi::Array& arr, uint32_t j, const char* name) {
+  const std::string what = std::string(name) + "[" + std::to_string(j) + "]";
+  Buffer* b = buffer_from(arr.Get(j));
+  if (!b) throw_type("adamwMulti", "expected a tensor buffer for `" + what + "`");
+  if (!b->alive) throw_error("adamwMulti", "`" + what + "` was disposed");
+  return *b;
+}
+
+double array_number(const Napi::Array& arr, uint32_t j, const char* name) {
+  const Napi::Value v = arr.Get(j);
+  const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!std::isfinite(x) || x < 0)
+    throw_range("adamwMulti", std::string("`") + name + "[" + std::to_string(j) + "]` must be a finite number >= 0");
+  return x;
 }
 
 }  // namespace
@@ -54,6 +83,42 @@ Napi::Value js_adamw(const Napi::CallbackInfo& info) {
       if (bufs[i] == bufs[j])
         throw_error("adamw", std::string("`") + names[i] + "` and `" + names[j] + "` are the same buffer");
   CM_DISPATCH("adamw", p.param->device, cpu_adamw(p), cuda_adamw(p));
+  return info.Env().Undefined();
+}
+
+Napi::Value js_adamw_multi(const Napi::CallbackInfo& info) {
+  Args a(info, "adamwMulti");
+  const Napi::Array params = array_arg(info, 0, "params", -1);
+  const int64_t n = params.Length();
+  const Napi::Array grads = array_arg(info, 1, "grads", n), ms = array_arg(info, 2, "ms", n),
+                    vs = array_arg(info, 3, "vs", n), lrs = array_arg(info, 4, "lrs", n),
+                    wds = array_arg(info, 5, "weightDecays", n);
+  AdamwMultiParams p{};
+  p.beta1 = beta(a, 6, "beta1");
+  p.beta2 = beta(a, 7, "beta2");
+  p.eps = finite_at_least(a, 8, "eps", 0);
+  p.step = a.integer(9, "step", 1, int64_t(1) << 52);
+  std::set<const Buffer*> seen;
+  for (uint32_t j = 0; j < uint32_t(n); ++j) {
+    AdamwTensor t{&array_buffer(params, j, "params"), &array_buffer(grads, j, "grads"), &array_buffer(ms, j, "ms"),
+                  &array_buffer(vs, j, "vs"), array_number(lrs, j, "lrs"), array_number(wds, j, "weightDecays")};
+    const std::string at = "[" + std::to_string(j) + "]";
+    a.expect_dtype(*t.param, DType::F32, ("params" + at).c_str());
+    if (!p.tensors.empty()) a.expect_same(*t.param, *p.tensors[0].param, ("params" + at).c_str(), "params[0]");
+    const Buffer* bufs[4] = {t.param, t.grad, t.m, t.v};
+    const char* names[4] = {"params", "grads", "ms", "vs"};
+    for (int i = 0; i < 4; ++i) {
+      const std::string name = names[i] + at;
+      if (i > 0) {
+        a.expect_same(*bufs[i], *t.param, name.c_str(), ("params" + at).c_str());
+        a.expect_numel(*bufs[i], t.param->numel, name.c_str());
+      }
+      if (!seen.insert(bufs[i]).second) throw_error("adamwMulti", "`" + name + "` is a buffer given twice");
+    }
+    p.tensors.push_back(t);
+  }
+  if (p.tensors.empty()) return info.Env().Undefined();
+  CM_DISPATCH("adamwMulti", p.tensors[0].param->device, cpu_adamw_multi(p), cuda_adamw_multi(p));
   return info.Env().Undefined();
 }
 

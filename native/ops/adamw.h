@@ -6,8 +6,13 @@
 // param, m, v are updated (read and written); grad is read. The arithmetic runs in double and
 // each result is rounded to float32 once. Preconditions (checked by the binding): four distinct
 // float32 buffers of one size on one device.
+// adamw_multi: the same step over many parameters at once (each with its own lr and weight
+// decay; beta1, beta2, eps and step shared), in as few launches as the CUDA parameter space
+// allows. Every tensor's result equals what adamw gives it. Preconditions (checked by the
+// binding): every buffer float32 on one device, each tensor's four of one size, no buffer twice.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "buffer.h"
 
@@ -20,6 +25,20 @@ struct AdamwParams {
   double lr, beta1, beta2, eps, weight_decay;
   int64_t step;
 };
+struct AdamwTensor {
+  Buffer* param;
+  const Buffer* grad;
+  Buffer* m;
+  Buffer* v;
+  double lr, weight_decay;
+};
+struct AdamwMultiParams {
+  std::vector<AdamwTensor> tensors;
+  double beta1, beta2, eps;
+  int64_t step;
+};
 void cpu_adamw(const AdamwParams& p);
 void cuda_adamw(const AdamwParams& p);
+void cpu_adamw_multi(const AdamwMultiParams& p);
+void cuda_adamw_multi(const AdamwMultiParams& p);
 }  // namespace convmae

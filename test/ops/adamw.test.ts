@@ -1,11 +1,13 @@
 // adamwStep: several steps against the torch.optim.AdamW formulas evaluated in float64 here, a
 // step worked by hand, and every bad argument through the TS API and straight through the native
-// function; on a GPU, the CUDA kernel against the CPU one.
+// function; on a GPU, the CUDA kernel against the CPU one. adamwMultiStep: each tensor ends
+// exactly as adamwStep leaves it (CPU), its bad arguments, and on a GPU more tensors than one
+// launch takes against the CPU.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
-import { adamwStep } from '../../lib/ops/adamw';
-import type { AdamwOptions } from '../../lib/ops/adamw';
+import { adamwMultiStep, adamwStep } from '../../lib/ops/adamw';
+import type { AdamwOptions, AdamwTensor } from '../../lib/ops/adamw';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
 import type { Device } from '../../lib/tensor/device';
@@ -126,6 +128,71 @@ describe('adamwStep', () => {
   });
 });
 
+/** Sizes for multi-tensor steps: empty, tiny, several 4096-element chunks, more than one launch's 48. */
+const MULTI_SIZES = [0, 1, 7, 4096, 4097, 20000, ...Array.from({ length: 55 }, (_, i) => 3 + 97 * i)];
+
+/** Runs `steps` multi-tensor (or per-tensor) steps from seeded state; returns every param, m, v. */
+function multiRun(device: Device, seed: number, steps: number, multi: boolean): Float32Array[] {
+  return tidy(() => {
+    const f32 = (n: number, s: number, scale = 1) => Float32Array.from(randn(n, s, scale));
+    const ts: AdamwTensor[] = MULTI_SIZES.map((n, i) => ({
+      param: tensor(f32(n, seed + i, 0.5), [n], { device }), grad: zeros([n], { device }), m: zeros([n], { device }), v: zeros([n], { device }),
+      lr: 1e-3 * (1 + (i % 3)), weightDecay: i % 2 ? 0.05 : 0,
+    }));
+    for (let step = 1; step <= steps; step++) {
+      ts.forEach((t, i) => { t.grad.dispose(); t.grad = tensor(f32(t.param.numel, seed + 1000 * step + i), [t.param.numel], { device }); });
+      const hyper = { beta1: 0.9, beta2: 0.95, eps: 1e-8, step };
+      if (multi) adamwMultiStep(ts, hyper);
+      else ts.forEach((t) => adamwStep(t.param, t.grad, t.m, t.v, { ...hyper, lr: t.lr, weightDecay: t.weightDecay }));
+    }
+    return ts.flatMap((t) => [t.param, t.m, t.v].map((x) => x.toTypedArray() as Float32Array));
+  });
+}
+
+describe('adamwMultiStep', () => {
+  it('leaves every tensor exactly as adamwStep does, over 3 steps', () => {
+    const multi = multiRun('cpu', 11, 3, true), single = multiRun('cpu', 11, 3, false);
+    multi.forEach((x, i) => expect(Array.from(x), `array ${i}`).toEqual(Array.from(single[i])));
+    expect(multi[3 * 5].some((x, i) => x !== Float32Array.from(randn(20000, 11 + 5, 0.5))[i])).toBe(true); // params moved
+  });
+
+  it('rejects bad arguments with their place in the list', () => {
+    tidy(() => {
+      const t = (): AdamwTensor => ({ param: zeros([4]), grad: zeros([4]), m: zeros([4]), v: zeros([4]), lr: 1e-3, weightDecay: 0 });
+      const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+      expect(() => adamwMultiStep([t(), t()], h)).not.toThrow();
+      expect(() => adamwMultiStep([], h)).not.toThrow();
+      expect(() => adamwMultiStep(null as unknown as AdamwTensor[], h)).toThrow(/adamwMultiStep: expected an array/);
+      expect(() => adamwMultiStep([t(), { ...t(), grad: zeros([5]) }], h)).toThrow(/adamwMultiStep: expected 4 elements .* for `tensors\[1\]\.grad` but got \[5\]/);
+      expect(() => adamwMultiStep([t(), { ...t(), lr: -1 }], h)).toThrow(/adamwMultiStep: expected a number >= 0 for `tensors\[1\]\.lr`/);
+      expect(() => adamwMultiStep([{ ...t(), weightDecay: NaN }], h)).toThrow(TypeError);
+      expect(() => adamwMultiStep([t(), 3 as unknown as AdamwTensor], h)).toThrow(/adamwMultiStep: expected an object .* for `tensors\[1\]`/);
+      expect(() => adamwMultiStep([t()], { ...h, beta2: 1 })).toThrow(/adamwMultiStep: expected a number in \[0, 1\) for `opts.beta2`/);
+      expect(() => adamwMultiStep([t()], { ...h, step: 0 })).toThrow(RangeError);
+      const a = t();
+      expect(() => adamwMultiStep([a, { ...t(), m: a.v }], h)).toThrow(/adamwMulti: `ms\[1\]` is a buffer given twice/);
+      expect(() => adamwMultiStep([a, a], h)).toThrow(/given twice/);
+      const d = zeros([4], { dtype: 'float64' });
+      expect(() => adamwMultiStep([{ ...t(), param: d }], h)).toThrow(/adamwMultiStep: `tensors\[0\]\.grad` is float32 but `tensors\[0\]\.param` is float64|float32 tensor/);
+    });
+  });
+
+  it('rejects bad lists straight through the native function', () => {
+    tidy(() => {
+      const b = () => zeros([4]).handle();
+      const call = (...a: unknown[]) => () => (native.adamwMulti as unknown as (...x: unknown[]) => void)(...a);
+      const ok = [[b()], [b()], [b()], [b()], [1e-3], [0], 0.9, 0.999, 1e-8, 1];
+      expect(call(...ok)).not.toThrow();
+      expect(call(...[ok[0], [], ...ok.slice(2)])).toThrow(/adamwMulti: `grads` has 0 entries but `params` has 1/);
+      expect(call(...[ok[0], ok[1], ok[2], ok[3], [-1], ...ok.slice(5)])).toThrow(/adamwMulti: `lrs\[0\]` must be a finite number >= 0/);
+      expect(call(...[[3], ...ok.slice(1)])).toThrow(/adamwMulti: expected a tensor buffer for `params\[0\]`/);
+      expect(call(...['x', ...ok.slice(1)])).toThrow(/adamwMulti: expected an array for `params`/);
+      expect(call(...[[zeros([5]).handle()], ...ok.slice(1)])).toThrow(/adamwMulti: `grads\[0\]` has 4 elements but the given sizes need 5/);
+      expect(call(...[...ok.slice(0, 6), 1, ...ok.slice(7)])).toThrow(/adamwMulti: `beta1`/);
+    });
+  });
+});
+
 // The CUDA kernel against the CPU one (float32 only) on fresh random inputs every run (the seed
 // is in each label): both run the same double arithmetic, so after several steps param, m and v
 // agree within relative L2 1e-5 (in practice to the last bit or two).
@@ -171,5 +238,11 @@ describe.skipIf(!cudaUsable)(`adamwStep (cuda) ${cudaSkipReason}`, () => {
       expect(call(p, g, zeros([4]), v)).toThrow(/adamw: `m` is on cpu but `param` is on cuda/);
       expect(call(p, g, m, m)).toThrow(/adamw: `m` and `v` are the same buffer/);
     });
+  });
+
+  it('adamwMultiStep over more tensors than one launch takes follows the CPU over 3 steps', () => {
+    const seed = freshSeed();
+    const cpu = multiRun('cpu', seed, 3, true), gpu = multiRun('cuda', seed, 3, true);
+    gpu.forEach((x, i) => expect(relL2(x, cpu[i]), `array ${i} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
   });
 });

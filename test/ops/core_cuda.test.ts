@@ -2,8 +2,9 @@
 // against the CPU ones on fresh random inputs every run (the seed is in each label), by the rule
 // of test/helpers/cuda_compare.ts: float32 within relative L2 1e-5; bfloat16 within twice the error
 // of the float32 CPU op on bf16-rounded inputs with its output rounded, plus one bf16 step.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { kernels, setKernel } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { linear } from '../../lib/ops/linear';
@@ -26,16 +27,23 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
   // [m, n, k, batch]: the tensor-core path (extents multiples of 8) with partial tiles in every
   // dimension, exact tiles, K shorter than one 32-step, a long K, a split K (few tiles, K >= 1024:
   // 5 slices, the last one partial), an odd N (element-wise epilogue where B is [N, K]), a split
-  // K with N not a multiple of 8, batches; then the plain path (odd extents) and a shape where
-  // only one operand is aligned.
-  it.each([[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [136, 40, 2600, 1], [16, 13, 24, 1], [24, 20, 1032, 1], [7, 24, 48, 3], [130, 8, 16, 2],
-    [17, 33, 9, 1], [5, 100, 1, 2], [40, 17, 24, 1]])('m=%i n=%i k=%i batch=%i in all transpose forms', (m, n, k, batch) => {
-    for (const ta of [false, true]) for (const tb of [false, true]) {
-      const seed = freshSeed();
-      const A = rand32(batch * m * k, seed), B = rand32(batch * k * n, seed + 1), BIAS = rand32(n, seed + 2), C0 = rand32(batch * m * n, seed + 3);
-      expectParity(`gemm ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, true, 1, 0), [A, B, BIAS, C0], ['c']);
-      expectParity(`gemm alpha/beta ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, false, 0.5, 1), [A, B, BIAS, C0], ['c']);
-    }
+  // K with N not a multiple of 8, batches, several 128x128 tiles with partial ones in M and N;
+  // then the plain path (odd extents) and a shape where only one operand is aligned. Each runs
+  // with both tensor-core families (wgmma runs where the GPU is Hopper; elsewhere it is wmma too).
+  const shapes = [[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [136, 40, 2600, 1], [16, 13, 24, 1],
+    [24, 20, 1032, 1], [7, 24, 48, 3], [130, 8, 16, 2], [300, 392, 200, 1], [17, 33, 9, 1], [5, 100, 1, 2], [40, 17, 24, 1]];
+  describe.each(['wgmma', 'wmma'] as const)('kernel family %s', (family) => {
+    const before = kernels().gemm;
+    beforeAll(() => setKernel('gemm', family));
+    afterAll(() => setKernel('gemm', before));
+    it.each(shapes)('m=%i n=%i k=%i batch=%i in all transpose forms', (m, n, k, batch) => {
+      for (const ta of [false, true]) for (const tb of [false, true]) {
+        const seed = freshSeed();
+        const A = rand32(batch * m * k, seed), B = rand32(batch * k * n, seed + 1), BIAS = rand32(n, seed + 2), C0 = rand32(batch * m * n, seed + 3);
+        expectParity(`gemm ${family} ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, true, 1, 0), [A, B, BIAS, C0], ['c']);
+        expectParity(`gemm ${family} alpha/beta ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, false, 0.5, 1), [A, B, BIAS, C0], ['c']);
+      }
+    });
   });
 
   it('linear forward and backward through the tape on cuda in bf16 match the CPU in float32', () => {

@@ -1,0 +1,93 @@
+// Pieces shared by the two tensor-core gemm kernels (cuda/gemm_tc.cu: WMMA, any sm_80+ card;
+// cuda/gemm_wgmma.cu: wgmma, Hopper): the problem dimensions, cp.async copies, the split-K plan
+// and reduction, and the epilogue that turns eight fp32 results of one output row into C.
+#pragma once
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "ops/gemm.h"
+#include "storage.cuh"
+
+namespace convmae {
+
+struct TcDims {
+  int64_t m, n, k, lda, ldb, sa, sb, sc;
+  float alpha, beta;
+};
+
+inline TcDims tc_dims(const GemmParams& p) {
+  return TcDims{p.m, p.n, p.k, p.trans_a ? p.m : p.k, p.trans_b ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c,
+                float(p.alpha), float(p.beta)};
+}
+
+__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/**
+ * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned): into the split
+ * scratch row `ws` slice when split (fp32, as they are), else C = alpha·sv + beta·C + bias in
+ * fp32, one rounding to bf16. 16-byte accesses when the row is aligned and whole, else per element.
+ */
+__device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
+                                       int64_t slice, int64_t r, int64_t c0, const float* sv) {
+  if (r >= d.m || c0 >= d.n) return;
+  if (ws) {
+    float* wr = ws + (slice * d.m + r) * d.n + c0;
+    if (d.n % 4 == 0 && c0 + 8 <= d.n) {
+      reinterpret_cast<float4*>(wr)[0] = reinterpret_cast<const float4*>(sv)[0];
+      reinterpret_cast<float4*>(wr)[1] = reinterpret_cast<const float4*>(sv)[1];
+    } else {
+      for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[e] = sv[e];
+    }
+    return;
+  }
+  __nv_bfloat16* cr = C + r * d.n + c0;
+  if (d.n % 8 == 0 && d.sc % 8 == 0 && c0 + 8 <= d.n) {
+    float v[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = d.alpha * sv[e];
+    if (d.beta != 0.f) {
+      float old[8];
+      load8(cr, old);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] += d.beta * old[e];
+    }
+    if (bias) {
+      float b[8];
+      load8(bias + c0, b);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] += b[e];
+    }
+    store8(cr, v);
+  } else {
+    for (int e = 0; e < 8 && c0 + e < d.n; ++e) {
+      float v = d.alpha * sv[e];
+      if (d.beta != 0.f) v += d.beta * ldf(cr, e);
+      if (bias) v += ldf(bias, c0 + e);
+      stf(cr, e, v);
+    }
+  }
+}
+
+/** How one problem's K is cut: `slices` slices of `k_chunk` (a multiple of the kernel's K step). */
+struct SplitPlan {
+  int64_t slices, k_chunk;
+};
+/**
+ * Split K when a single problem has fewer output tiles than two waves of the GPU and K is long
+ * (slices of at least 512); else one slice.
+ */
+SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step);
+/** C = alpha·Σ_s ws[s] + beta·C + bias, the slices summed in order (deterministic). */
+void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, int64_t slices);
+/** The GPU's multiprocessor count (read once). */
+int sm_count();
+
+}  // namespace convmae

@@ -1,0 +1,49 @@
+// Split K for the tensor-core gemm kernels (declared in cuda/gemm_common.cuh): the weight
+// gradients (M×N = out×in, K = all rows) have few output tiles and a long K, so one problem is cut
+// into slices of K whose blocks write fp32 tiles to a scratch [S][M][N]; this kernel then sums the
+// slices in order and applies alpha, beta·C and the bias (deterministic: no atomics).
+#include <algorithm>
+
+#include "gemm_common.cuh"
+#include "runtime.cuh"
+
+namespace convmae {
+
+namespace {
+__global__ void split_reduce_kernel(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, TcDims d,
+                                    int64_t slices) {
+  const int64_t mn = d.m * d.n;
+  for (int64_t e = first_index(); e < mn; e += grid_stride()) {
+    float s = 0.f;
+    for (int64_t k = 0; k < slices; ++k) s += ws[k * mn + e];
+    float v = d.alpha * s;
+    if (d.beta != 0.f) v += d.beta * ldf(C, e);
+    if (bias) v += ldf(bias, e % d.n);
+    stf(C, e, v);
+  }
+}
+}  // namespace
+
+int sm_count() {
+  static int n = 0;
+  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
+    cudaGetLastError();
+    n = 132;
+  }
+  return n;
+}
+
+SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step) {
+  const int64_t target = 2 * int64_t(sm_count());
+  const int64_t wanted = p.batch == 1 && tiles < target ? std::min((target + tiles - 1) / tiles, p.k / 512) : 1;
+  if (wanted < 2) return SplitPlan{1, p.k};
+  const int64_t k_chunk = ((p.k + wanted - 1) / wanted + k_step - 1) / k_step * k_step;
+  return SplitPlan{(p.k + k_chunk - 1) / k_chunk, k_chunk};
+}
+
+void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d,
+                         int64_t slices) {
+  split_reduce_kernel<<<cuda::grid_for(d.m * d.n, 256), 256, 0, cuda::stream()>>>(C, ws, bias, d, slices);
+}
+
+}  // namespace convmae

@@ -1,0 +1,257 @@
+// gemm on Hopper tensor cores with wgmma (sm_90a) for bfloat16 storage (contract in
+// native/ops/gemm.h; the caller checks gemm_tensor_core_eligible and wgmma_available).
+// bf16 operands, fp32 accumulation, then alpha, beta·C and the bias in fp32 and one rounding.
+//
+// Block: 128 x BN outputs, two warpgroups of 4 warps, each owning 64 rows x BN columns in
+// registers (m64nBNk16, BN/2 fp32 per thread). K advances 64 at a time through a STAGES-deep ring
+// of shared-memory tiles filled by every thread with 16-byte cp.async copies, written straight
+// into the 128B-swizzled layout wgmma reads (cuda/wgmma.cuh), whichever of the operand's
+// dimensions is contiguous in memory: a K-contiguous operand is stored K-major, an M/N-contiguous
+// one (the transposed forms the backward needs) MN-major, and the instruction's transpose flags
+// say which. Rows past M/N and K past the end are zero-filled by the copies.
+// Per K tile: wait for its copies, fence them to the async proxy, one barrier, queue the copy of
+// the tile STAGES-2 ahead (its slot's last readers finished: each warpgroup keeps at most one
+// batch of wgmmas in flight), then 4 wgmmas, commit, and wait until only this batch is pending.
+// Epilogue: the accumulators go through shared memory (fp32, rows padded by 8 floats) so that
+// epilogue_store8 writes C in 16-byte row pieces. Split K and batches as the WMMA kernel.
+#include <cuda_bf16.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "errors.h"
+#include "gemm_common.cuh"
+#include "gemm_wgmma.cuh"
+#include "runtime.cuh"
+#include "scratch.cuh"
+#include "wgmma.cuh"
+
+namespace convmae {
+
+namespace {
+using bf16 = __nv_bfloat16;
+
+template <int BN_, int STAGES_, int MIN_BLOCKS_>
+struct WgCfg {
+  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_, THREADS = 256;
+  static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
+  static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
+  static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
+  static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES, OUT_BYTES = BM * OUT_LD * 4;
+  static constexpr size_t SMEM = size_t(PIPE_BYTES > OUT_BYTES ? PIPE_BYTES : OUT_BYTES) + 1024;  // + alignment
+  static_assert(BN == 128 || BN == 256, "wgmma tiles are 64x128 or 64x256 per warpgroup");
+  static_assert(STAGES >= 3, "the ring keeps one slot in flight on the tensor cores and one loading");
+  static_assert(PANEL_BYTES % 1024 == 0 && STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
+};
+// The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..2 in a CONVMAE_GEMM_SWEEP build); 0
+// is the default and the only one compiled otherwise.
+using WgCfg0 = WgCfg<128, 4, 1>;  // 128 KB of shared memory, copies two tiles ahead
+using WgCfg1 = WgCfg<128, 3, 2>;  // 96 KB, two blocks per SM
+using WgCfg2 = WgCfg<256, 3, 1>;  // 144 KB, 128x256 tiles
+
+#ifdef CONVMAE_WGMMA_DEVICE
+// Copies the operand tile (outer rows o0.., K columns k0..k0+63) into a swizzled slot.
+// kContig: element (o, k) at g[o*ld + k], stored K-major (OUTER rows of 64 K); else at
+// g[k*ld + o], stored MN-major (64 rows of K, OUTER/64 panels of 64 outer elements).
+template <bool kContig, int OUTER, int THREADS, int PANEL_BYTES>
+__device__ inline void load_swizzled(unsigned char* s, const bf16* g, int64_t ld, int64_t o0, int64_t o_end, int64_t k0,
+                                     int64_t k_end) {
+  constexpr int vecs = OUTER * 64 / 8;
+#pragma unroll
+  for (int v = threadIdx.x; v < vecs; v += THREADS) {
+    int64_t o, k;
+    int dst;
+    if (kContig) {
+      const int r = v >> 3, c = v & 7;
+      o = o0 + r;
+      k = k0 + c * 8;
+      dst = swizzle128(r, c);
+    } else {
+      constexpr int per_row = OUTER / 8;
+      const int r = v / per_row, q = v % per_row;
+      o = o0 + q * 8;
+      k = k0 + r;
+      dst = (q >> 3) * PANEL_BYTES + swizzle128(r, q & 7);
+    }
+    const bool valid = o < o_end && k < k_end;  // extents are multiples of 8: a vector is all in or out
+    cp_async16(s + dst, valid ? (kContig ? g + o * ld + k : g + k * ld + o) : g, valid);
+  }
+}
+#endif
+
+template <typename G, bool TA, bool TB, bool SPLIT>
+__global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
+    gemm_wgmma_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, int64_t batch0, float* ws,
+                      int64_t k_chunk) {
+#ifdef CONVMAE_WGMMA_DEVICE
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
+  constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw_addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
+
+  int64_t k_begin = 0, k_end = d.k;
+  if (SPLIT) {  // one problem; grid z is the K slice
+    k_begin = int64_t(blockIdx.z) * k_chunk;
+    k_end = min(d.k, k_begin + k_chunk);
+  } else {
+    const int64_t z = batch0 + blockIdx.z;
+    A += z * d.sa;
+    B += z * d.sb;
+    C += z * d.sc;
+  }
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
+  const int wg = threadIdx.x / 128;  // this warpgroup's rows: m0 + 64·wg ..
+
+  float acc[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
+
+  const int64_t ktiles = (k_end - k_begin + BK - 1) / BK;
+  auto issue = [&](int64_t kt) {
+    unsigned char* slot = smem + int(kt % STAGES) * G::STAGE_BYTES;
+    const int64_t k0 = k_begin + kt * BK;
+    load_swizzled<a_kc, BM, THREADS, G::PANEL_BYTES>(slot, A, d.lda, m0, d.m, k0, k_end);
+    load_swizzled<b_kc, BN, THREADS, G::PANEL_BYTES>(slot + G::A_BYTES, B, d.ldb, n0, d.n, k0, k_end);
+  };
+#pragma unroll
+  for (int s = 0; s < STAGES - 2; ++s) {
+    if (s < ktiles) issue(s);
+    cp_async_commit();
+  }
+  for (int64_t kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<STAGES - 3>();
+    fence_proxy_async_smem();
+    __syncthreads();  // tile kt is in place; every warpgroup is done with tile kt-2's slot
+    if (kt + STAGES - 2 < ktiles) issue(kt + STAGES - 2);
+    cp_async_commit();
+    const unsigned char* ta = smem + int(kt % STAGES) * G::STAGE_BYTES;
+    const unsigned char* tb = ta + G::A_BYTES;
+    wgmma_fence();
+    wgmma_fence_operands(acc);
+#pragma unroll
+    for (int s = 0; s < BK / 16; ++s) {
+      const uint64_t da = a_kc ? wgmma_desc(ta + wg * 64 * 128 + s * 32, 16, 1024)
+                               : wgmma_desc(ta + wg * G::PANEL_BYTES + s * 2048, G::PANEL_BYTES, 1024);
+      const uint64_t db = b_kc ? wgmma_desc(tb + s * 32, 16, 1024) : wgmma_desc(tb + s * 2048, G::PANEL_BYTES, 1024);
+      if constexpr (BN == 128) wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
+      else wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    wgmma_fence_operands(acc);
+  }
+  wgmma_wait<0>();
+  wgmma_fence_operands(acc);
+  cp_async_wait<0>();
+  __syncthreads();  // the ring is free: stage the fp32 tile in it
+
+  float* out = reinterpret_cast<float*>(smem);
+  const int t = threadIdx.x % 128, row = wg * 64 + (t / 32) * 16 + (t % 32) / 4, col = 2 * (t % 4);
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+    *reinterpret_cast<float2*>(out + row * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j], acc[4 * j + 1]);
+    *reinterpret_cast<float2*>(out + (row + 8) * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j + 2], acc[4 * j + 3]);
+  }
+  __syncthreads();
+  for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
+    const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
+    epilogue_store8(C, SPLIT ? ws : nullptr, bias, d, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
+  }
+#endif
+}
+
+// Writes 1 when this device runs the sm_90a code (wgmma compiled in), else 0.
+__global__ void wgmma_probe_kernel(int* out) {
+#ifdef CONVMAE_WGMMA_DEVICE
+  *out = 1;
+#else
+  *out = 0;
+#endif
+}
+
+template <typename G, bool TA, bool TB, bool SPLIT>
+void configure() {
+  static bool configured = false;  // the opt-in above 48 KB, once per instantiation
+  if (configured) return;
+  const cudaError_t e = cudaFuncSetAttribute(gemm_wgmma_kernel<G, TA, TB, SPLIT>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::SMEM));
+  if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the wgmma kernel: ") + cudaGetErrorString(e));
+  configured = true;
+}
+
+template <typename G, bool TA, bool TB>
+void launch(const GemmParams& p) {
+  const TcDims d = tc_dims(p);
+  dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
+  const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
+  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, G::BK);
+  if (plan.slices > 1) {
+    configure<G, TA, TB, true>();
+    Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
+    grid.z = unsigned(plan.slices);
+    gemm_wgmma_kernel<G, TA, TB, true><<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), plan.k_chunk);
+    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, plan.slices);
+    return;
+  }
+  configure<G, TA, TB, false>();
+  for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
+    grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
+    gemm_wgmma_kernel<G, TA, TB, false><<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, b0, nullptr, 0);
+  }
+}
+
+template <typename G>
+void launch_any(const GemmParams& p) {
+  if (p.trans_a) return p.trans_b ? launch<G, true, true>(p) : launch<G, true, false>(p);
+  return p.trans_b ? launch<G, false, true>(p) : launch<G, false, false>(p);
+}
+
+#ifdef CONVMAE_GEMM_SWEEP
+// The tiling in use: CONVMAE_WGMMA_TILE (0-2, read once), else 0.
+int tiling() {
+  static const int t = [] {
+    const char* v = std::getenv("CONVMAE_WGMMA_TILE");
+    return v && v[0] >= '0' && v[0] <= '2' && v[1] == 0 ? v[0] - '0' : 0;
+  }();
+  return t;
+}
+#endif
+
+bool probe_wgmma() {
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess || major != 9 || minor != 0) {
+    cudaGetLastError();
+    return false;
+  }
+  Scratch flag(sizeof(int), "gemm");
+  int host = 0;
+  wgmma_probe_kernel<<<1, 1, 0, cuda::stream()>>>(flag.as<int>());
+  const bool ok = cudaGetLastError() == cudaSuccess &&
+                  cudaMemcpyAsync(&host, flag.as<int>(), sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()) == cudaSuccess &&
+                  cudaStreamSynchronize(cuda::stream()) == cudaSuccess;
+  cudaGetLastError();
+  return ok && host == 1;
+}
+}  // namespace
+
+bool wgmma_available() {
+  static const bool available = probe_wgmma();
+  return available;
+}
+
+void cuda_gemm_wgmma(const GemmParams& p) {
+#ifdef CONVMAE_GEMM_SWEEP
+  switch (tiling()) {
+    case 1: return launch_any<WgCfg1>(p);
+    case 2: return launch_any<WgCfg2>(p);
+    default: break;
+  }
+#endif
+  launch_any<WgCfg0>(p);
+}
+
+}  // namespace convmae

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "errors.h"
+#include "gelu_math.cuh"
 #include "ops/gelu.h"
 #include "runtime.cuh"
 #include "storage.cuh"
@@ -19,15 +20,7 @@
 namespace convmae {
 
 namespace {
-constexpr float kSqrtHalf = 0.70710678118654752440f;    // 1/√2
-constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/√(2π)
-
-__device__ inline float gelu_of(float v) { return 0.5f * v * erfcf(-v * kSqrtHalf); }
-__device__ inline float gelu_grad_of(float g, float v) {
-  const float cdf = 0.5f * erfcf(-v * kSqrtHalf);
-  const float pdf = expf(-0.5f * v * v) * kInvSqrt2Pi;
-  return g * (cdf + v * pdf);
-}
+__device__ inline float gelu_grad_of(float g, float v) { return g * gelu_derivative(v); }
 
 template <typename T>
 __global__ void gelu_kernel(T* y, const T* x, int64_t n) {

@@ -2,9 +2,11 @@
 // to the tensor cores: on Hopper the wgmma kernel (cuda/gemm_wgmma.cu) unless the kernel choice
 // says wmma, elsewhere the WMMA kernel (cuda/gemm_tc.cu); the rest (float32, odd extents) run this plain tiled
 // kernel: 64x64 output tiles, K in steps of 16 staged through shared memory as fp32, each of 256
-// threads owning a 4x4 sub-tile; fp32 accumulation. Batches run on grid z.
+// threads owning a 4x4 sub-tile; fp32 accumulation. Batches run on grid z. Every path applies the
+// epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
 #include <cuda_bf16.h>
 
+#include "gelu_math.cuh"
 #include "gemm_tc.cuh"
 #include "gemm_wgmma.cuh"
 #include "kernel_choice.h"
@@ -23,8 +25,16 @@ struct Dims {
   float alpha, beta;
 };
 
+// The epilogue extras of gemm.h (null where not given).
 template <typename T>
-__global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B, const T* bias, Dims d,
+struct Extras {
+  const T* residual;
+  T* gelu_out;
+  const T* gelu_grad_of;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B, const T* bias, Dims d, Extras<T> x,
                                                    int64_t batch0) {
   __shared__ float as[TK][TM + 1];
   __shared__ float bs[TK][TN + 1];
@@ -32,6 +42,9 @@ __global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B,
   A += z * d.sa;
   B += z * d.sb;
   C += z * d.sc;
+  if (x.residual) x.residual += z * d.sc;
+  if (x.gelu_out) x.gelu_out += z * d.sc;
+  if (x.gelu_grad_of) x.gelu_grad_of += z * d.sc;
   const int64_t row0 = int64_t(blockIdx.y) * TM, col0 = int64_t(blockIdx.x) * TN;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   float acc[4][4] = {};
@@ -73,10 +86,14 @@ __global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B,
     for (int j = 0; j < 4; ++j) {
       int64_t c = col0 + tx * 4 + j;
       if (c >= d.n) continue;
+      const int64_t e = r * d.n + c;
       float v = d.alpha * acc[i][j];
-      if (d.beta != 0.f) v += d.beta * ldf(C, r * d.n + c);
+      if (d.beta != 0.f) v += d.beta * ldf(C, e);
       if (bias) v += ldf(bias, c);
-      stf(C, r * d.n + c, v);
+      if (x.residual) v += ldf(x.residual, e);
+      if (x.gelu_grad_of) v *= gelu_derivative(ldf(x.gelu_grad_of, e));
+      stf(C, e, v);
+      if (x.gelu_out) stf(x.gelu_out, e, gelu_of(ldf(C, e)));
     }
   }
 }
@@ -84,11 +101,13 @@ __global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B,
 template <typename T>
 void launch(const GemmParams& p) {
   Dims d{p.m, p.n, p.k, p.stride_a, p.stride_b, p.stride_c, p.trans_a, p.trans_b, float(p.alpha), float(p.beta)};
+  const Extras<T> x{p.residual ? p.residual->as<T>() : nullptr, p.gelu_out ? p.gelu_out->as<T>() : nullptr,
+                    p.gelu_grad_of ? p.gelu_grad_of->as<T>() : nullptr};
   dim3 grid(unsigned((p.n + TN - 1) / TN), unsigned((p.m + TM - 1) / TM), 1);
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
     gemm_kernel<T><<<grid, 256, 0, cuda::stream()>>>(p.c->as<T>(), p.a->as<T>(), p.b->as<T>(),
-                                                     p.bias ? p.bias->as<T>() : nullptr, d, b0);
+                                                     p.bias ? p.bias->as<T>() : nullptr, d, x, b0);
   }
 }
 }  // namespace

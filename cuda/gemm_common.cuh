@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "gelu_math.cuh"
 #include "ops/gemm.h"
 #include "storage.cuh"
 
@@ -15,6 +16,29 @@ struct TcDims {
   int64_t m, n, k, lda, ldb, sa, sb, sc;
   float alpha, beta;
 };
+
+/** The epilogue extras of gemm.h (null where not given), for one problem once offset. */
+struct TcExtras {
+  const __nv_bfloat16* residual;
+  __nv_bfloat16* gelu_out;
+  const __nv_bfloat16* gelu_grad_of;
+  __host__ __device__ TcExtras at(int64_t offset) const {
+    return TcExtras{residual ? residual + offset : nullptr, gelu_out ? gelu_out + offset : nullptr,
+                    gelu_grad_of ? gelu_grad_of + offset : nullptr};
+  }
+};
+
+inline TcExtras tc_extras(const GemmParams& p) {
+  return TcExtras{p.residual ? p.residual->as<__nv_bfloat16>() : nullptr, p.gelu_out ? p.gelu_out->as<__nv_bfloat16>() : nullptr,
+                  p.gelu_grad_of ? p.gelu_grad_of->as<__nv_bfloat16>() : nullptr};
+}
+
+/** v (the final fp32 value of element e of C) → C, with the extras around it (gemm.h order). */
+__device__ inline float finish_element(float v, const TcExtras& x, int64_t e) {
+  if (x.residual) v += ldf(x.residual, e);
+  if (x.gelu_grad_of) v *= gelu_derivative(ldf(x.gelu_grad_of, e));
+  return v;
+}
 
 inline TcDims tc_dims(const GemmParams& p) {
   return TcDims{p.m, p.n, p.k, p.trans_a ? p.m : p.k, p.trans_b ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c,
@@ -32,11 +56,12 @@ __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n
 
 /**
  * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned): into the split
- * scratch row `ws` slice when split (fp32, as they are), else C = alpha·sv + beta·C + bias in
- * fp32, one rounding to bf16. 16-byte accesses when the row is aligned and whole, else per element.
+ * scratch row `ws` slice when split (fp32, as they are), else C = alpha·sv + beta·C + bias and the
+ * extras (`x`, already offset to this problem) in fp32, one rounding to bf16. 16-byte accesses
+ * when the row is aligned and whole, else per element.
  */
 __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
-                                       int64_t slice, int64_t r, int64_t c0, const float* sv) {
+                                       const TcExtras& x, int64_t slice, int64_t r, int64_t c0, const float* sv) {
   if (r >= d.m || c0 >= d.n) return;
   if (ws) {
     float* wr = ws + (slice * d.m + r) * d.n + c0;
@@ -48,30 +73,46 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
     }
     return;
   }
-  __nv_bfloat16* cr = C + r * d.n + c0;
+  const int64_t at = r * d.n + c0;
+  __nv_bfloat16* cr = C + at;
   if (d.n % 8 == 0 && d.sc % 8 == 0 && c0 + 8 <= d.n) {
-    float v[8];
+    float v[8], t[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] = d.alpha * sv[e];
     if (d.beta != 0.f) {
-      float old[8];
-      load8(cr, old);
+      load8(cr, t);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] += d.beta * old[e];
+      for (int e = 0; e < 8; ++e) v[e] += d.beta * t[e];
     }
     if (bias) {
-      float b[8];
-      load8(bias + c0, b);
+      load8(bias + c0, t);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] += b[e];
+      for (int e = 0; e < 8; ++e) v[e] += t[e];
+    }
+    if (x.residual) {
+      load8(x.residual + at, t);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] += t[e];
+    }
+    if (x.gelu_grad_of) {
+      load8(x.gelu_grad_of + at, t);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] *= gelu_derivative(t[e]);
     }
     store8(cr, v);
+    if (x.gelu_out) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = gelu_of(__bfloat162float(__float2bfloat16_rn(v[e])));
+      store8(x.gelu_out + at, v);
+    }
   } else {
     for (int e = 0; e < 8 && c0 + e < d.n; ++e) {
       float v = d.alpha * sv[e];
       if (d.beta != 0.f) v += d.beta * ldf(cr, e);
       if (bias) v += ldf(bias, c0 + e);
+      v = finish_element(v, x, at + e);
       stf(cr, e, v);
+      if (x.gelu_out) stf(x.gelu_out, at + e, gelu_of(ldf(cr, e)));
     }
   }
 }
@@ -85,8 +126,9 @@ struct SplitPlan {
  * (slices of at least 512); else one slice.
  */
 SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step);
-/** C = alpha·Σ_s ws[s] + beta·C + bias, the slices summed in order (deterministic). */
-void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, int64_t slices);
+/** C = alpha·Σ_s ws[s] + beta·C + bias and the extras, the slices summed in order (deterministic). */
+void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
+                         int64_t slices);
 /** The GPU's multiprocessor count (read once). */
 int sm_count();
 

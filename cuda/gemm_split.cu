@@ -1,7 +1,8 @@
 // Split K for the tensor-core gemm kernels (declared in cuda/gemm_common.cuh): the weight
 // gradients (M×N = out×in, K = all rows) have few output tiles and a long K, so one problem is cut
 // into slices of K whose blocks write fp32 tiles to a scratch [S][M][N]; this kernel then sums the
-// slices in order and applies alpha, beta·C and the bias (deterministic: no atomics).
+// slices in order and applies alpha, beta·C, the bias and the epilogue extras (deterministic: no
+// atomics).
 #include <algorithm>
 
 #include "gemm_common.cuh"
@@ -11,7 +12,7 @@ namespace convmae {
 
 namespace {
 __global__ void split_reduce_kernel(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, TcDims d,
-                                    int64_t slices) {
+                                    TcExtras x, int64_t slices) {
   const int64_t mn = d.m * d.n;
   for (int64_t e = first_index(); e < mn; e += grid_stride()) {
     float s = 0.f;
@@ -19,7 +20,8 @@ __global__ void split_reduce_kernel(__nv_bfloat16* C, const float* ws, const __n
     float v = d.alpha * s;
     if (d.beta != 0.f) v += d.beta * ldf(C, e);
     if (bias) v += ldf(bias, e % d.n);
-    stf(C, e, v);
+    stf(C, e, finish_element(v, x, e));
+    if (x.gelu_out) stf(x.gelu_out, e, gelu_of(ldf(C, e)));
   }
 }
 }  // namespace
@@ -41,9 +43,9 @@ SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step) {
   return SplitPlan{(p.k + k_chunk - 1) / k_chunk, k_chunk};
 }
 
-void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d,
+void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
                          int64_t slices) {
-  split_reduce_kernel<<<cuda::grid_for(d.m * d.n, 256), 256, 0, cuda::stream()>>>(C, ws, bias, d, slices);
+  split_reduce_kernel<<<cuda::grid_for(d.m * d.n, 256), 256, 0, cuda::stream()>>>(C, ws, bias, d, x, slices);
 }
 
 }  // namespace convmae

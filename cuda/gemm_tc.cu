@@ -79,7 +79,7 @@ __device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o
 
 template <typename G, bool TA, bool TB, bool SPLIT>
 __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
-    gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, int64_t batch0, float* ws,
+    gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, TcExtras x, int64_t batch0, float* ws,
                    int64_t k_chunk) {
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
   constexpr int FM = G::FM, FN = G::FN, WTM = 16 * FM, WTN = 16 * FN;  // warp tile
@@ -100,6 +100,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     A += z * d.sa;
     B += z * d.sb;
     C += z * d.sc;
+    x = x.at(z * d.sc);
   }
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -163,7 +164,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     for (int j = 0; j < FN; ++j) {
       wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
-      epilogue_store8(C, ws, bias, d, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
+      epilogue_store8(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
                       st + er * 16 + ec);
       __syncwarp();
     }
@@ -193,6 +194,7 @@ template <typename G, bool TA, bool TB>
 void launch_tc(const GemmParams& p) {
   constexpr size_t smem = smem_bytes<G>(!TA, TB);
   const TcDims d = tc_dims(p);
+  const TcExtras x = tc_extras(p);
   dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, G::BK);
@@ -201,15 +203,15 @@ void launch_tc(const GemmParams& p) {
     Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
     grid.z = unsigned(plan.slices);
     gemm_tc_kernel<G, TA, TB, true><<<grid, G::THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), plan.k_chunk);
-    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, plan.slices);
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, 0, ws.as<float>(), plan.k_chunk);
+    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, x, plan.slices);
     return;
   }
   configure<G, TA, TB, false>();
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
     gemm_tc_kernel<G, TA, TB, false><<<grid, G::THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, b0, nullptr, 0);
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, nullptr, 0);
   }
 }
 

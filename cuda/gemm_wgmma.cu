@@ -81,7 +81,7 @@ __device__ inline void load_swizzled(unsigned char* s, const bf16* g, int64_t ld
 
 template <typename G, bool TA, bool TB, bool SPLIT>
 __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
-    gemm_wgmma_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, int64_t batch0, float* ws,
+    gemm_wgmma_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, TcExtras x, int64_t batch0, float* ws,
                       int64_t k_chunk) {
 #ifdef CONVMAE_WGMMA_DEVICE
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
@@ -99,6 +99,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     A += z * d.sa;
     B += z * d.sb;
     C += z * d.sc;
+    x = x.at(z * d.sc);
   }
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int wg = threadIdx.x / 128;  // this warpgroup's rows: m0 + 64·wg ..
@@ -156,7 +157,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   __syncthreads();
   for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
     const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
-    epilogue_store8(C, SPLIT ? ws : nullptr, bias, d, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
+    epilogue_store8(C, SPLIT ? ws : nullptr, bias, d, x, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
   }
 #endif
 }
@@ -183,6 +184,7 @@ void configure() {
 template <typename G, bool TA, bool TB>
 void launch(const GemmParams& p) {
   const TcDims d = tc_dims(p);
+  const TcExtras x = tc_extras(p);
   dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, G::BK);
@@ -191,15 +193,15 @@ void launch(const GemmParams& p) {
     Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
     grid.z = unsigned(plan.slices);
     gemm_wgmma_kernel<G, TA, TB, true><<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, 0, ws.as<float>(), plan.k_chunk);
-    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, plan.slices);
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, 0, ws.as<float>(), plan.k_chunk);
+    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, x, plan.slices);
     return;
   }
   configure<G, TA, TB, false>();
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
     gemm_wgmma_kernel<G, TA, TB, false><<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, b0, nullptr, 0);
+        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, nullptr, 0);
   }
 }
 

@@ -60,10 +60,13 @@ export interface Native {
   binary(kind: number, out: NativeBuffer, a: NativeBuffer, b: NativeBuffer): void;
   /** out = alpha * input + beta. */
   scale(out: NativeBuffer, input: NativeBuffer, alpha: number, beta: number): void;
-  /** C = alpha op(A) op(B) + beta C + bias, batched with strides. */
+  /**
+   * C = alpha op(A) op(B) + beta C + bias (+ residual; times gelu'(geluGradOf)), batched with
+   * strides; geluOut = gelu(C) when given (native/ops/gemm.h).
+   */
   gemm(c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, m: number, n: number, k: number,
     transA: boolean, transB: boolean, alpha: number, beta: number, batch: number, strideA: number, strideB: number,
-    strideC: number): void;
+    strideC: number, residual?: NativeBuffer | null, geluOut?: NativeBuffer | null, geluGradOf?: NativeBuffer | null): void;
   /** Sum of a [rows, cols] tensor over axis 0 or 1, times scale, optionally accumulated. */
   sum(out: NativeBuffer, input: NativeBuffer, rows: number, cols: number, axis: number, scale: number,
     accumulate: boolean): void;

@@ -1,20 +1,28 @@
 // The ConvMAE building blocks (SPEC.md §2.2-2.4) on visible-block rows and token sets:
 // PatchEmbed (patch conv -> LayerNorm(1e-5) -> GELU), CBlock (the convolutional block of stages 1
 // and 2), Attention, Mlp and Block (pre-norm transformer block of stage 3 and the decoder).
+// Where stochastic depth is off (always in pretraining), each residual add rides in the epilogue
+// of the GEMM that ends its branch (conv2, attention proj, fc2): the same function, one pass less.
 import { Rng } from '../data/rng';
 import { add } from '../ops/arith';
 import { attention } from '../ops/attention';
 import { dropPath } from '../ops/drop_path';
 import { gelu } from '../ops/gelu';
+import { mlp } from '../ops/mlp';
 import { VisibleLayout } from '../ops/visible_layout';
 import { Tensor } from '../tensor/tensor';
 import { InitContext } from './init';
 import { Conv, DepthwiseConv, LayerNorm, Linear, LinearInit } from './layers';
 import { Module } from './module';
+import { useParam } from './precision';
 
-/** Residual branch with stochastic depth when training and rate > 0. */
-function residual(x: Tensor, branch: Tensor, rate: number, training: boolean, samples: number, rng: Rng): Tensor {
-  return add(x, training && rate > 0 ? dropPath(branch, rate, samples, rng) : branch);
+/**
+ * x + branch(x), with stochastic depth on the branch when training and rate > 0; otherwise the
+ * branch gets x to add in its last GEMM's epilogue.
+ */
+function residual(x: Tensor, branch: (res: Tensor | null) => Tensor, rate: number, training: boolean, samples: number, rng: Rng): Tensor {
+  if (training && rate > 0) return add(x, dropPath(branch(null), rate, samples, rng));
+  return branch(x);
 }
 
 export class PatchEmbed extends Module {
@@ -39,8 +47,9 @@ export class ConvMlp extends Module {
     this.fc1 = new Conv(ctx, dim, hidden, 1);
     this.fc2 = new Conv(ctx, hidden, dim, 1);
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.fc1.forward(x, { gelu: true }));
+  /** fc2(gelu(fc1(x))) (+ residual), x [R, dim]. */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    return mlp(x, useParam(this.fc1.weight, x), useParam(this.fc1.bias, x), useParam(this.fc2.weight, x), useParam(this.fc2.bias, x), { residual });
   }
 }
 
@@ -66,9 +75,9 @@ export class CBlock extends Module {
    */
   forward(x: Tensor, layout: VisibleLayout, t: number, rng: Rng): Tensor {
     const b = this.conv1.forward(this.norm1.forward(x));
-    const e = this.conv2.forward(this.attn.forward(b, layout, t));
-    const x1 = residual(x, e, this.dropPathRate, this.training, layout.n, rng);
-    return residual(x1, this.mlp.forward(this.norm2.forward(x1)), this.dropPathRate, this.training, layout.n, rng);
+    const d = this.attn.forward(b, layout, t);
+    const x1 = residual(x, (res) => this.conv2.forward(d, { residual: res }), this.dropPathRate, this.training, layout.n, rng);
+    return residual(x1, (res) => this.mlp.forward(this.norm2.forward(x1), res), this.dropPathRate, this.training, layout.n, rng);
   }
 }
 
@@ -81,9 +90,9 @@ export class Attention extends Module {
     this.qkv = new Linear(ctx, dim, dim * 3, { init });
     this.proj = new Linear(ctx, dim, dim, { init });
   }
-  /** x [N, L, C] -> [N, L, C]. */
-  forward(x: Tensor): Tensor {
-    return this.proj.forward(attention(this.qkv.forward(x), this.heads));
+  /** x [N, L, C] -> [N, L, C] (+ residual). */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    return this.proj.forward(attention(this.qkv.forward(x), this.heads), { residual });
   }
 }
 
@@ -95,8 +104,10 @@ export class Mlp extends Module {
     this.fc1 = new Linear(ctx, dim, hidden, { init });
     this.fc2 = new Linear(ctx, hidden, dim, { init });
   }
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.fc1.forward(x, { gelu: true }));
+  /** fc2(gelu(fc1(x))) (+ residual). */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    return mlp(x, useParam(this.fc1.weight, x), this.fc1.bias && useParam(this.fc1.bias, x), useParam(this.fc2.weight, x),
+      this.fc2.bias && useParam(this.fc2.bias, x), { residual });
   }
 }
 
@@ -116,7 +127,7 @@ export class Block extends Module {
   /** x [N, L, C]. */
   forward(x: Tensor, rng: Rng): Tensor {
     const n = x.shape[0];
-    const x1 = residual(x, this.attn.forward(this.norm1.forward(x)), this.dropPathRate, this.training, n, rng);
-    return residual(x1, this.mlp.forward(this.norm2.forward(x1)), this.dropPathRate, this.training, n, rng);
+    const x1 = residual(x, (res) => this.attn.forward(this.norm1.forward(x), res), this.dropPathRate, this.training, n, rng);
+    return residual(x1, (res) => this.mlp.forward(this.norm2.forward(x1), res), this.dropPathRate, this.training, n, rng);
   }
 }

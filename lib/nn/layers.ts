@@ -3,7 +3,7 @@
 // [C, 1, k, k], applied to visible-block rows). Initialisation follows SPEC.md §5. Parameters are
 // cast to the input's dtype where used (the mixed-precision policy, nn/precision.ts).
 import { layerNorm } from '../ops/layernorm';
-import { linear } from '../ops/linear';
+import { linear, LinearOptions } from '../ops/linear';
 import { dwconvRows } from '../ops/dwconv';
 import { VisibleLayout } from '../ops/visible_layout';
 import { Tensor } from '../tensor/tensor';
@@ -23,7 +23,7 @@ export class Linear extends Module {
       : xavierUniform(ctx, [outFeatures, inFeatures], inFeatures, outFeatures));
     this.bias = opts.bias === false ? null : param(constant(ctx, [outFeatures], 0));
   }
-  forward(x: Tensor, opts: { gelu?: boolean } = {}): Tensor {
+  forward(x: Tensor, opts: LinearOptions = {}): Tensor {
     return linear(x, useParam(this.weight, x), this.bias && useParam(this.bias, x), opts);
   }
 }
@@ -52,7 +52,7 @@ export class Conv extends Module {
     this.bias = param(torchDefault(ctx, [outChannels], fanIn));
   }
   /** rows [R, inChannels*kernel*kernel] (channel-major tiles) -> [R, outChannels]. */
-  forward(rows: Tensor, opts: { gelu?: boolean } = {}): Tensor {
+  forward(rows: Tensor, opts: LinearOptions = {}): Tensor {
     return linear(rows, useParam(this.weight, rows), useParam(this.bias, rows), opts);
   }
 }

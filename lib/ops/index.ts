@@ -3,6 +3,8 @@
 export { add, mul, scale, reshape, concatRows, meanTokens, sum, mean } from './arith';
 export { linear } from './linear';
 export type { LinearOptions } from './linear';
+export { mlp } from './mlp';
+export type { MlpOptions } from './mlp';
 export { layerNorm } from './layernorm';
 export { gelu } from './gelu';
 export { attention } from './attention';

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/gelu_math.h"
 #include "float_dispatch.h"
 #include "ops/gemm.h"
 #include "parallel.h"
@@ -60,8 +61,16 @@ void micro_f64(const double* a, const double* b, int64_t K, Tile<double>& t) {
 inline void micro(const float* a, const float* b, int64_t K, Tile<float>& t) { micro_f32(a, b, K, t); }
 inline void micro(const double* a, const double* b, int64_t K, Tile<double>& t) { micro_f64(a, b, K, t); }
 
+// One problem's epilogue extras (gemm.h), offset to the problem; null where not given.
 template <typename T>
-void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, std::vector<T>& bp) {
+struct Extras {
+  const T* residual;
+  T* gelu_out;
+  const T* gelu_grad_of;
+};
+
+template <typename T>
+void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, Extras<T> x, std::vector<T>& bp) {
   const int64_t M = p.m, N = p.n, K = p.k;
   const int64_t panels = (N + NR - 1) / NR;
   // Pack op(B) into panels: bp[panel][k][c] = op(B)[k][panel*NR + c].
@@ -95,12 +104,16 @@ void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, 
         micro(ap.data() + (blk - lo) * K * MR, bp.data() + pn * K * NR, K, tile);
         int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
         for (int64_t r = 0; r < rn; ++r) {
-          T* crow = C + (r0 + r) * N + c0;
+          const int64_t row = (r0 + r) * N + c0;
+          T* crow = C + row;
           for (int64_t c = 0; c < cn; ++c) {
             T v = alpha * tile.v[r][c];
             if (beta != T(0)) v += beta * crow[c];
             if (bias) v += bias[c0 + c];
+            if (x.residual) v += x.residual[row + c];
+            if (x.gelu_grad_of) v *= gelu_derivative(x.gelu_grad_of[row + c]);
             crow[c] = v;
+            if (x.gelu_out) x.gelu_out[row + c] = gelu_value(v);
           }
         }
       }
@@ -115,8 +128,11 @@ void cpu_gemm(const GemmParams& p) {
     using T = decltype(zero);
     std::vector<T> bp;
     for (int64_t i = 0; i < p.batch; ++i) {
-      gemm_one<T>(p, p.a->as<T>() + i * p.stride_a, p.b->as<T>() + i * p.stride_b, p.c->as<T>() + i * p.stride_c,
-                  p.bias ? p.bias->as<T>() : nullptr, bp);
+      const int64_t oc = i * p.stride_c;
+      const Extras<T> x{p.residual ? p.residual->as<T>() + oc : nullptr, p.gelu_out ? p.gelu_out->as<T>() + oc : nullptr,
+                        p.gelu_grad_of ? p.gelu_grad_of->as<T>() + oc : nullptr};
+      gemm_one<T>(p, p.a->as<T>() + i * p.stride_a, p.b->as<T>() + i * p.stride_b, p.c->as<T>() + oc,
+                  p.bias ? p.bias->as<T>() : nullptr, x, bp);
     }
   });
 }

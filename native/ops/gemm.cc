@@ -1,7 +1,10 @@
-// gemm(c, a, b, bias, m, n, k, transA, transB, alpha, beta, batch, strideA, strideB, strideC):
-// binding and dispatch (contract in gemm.h). Every buffer is checked to hold the largest index
-// the strides reach.
+// gemm(c, a, b, bias, m, n, k, transA, transB, alpha, beta, batch, strideA, strideB, strideC,
+//      [residual, geluOut, geluGradOf]): binding and dispatch (contract in gemm.h). Every buffer
+// is checked to hold the largest index the strides reach; geluOut may not share a buffer with
+// any other argument.
 #include "ops/gemm.h"
+
+#include <utility>
 
 #include "dispatch.h"
 #include "napi_args.h"
@@ -46,6 +49,20 @@ Napi::Value js_gemm(const Napi::CallbackInfo& info) {
   if (p.bias) {
     a.expect_same(*p.bias, *p.c, "bias", "c");
     a.expect_numel(*p.bias, p.n, "bias");
+  }
+  p.residual = a.optional_buffer(15, "residual");
+  p.gelu_out = a.optional_buffer(16, "geluOut");
+  p.gelu_grad_of = a.optional_buffer(17, "geluGradOf");
+  const std::pair<const Buffer*, const char*> extras[3] = {
+      {p.residual, "residual"}, {p.gelu_out, "geluOut"}, {p.gelu_grad_of, "geluGradOf"}};
+  for (const auto& [b, name] : extras) {
+    if (!b) continue;
+    a.expect_same(*b, *p.c, name, "c");
+    check_extent(a, *b, p.batch, p.stride_c, p.m * p.n, name);
+  }
+  if (p.gelu_out) {
+    for (const Buffer* other : {static_cast<const Buffer*>(p.c), p.a, p.b, p.bias, p.residual, p.gelu_grad_of})
+      if (other == p.gelu_out) throw_error("gemm", "`geluOut` shares a buffer with another argument");
   }
   if (p.batch == 0 || p.m == 0 || p.n == 0) return info.Env().Undefined();
   CM_DISPATCH("gemm", p.c->device, cpu_gemm(p), cuda_gemm(p));

@@ -1,6 +1,6 @@
 // linear: forward against a plain-TS x·Wᵀ + b (float32 and float64, odd sizes, rank-1 to rank-3
-// inputs, 2-D and conv-shaped 4-D weights, with and without bias and the GELU epilogue),
-// gradients by finite differences, and bad arguments through the TS API.
+// inputs, 2-D and conv-shaped 4-D weights, with and without bias, the GELU epilogue and the
+// residual epilogue), gradients by finite differences, and bad arguments through the TS API.
 import { describe, expect, it } from 'vitest';
 
 import { backward, requireGrad } from '../../lib/autograd/tape';
@@ -58,6 +58,10 @@ describe('linear forward', () => {
             // The GELU epilogue equals gelu applied afterwards.
             const yg = linear(x, w, b, { gelu: true });
             expectClose(yg.toTypedArray() as Float64Array, gelu(y).toTypedArray() as Float64Array, { atol: 0, rtol: 0 }, 'linear + gelu');
+            // The residual epilogue equals the sum afterwards (one rounding instead of two).
+            const R = stored(randn(numel(y.shape), 4), dtype);
+            const yr = linear(x, w, b, { residual: tensor(R, y.shape, { dtype }) });
+            expectClose(yr.toTypedArray() as Float64Array, ref.map((v, i) => v + R[i]), tol, 'linear + residual');
           });
         });
     }
@@ -74,6 +78,12 @@ describe('linear backward', () => {
           { data: X, shape: xs }, { data: W, shape: ws }, { data: B, shape: [outF] },
         ]);
         gradcheck((x, w) => linear(x, w, null, { gelu: withGelu }), [{ data: X, shape: xs }, { data: W, shape: ws }]);
+        if (!withGelu) {
+          const R = randn(numel(xs.slice(0, -1)) * outF, 8);
+          gradcheck((x, w, b, r) => linear(x, w, b, { residual: r }), [
+            { data: X, shape: xs }, { data: W, shape: ws }, { data: B, shape: [outF] }, { data: R, shape: [...xs.slice(0, -1), outF] },
+          ]);
+        }
         // Input without a gradient (an image batch, say): only the parameters get one.
         gradcheck((x, w, b) => linear(x, w, b, { gelu: withGelu }), [
           { data: X, shape: xs, grad: false }, { data: W, shape: ws }, { data: B, shape: [outF] },
@@ -122,6 +132,10 @@ describe('linear errors', () => {
       expect(() => linear(x, w, mk([3], 'float64'))).toThrow(/linear: `bias` is float64 but `x` is float32/);
       expect(() => linear(mk([4, 6], 'int32'), mk([3, 6], 'int32'), null)).toThrow(TypeError);
       expect(() => linear(x, w, b, { gelu: 1 as unknown as boolean })).toThrow(/linear: expected a boolean for `opts.gelu`/);
+      expect(() => linear(x, w, b, { residual: mk([4, 4]) })).toThrow(/linear: expected `opts.residual` of the output's shape \[4, 3\] but got \[4, 4\]/);
+      expect(() => linear(x, w, b, { residual: mk([4, 3], 'float64') })).toThrow(/linear: `opts.residual` is float64 but `x` is float32/);
+      expect(() => linear(x, w, b, { residual: 3 as unknown as Tensor })).toThrow(/linear: expected a Tensor for `opts.residual`/);
+      expect(() => linear(x, w, b, { gelu: true, residual: mk([4, 3]) })).toThrow(/linear: `opts.gelu` and `opts.residual` cannot be combined/);
       expect(() => linear(x, undefined as unknown as Tensor, b)).toThrow(/linear: expected a Tensor for `weight`/);
       expect(() => linear(mk([]), w, b)).toThrow(RangeError);
       const gone = mk([3, 6]);

@@ -12,14 +12,16 @@
 #   bash bench/gpu-check.sh [--quick]
 # Sections (each under its own time limit, logs under $OUT or /tmp/gpu-check):
 #   1. the vitest CUDA blocks of test/ops and test/models/precision (every op against the CPU op,
-#      float32 and bf16; the bf16 step against the float32 one);
+#      float32 and bf16, gemm and attention in both kernel families; the bf16 step against the
+#      float32 one), then the model-level ones again with wgmma/mma as the defaults;
 #   2. compute-sanitizer memcheck over the quick op/parity/step checks;
 #   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks (bench/gpu_check.ts); then the parity command on cuda for each fixture;
+#      step benchmarks on both kernel families (bench/gpu_check.ts); the quick check with
+#      wgmma/mma; then the parity command on cuda for each fixture;
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
-#      (bench/op_timings.ts), and the GEMMs and attentions once more on the previous kernel
-#      families (CONVMAE_KERNELS=gemm=wmma,attention=simt); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
+#      (bench/op_timings.ts), and the GEMMs and attentions once more on the fast kernel families
+#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
 # and prints the tables last.
 set -uo pipefail
@@ -38,9 +40,13 @@ export NO_COLOR=1
 status=0
 summary=()
 # 1. vitest CUDA blocks
-timeout 120 node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts > "$out/vitest.txt" 2>&1 || status=1
+timeout 180 node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts > "$out/vitest.txt" 2>&1 || status=1
 summary+=("vitest test/ops test/models/precision: $(grep -E '^ +Tests ' "$out/vitest.txt" | tr -s ' ' || echo 'no result (see vitest.txt)')")
 grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
+#    and the model-level CUDA tests again with the fast kernel families as the defaults
+CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 90 node node_modules/vitest/vitest.mjs run test/models/precision.test.ts \
+  test/ops/linear.test.ts test/ops/mlp.test.ts > "$out/vitest_fast.txt" 2>&1 || status=1
+summary+=("vitest (fast kernels) precision/linear/mlp: $(grep -E '^ +Tests ' "$out/vitest_fast.txt" | tr -s ' ' || echo 'no result')")
 # 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
 if command -v compute-sanitizer >/dev/null; then
   timeout 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
@@ -56,6 +62,9 @@ for f in test/fixtures/parity/*.safetensors; do
   summary+=("parity command --device cuda $(basename "$f"): $r ($(grep -iE 'worst' /tmp/parity.txt | tr -s ' ' | tr '\n' ' '))")
   cat /tmp/parity.txt >> "$out/gpu_check.txt"
 done
+#    the quick check (bf16 tiny steps against float32) with the fast kernel families
+CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 120 node dist/bench/gpu_check.js --quick --no-bench > "$out/gpu_check_fast.txt" 2>&1 || status=1
+summary+=("gpu_check --quick with wgmma/mma: $(tail -1 "$out/gpu_check_fast.txt")")
 # 4. the CLI end to end on cuda (bf16 by default): tiny pretraining, then finetuning and a linear
 #    probe from its checkpoint, on the built-in synthetic data (GPU_CHECK_CLI=0 skips it, for a
 #    carry without sharp's native image library)
@@ -78,9 +87,9 @@ fi
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
-#    and the GEMMs and attentions again on the previous kernel families, in the same run
-CONVMAE_KERNELS=gemm=wmma,attention=simt timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention)' \
-  --torch "$out/torch.json" > "$out/op_timings_previous.txt" 2>&1 || summary+=("op_timings (previous kernels) failed")
+#    and the GEMMs and attentions again on the fast kernel families, in the same run
+CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention)' \
+  --torch "$out/torch.json" > "$out/op_timings_fast.txt" 2>&1 || summary+=("op_timings (fast kernels) failed")
 # 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
 #    gemm tests and the gemm timings
@@ -98,7 +107,7 @@ if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
     --section Occupancy --section WarpStateStats --section LaunchStats \
     node dist/bench/op_timings.js --only 'gemm square' --reps 1 > "$out/ncu.txt" 2>&1 || summary+=("ncu failed (see ncu.txt)")
 fi
-for f in op_timings op_timings_previous; do
+for f in op_timings op_timings_fast; do
   sed -n '/^ops at /,$p' "$out/$f.txt"
   grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"
 done

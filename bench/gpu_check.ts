@@ -263,11 +263,14 @@ function main(): void {
     for (const p of precisions) timeStepB('pretrain', p, batch);
     timeStepB('finetune', precisions[0], batch);
     if (dev === 'cuda') {
-      // The same bf16 pretraining step on the previous kernel families, in the same run.
+      // The same bf16 steps on the other kernel families (fast if the defaults are the checked
+      // ones, else the checked ones), in the same run.
       const chosen = kernels();
-      setKernel('gemm', 'wmma');
-      setKernel('attention', 'simt');
+      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma';
+      setKernel('gemm', fast ? 'wmma' : 'wgmma');
+      setKernel('attention', fast ? 'simt' : 'mma');
       timeStepB('pretrain', 'bf16', batch);
+      timeStepB('finetune', 'bf16', batch);
       setKernel('gemm', chosen.gemm);
       setKernel('attention', chosen.attention);
     }

@@ -1,9 +1,11 @@
-// Split K for the tensor-core gemm kernels (declared in cuda/gemm_common.cuh): the weight
+// Split K for the tensor-core gemm kernels (declared in cuda/gemm_common.cuh, with the sweep's
+// tiling switch and the SM count they use): the weight
 // gradients (M×N = out×in, K = all rows) have few output tiles and a long K, so one problem is cut
 // into slices of K whose blocks write fp32 tiles to a scratch [S][M][N]; this kernel then sums the
 // slices in order and applies alpha, beta·C, the bias and the epilogue extras (deterministic: no
 // atomics).
 #include <algorithm>
+#include <cstdlib>
 
 #include "gemm_common.cuh"
 #include "runtime.cuh"
@@ -33,6 +35,11 @@ int sm_count() {
     n = 132;
   }
   return n;
+}
+
+int sweep_tiling(const char* env, int max) {
+  const char* v = std::getenv(env);
+  return v && v[0] >= '0' && v[0] <= '0' + max && v[1] == 0 ? v[0] - '0' : 0;
 }
 
 SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step) {

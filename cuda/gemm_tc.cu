@@ -14,7 +14,6 @@
 #include <cuda_bf16.h>
 #include <mma.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "errors.h"
@@ -195,24 +194,13 @@ void launch_tc(const GemmParams& p) {
   constexpr size_t smem = smem_bytes<G>(!TA, TB);
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
-  dim3 grid(unsigned((p.n + G::BN - 1) / G::BN), unsigned((p.m + G::BM - 1) / G::BM), 1);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
-  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, G::BK);
-  if (plan.slices > 1) {
-    configure<G, TA, TB, true>();
-    Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
-    grid.z = unsigned(plan.slices);
-    gemm_tc_kernel<G, TA, TB, true><<<grid, G::THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, 0, ws.as<float>(), plan.k_chunk);
-    launch_split_reduce(p.c->as<bf16>(), ws.as<float>(), bias, d, x, plan.slices);
-    return;
-  }
-  configure<G, TA, TB, false>();
-  for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
-    grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
-    gemm_tc_kernel<G, TA, TB, false><<<grid, G::THREADS, smem, cuda::stream()>>>(
-        p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, nullptr, 0);
-  }
+  run_tiles(p, G::BM, G::BN, G::BK, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
+    auto kernel = split ? gemm_tc_kernel<G, TA, TB, true> : gemm_tc_kernel<G, TA, TB, false>;
+    split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
+    kernel<<<grid, G::THREADS, smem, cuda::stream()>>>(p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, ws,
+                                                       k_chunk);
+  });
 }
 
 template <typename G>
@@ -221,16 +209,6 @@ void launch_any(const GemmParams& p) {
   return p.trans_b ? launch_tc<G, false, true>(p) : launch_tc<G, false, false>(p);
 }
 
-#ifdef CONVMAE_GEMM_SWEEP
-// The tiling in use: CONVMAE_GEMM_TILE (0-3, read once), else 0.
-int tiling() {
-  static const int t = [] {
-    const char* v = std::getenv("CONVMAE_GEMM_TILE");
-    return v && v[0] >= '0' && v[0] <= '3' && v[1] == 0 ? v[0] - '0' : 0;
-  }();
-  return t;
-}
-#endif
 }  // namespace
 
 bool gemm_tensor_core_eligible(const GemmParams& p) {
@@ -242,7 +220,8 @@ bool gemm_tensor_core_eligible(const GemmParams& p) {
 
 void cuda_gemm_tensor_core(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  switch (tiling()) {
+  static const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read once
+  switch (tiling) {
     case 1: return launch_any<Cfg1>(p);
     case 2: return launch_any<Cfg2>(p);
     case 3: return launch_any<Cfg3>(p);

@@ -37,8 +37,8 @@ export function kernels(): KernelChoices {
 
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
- * with CONVMAE_KERNELS=gemm=wmma,attention=simt). The defaults are the fast families; the others
- * exist to compare against and to work around a fault.
+ * with CONVMAE_KERNELS=gemm=wgmma,attention=mma). The defaults are the families checked on a GPU
+ * so far (wmma, simt); wgmma and mma are the fast ones.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);

@@ -11,14 +11,14 @@ namespace convmae {
 namespace {
 struct Entry {
   std::string op;
-  std::vector<std::string> names;  // names[0] is the default
-  std::string chosen;
+  std::vector<std::string> names;  // the fast family first
+  std::string chosen;              // starts as the default (kernel_choice.h)
 };
 
 std::vector<Entry>& table() {
   static std::vector<Entry> t = {
-      {"gemm", {"wgmma", "wmma"}, "wgmma"},
-      {"attention", {"mma", "simt"}, "mma"},
+      {"gemm", {"wgmma", "wmma"}, "wmma"},
+      {"attention", {"mma", "simt"}, "simt"},
   };
   return t;
 }

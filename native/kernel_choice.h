@@ -1,8 +1,10 @@
 // Which kernel family an op runs on CUDA where several compute the same function: the fast one
-// (the first name listed, the default) or an older one kept for comparison in tests and
-// benchmarks, and as a way around a fault on a card the fast one was not checked on.
+// (listed first) or an older one kept for comparison in tests and benchmarks, and as a way around
+// a fault on a card the fast one was not checked on.
 //   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run wmma) | wmma
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
+// Default: the families checked on a GPU so far (wmma, simt). The fast ones become the default
+// once bench/gpu-check.sh has passed with them on a GPU (bench/RESULTS.md records which did).
 // Set at load from CONVMAE_KERNELS ("gemm=wmma,attention=simt"; a bad value is reported by the
 // first call that reads it) and from JS by setKernel(op, name). Reads are cheap (no locks: the
 // choices change only from the JS thread, between ops).

@@ -11,9 +11,9 @@ describe('kernel choices', () => {
     setKernel('attention', initial.attention);
   });
 
-  it('default to the fast families unless CONVMAE_KERNELS says otherwise', () => {
+  it('default to the families checked on a GPU unless CONVMAE_KERNELS says otherwise', () => {
     if (process.env.CONVMAE_KERNELS) return;
-    expect(initial).toEqual({ gemm: 'wgmma', attention: 'mma' });
+    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt' });
   });
 
   it('setKernel changes what kernels() reports', () => {

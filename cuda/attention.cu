@@ -48,12 +48,41 @@ constexpr int kThreads = 128, kWarps = kThreads / 32;
 constexpr int kPerLane = 4, kSweep = 32 * kPerLane;  // head dims per lane and per sweep
 constexpr unsigned kFull = 0xffffffffu;
 
-
 template <typename T>
 __device__ inline float dot(const T* a, const T* b, int64_t n) {
   float s = 0.f;
   for (int64_t c = 0; c < n; ++c) s += ldf(a, c) * ldf(b, c);
   return s;
+}
+
+// dst[c] = Σ_j w(j)·rows[j·W + c] over the L rows, for the head dims c of this lane in every
+// sweep of 128 (dims split over lanes): lane j % 32 computes w(j), shuffles broadcast it, and a
+// head wider than 128 dims recomputes the weights per sweep.
+template <typename T, typename F>
+__device__ inline void weighted_rows(T* dst, const T* rows, int64_t W, int64_t L, int64_t Dh, F w) {
+  const int lane = threadIdx.x % 32;
+  for (int64_t c0 = 0; c0 < Dh; c0 += kSweep) {
+    float acc[kPerLane] = {};
+    for (int64_t jb = 0; jb < L; jb += 32) {
+      const int64_t j = jb + lane;
+      const float wj = j < L ? w(j) : 0.f;
+      const int cnt = L - jb < 32 ? int(L - jb) : 32;
+      for (int t = 0; t < cnt; ++t) {
+        const float wt = __shfl_sync(kFull, wj, t);
+        const T* rj = rows + (jb + t) * W;
+#pragma unroll
+        for (int u = 0; u < kPerLane; ++u) {
+          const int64_t c = c0 + lane + 32 * u;
+          if (c < Dh) acc[u] += wt * ldf(rj, c);
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kPerLane; ++u) {
+      const int64_t c = c0 + lane + 32 * u;
+      if (c < Dh) stf(dst, c, acc[u]);
+    }
+  }
 }
 
 struct Dims {
@@ -91,30 +120,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(T* out, float* lse,
     const float zsum = warp_sum(m == -INFINITY ? 0.f : z * expf(m - mx));
     if (lane == 0) lse[w] = mx + logf(zsum);
     // Pass 2: O_i = Σ_j P_ij·V_j over the dims in sweeps of 128.
-    T* oi = out + (n * L + i) * D + h * Dh;
-    for (int64_t c0 = 0; c0 < Dh; c0 += kSweep) {
-      float o[kPerLane] = {};
-      for (int64_t jb = 0; jb < L; jb += 32) {
-        const int64_t j = jb + lane;
-        float pj = 0.f;
-        if (j < L) pj = expf(dot(qi, k + j * W, Dh) * d.scale - mx) / zsum;
-        const int cnt = L - jb < 32 ? int(L - jb) : 32;
-        for (int t = 0; t < cnt; ++t) {
-          const float pt = __shfl_sync(kFull, pj, t);
-          const T* vj = v + (jb + t) * W;
-#pragma unroll
-          for (int u = 0; u < kPerLane; ++u) {
-            const int64_t c = c0 + lane + 32 * u;
-            if (c < Dh) o[u] += pt * ldf(vj, c);
-          }
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kPerLane; ++u) {
-        const int64_t c = c0 + lane + 32 * u;
-        if (c < Dh) stf(oi, c, o[u]);
-      }
-    }
+    weighted_rows(out + (n * L + i) * D + h * Dh, v, W, L, Dh,
+                  [&](int64_t j) { return expf(dot(qi, k + j * W, Dh) * d.scale - mx) / zsum; });
   }
 }
 
@@ -137,30 +144,9 @@ __global__ void __launch_bounds__(kThreads) attention_dq_kernel(T* dqkv, float* 
     di = warp_sum(di);
     if (lane == 0) drow[w] = di;
     const float li = lse[w];
-    T* dqi = dqkv + head + i * W;
-    for (int64_t c0 = 0; c0 < Dh; c0 += kSweep) {
-      float acc[kPerLane] = {};
-      for (int64_t jb = 0; jb < L; jb += 32) {
-        const int64_t j = jb + lane;
-        float ds = 0.f;
-        if (j < L) ds = expf(dot(qi, k + j * W, Dh) * d.scale - li) * (dot(doi, v + j * W, Dh) - di) * d.scale;
-        const int cnt = L - jb < 32 ? int(L - jb) : 32;
-        for (int t = 0; t < cnt; ++t) {
-          const float dst = __shfl_sync(kFull, ds, t);
-          const T* kj = k + (jb + t) * W;
-#pragma unroll
-          for (int u = 0; u < kPerLane; ++u) {
-            const int64_t c = c0 + lane + 32 * u;
-            if (c < Dh) acc[u] += dst * ldf(kj, c);
-          }
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kPerLane; ++u) {
-        const int64_t c = c0 + lane + 32 * u;
-        if (c < Dh) stf(dqi, c, acc[u]);
-      }
-    }
+    weighted_rows(dqkv + head + i * W, k, W, L, Dh, [&](int64_t j) {
+      return expf(dot(qi, k + j * W, Dh) * d.scale - li) * (dot(doi, v + j * W, Dh) - di) * d.scale;
+    });
   }
 }
 

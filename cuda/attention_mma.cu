@@ -110,19 +110,41 @@ __device__ inline void to_a(uint32_t (&a)[4], const float (&x)[4], const float (
   a[3] = pack(y[2], y[3]);
 }
 
-// Addresses for ldsm_x4 into a staged [rows][ld] matrix at (row r0, column c0), lane = threadIdx % 32.
-// a_at: the A fragment of rows r0..r0+15, columns c0..c0+15.
-// b_at: B fragments (b0, b1 of n8 tile r0..r0+7, then of r0+8..r0+15) of the 16x16 block whose
-//       rows are the n index and columns the k index (the staged rows are the B columns).
-// bt_at (with ldsm_x4_trans): B fragments of the n8 tiles c0..c0+7 and c0+8..c0+15 of the block
-//       whose rows r0..r0+15 are the k index.
-__device__ inline const bf16* a_at(const bf16* m, int ld, int r0, int c0, int lane) {
-  return m + (r0 + lane % 16) * ld + c0 + 8 * (lane / 16);
+// The operands below come from a staged [rows][ld] matrix m by ldmatrix, 16 rows from r0 on;
+// lane = threadIdx % 32. For each 8x8 matrix lane l points at row l % 8 of matrix l / 8.
+
+// a = the A fragments of rows r0..r0+15 over the DH = 16·KS columns (one per k16 step).
+template <int KS>
+__device__ inline void load_a(uint32_t (&a)[KS][4], const bf16* m, int ld, int r0, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) ldsm_x4(a[kk], m + (r0 + lane % 16) * ld + 16 * kk + 8 * (lane / 16));
 }
-__device__ inline const bf16* b_at(const bf16* m, int ld, int r0, int c0, int lane) {
-  return m + (r0 + lane % 8 + 8 * (lane / 16)) * ld + c0 + 8 * (lane / 8 % 2);
+
+// acc += A·Mᵀ: the 16 rows of a (over the DH columns) times staged rows r0..r0+15 (the n index:
+// acc[0] takes rows r0..r0+7, acc[1] the next 8).
+template <int KS>
+__device__ inline void mma_abt(float (&acc)[2][4], const uint32_t (&a)[KS][4], const bf16* m, int ld, int r0, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    uint32_t b[4];
+    ldsm_x4(b, m + (r0 + lane % 8 + 8 * (lane / 16)) * ld + 16 * kk + 8 * (lane / 8 % 2));
+    mma(acc[0], a[kk], b[0], b[1]);
+    mma(acc[1], a[kk], b[2], b[3]);
+  }
 }
-__device__ inline const bf16* bt_at(const bf16* m, int ld, int r0, int c0, int lane) { return a_at(m, ld, r0, c0, lane); }
+
+// acc += A·M: one k16 step's A fragment times staged rows r0..r0+15 (the k index) over all
+// 8·NT columns (ldmatrix.trans).
+template <int NT>
+__device__ inline void mma_ab(float (&acc)[NT][4], const uint32_t (&a)[4], const bf16* m, int ld, int r0, int lane) {
+#pragma unroll
+  for (int c = 0; c < NT / 2; ++c) {
+    uint32_t b[4];
+    ldsm_x4_trans(b, m + (r0 + lane % 16) * ld + 16 * c + 8 * (lane / 16));
+    mma(acc[2 * c], a, b[0], b[1]);
+    mma(acc[2 * c + 1], a, b[2], b[3]);
+  }
+}
 
 // Rows r0 + g and r0 + g + 8 (those below L) of a warp's 16 x 8·NT fp32 tile, times mul0 and mul1,
 // as bf16 into dst (row stride `stride` elements).
@@ -218,31 +240,27 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_mma(bf16* out, float* lse, 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   for (int q0 = 16 * warp; q0 < L16; q0 += 16 * kWarps) {
     uint32_t qf[KS][4];
-#pragma unroll
-    for (int kk = 0; kk < KS; ++kk) ldsm_x4(qf[kk], a_at(qs, ld, q0, 16 * kk, lane));
+    load_a<KS>(qf, qs, ld, q0, lane);
     float o[NT][4] = {};
     float mx[2] = {-INFINITY, -INFINITY}, sum[2] = {0.f, 0.f};  // rows g, g+8: running max, this lane's sum
     for (int c0 = 0; c0 < L16; c0 += kChunk) {
-      float s[kChunk / 8][4] = {};
+      float s[kChunk / 16][2][4] = {};  // 16-key blocks of two n8 tiles
 #pragma unroll
       for (int b = 0; b < kChunk / 16; ++b) {
         if (c0 + 16 * b >= L16) break;
-#pragma unroll
-        for (int kk = 0; kk < KS; ++kk) {
-          uint32_t kf[4];
-          ldsm_x4(kf, b_at(ks, ld, c0 + 16 * b, 16 * kk, lane));
-          mma(s[2 * b], qf[kk], kf[0], kf[1]);
-          mma(s[2 * b + 1], qf[kk], kf[2], kf[3]);
-        }
+        mma_abt<KS>(s[b], qf, ks, ld, c0 + 16 * b, lane);
       }
       float m[2] = {mx[0], mx[1]};
 #pragma unroll
-      for (int j = 0; j < kChunk / 8; ++j)
+      for (int b = 0; b < kChunk / 16; ++b)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[j][e] = c0 + 8 * j + 2 * t + e % 2 < L ? s[j][e] * d.scale2 : -INFINITY;
-          m[e / 2] = fmaxf(m[e / 2], s[j][e]);
-        }
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float& x = s[b][j][e];
+            x = c0 + 16 * b + 8 * j + 2 * t + e % 2 < L ? x * d.scale2 : -INFINITY;
+            m[e / 2] = fmaxf(m[e / 2], x);
+          }
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         m[r] = fmaxf(m[r], __shfl_xor_sync(0xffffffffu, m[r], 1));
@@ -260,21 +278,15 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_mma(bf16* out, float* lse, 
       for (int b = 0; b < kChunk / 16; ++b) {
         if (c0 + 16 * b >= L16) break;
 #pragma unroll
-        for (int j = 2 * b; j < 2 * b + 2; ++j)
+        for (int j = 0; j < 2; ++j)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            s[j][e] = exp2f(s[j][e] - mx[e / 2]);
-            sum[e / 2] += s[j][e];
+            s[b][j][e] = exp2f(s[b][j][e] - mx[e / 2]);
+            sum[e / 2] += s[b][j][e];
           }
         uint32_t pa[4];
-        to_a(pa, s[2 * b], s[2 * b + 1]);
-#pragma unroll
-        for (int c = 0; c < NT / 2; ++c) {
-          uint32_t vf[4];
-          ldsm_x4_trans(vf, bt_at(vs, ld, c0 + 16 * b, 16 * c, lane));
-          mma(o[2 * c], pa, vf[0], vf[1]);
-          mma(o[2 * c + 1], pa, vf[2], vf[3]);
-        }
+        to_a(pa, s[b][0], s[b][1]);
+        mma_ab<NT>(o, pa, vs, ld, c0 + 16 * b, lane);
       }
     }
 #pragma unroll
@@ -303,24 +315,13 @@ __device__ inline void key_tile(const Staged& st, int k0, bf16* dk_out, bf16* dv
   constexpr int ld = DH + kPad, KS = DH / 16, NT = DH / 8;
   const int lane = threadIdx.x % 32, t = lane % 4;
   uint32_t kf[KS][4], vf[KS][4];
-#pragma unroll
-  for (int kk = 0; kk < KS; ++kk) {
-    ldsm_x4(kf[kk], a_at(st.ks, ld, k0, 16 * kk, lane));
-    ldsm_x4(vf[kk], a_at(st.vs, ld, k0, 16 * kk, lane));
-  }
+  load_a<KS>(kf, st.ks, ld, k0, lane);
+  load_a<KS>(vf, st.vs, ld, k0, lane);
   float dk[NT][4] = {}, dv[NT][4] = {};
   for (int i0 = 0; i0 < st.L16; i0 += 16) {
     float s[2][4] = {}, dp[2][4] = {};  // Sᵀ and dPᵀ: rows keys, columns queries i0..i0+15
-#pragma unroll
-    for (int kk = 0; kk < KS; ++kk) {
-      uint32_t qf[4], gf[4];
-      ldsm_x4(qf, b_at(st.qs, ld, i0, 16 * kk, lane));
-      ldsm_x4(gf, b_at(st.dos, ld, i0, 16 * kk, lane));
-      mma(s[0], kf[kk], qf[0], qf[1]);
-      mma(s[1], kf[kk], qf[2], qf[3]);
-      mma(dp[0], vf[kk], gf[0], gf[1]);
-      mma(dp[1], vf[kk], gf[2], gf[3]);
-    }
+    mma_abt<KS>(s, kf, st.qs, ld, i0, lane);
+    mma_abt<KS>(dp, vf, st.dos, ld, i0, lane);
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) {
       const int i = i0 + 8 * nt + 2 * t;  // the query of columns e = 0, 2 (i + 1 for e = 1, 3)
@@ -335,16 +336,8 @@ __device__ inline void key_tile(const Staged& st, int k0, bf16* dk_out, bf16* dv
     uint32_t pa[4], da[4];
     to_a(pa, s[0], s[1]);
     to_a(da, dp[0], dp[1]);
-#pragma unroll
-    for (int c = 0; c < NT / 2; ++c) {
-      uint32_t gt[4], qt[4];
-      ldsm_x4_trans(gt, bt_at(st.dos, ld, i0, 16 * c, lane));
-      ldsm_x4_trans(qt, bt_at(st.qs, ld, i0, 16 * c, lane));
-      mma(dv[2 * c], pa, gt[0], gt[1]);
-      mma(dv[2 * c + 1], pa, gt[2], gt[3]);
-      mma(dk[2 * c], da, qt[0], qt[1]);
-      mma(dk[2 * c + 1], da, qt[2], qt[3]);
-    }
+    mma_ab<NT>(dv, pa, st.dos, ld, i0, lane);
+    mma_ab<NT>(dk, da, st.qs, ld, i0, lane);
   }
   store_tile<NT>(dk_out, W, k0, st.L, dk, d.scale, d.scale);
   store_tile<NT>(dv_out, W, k0, st.L, dv, 1.f, 1.f);
@@ -356,25 +349,14 @@ __device__ inline void query_tile(const Staged& st, int q0, bf16* dq_out, int64_
   constexpr int ld = DH + kPad, KS = DH / 16, NT = DH / 8;
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   uint32_t qf[KS][4], gf[KS][4];
-#pragma unroll
-  for (int kk = 0; kk < KS; ++kk) {
-    ldsm_x4(qf[kk], a_at(st.qs, ld, q0, 16 * kk, lane));
-    ldsm_x4(gf[kk], a_at(st.dos, ld, q0, 16 * kk, lane));
-  }
+  load_a<KS>(qf, st.qs, ld, q0, lane);
+  load_a<KS>(gf, st.dos, ld, q0, lane);
   const float l2[2] = {st.ls[q0 + g], st.ls[q0 + g + 8]}, dd[2] = {st.drow[q0 + g], st.drow[q0 + g + 8]};
   float dq[NT][4] = {};
   for (int j0 = 0; j0 < st.L16; j0 += 16) {
     float s[2][4] = {}, dp[2][4] = {};  // S and dP: rows queries, columns keys j0..j0+15
-#pragma unroll
-    for (int kk = 0; kk < KS; ++kk) {
-      uint32_t kf[4], vf[4];
-      ldsm_x4(kf, b_at(st.ks, ld, j0, 16 * kk, lane));
-      ldsm_x4(vf, b_at(st.vs, ld, j0, 16 * kk, lane));
-      mma(s[0], qf[kk], kf[0], kf[1]);
-      mma(s[1], qf[kk], kf[2], kf[3]);
-      mma(dp[0], gf[kk], vf[0], vf[1]);
-      mma(dp[1], gf[kk], vf[2], vf[3]);
-    }
+    mma_abt<KS>(s, qf, st.ks, ld, j0, lane);
+    mma_abt<KS>(dp, gf, st.vs, ld, j0, lane);
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
@@ -384,13 +366,7 @@ __device__ inline void query_tile(const Staged& st, int q0, bf16* dq_out, int64_
       }
     uint32_t da[4];
     to_a(da, dp[0], dp[1]);
-#pragma unroll
-    for (int c = 0; c < NT / 2; ++c) {
-      uint32_t kt[4];
-      ldsm_x4_trans(kt, bt_at(st.ks, ld, j0, 16 * c, lane));
-      mma(dq[2 * c], da, kt[0], kt[1]);
-      mma(dq[2 * c + 1], da, kt[2], kt[3]);
-    }
+    mma_ab<NT>(dq, da, st.ks, ld, j0, lane);
   }
   store_tile<NT>(dq_out, W, q0, st.L, dq, d.scale, d.scale);
 }

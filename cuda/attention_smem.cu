@@ -101,6 +101,24 @@ struct RowDots {
   }
 };
 
+// Rows rr < rows of dst (row rr at dst + rr·stride) = Σ_j w[rr][j]·m[j][·]: w a per-warp [R][L]
+// buffer, m staged [L][ld]; lanes take the head dims, each value of m feeds R products.
+template <int R, typename T>
+__device__ inline void store_rows_times(T* dst, int64_t stride, int rows, const float* w, const float* m, int ld, int L,
+                                        int Dh) {
+  for (int c = threadIdx.x % 32; c < Dh; c += 32) {
+    float acc[R] = {};
+    for (int j = 0; j < L; ++j) {
+      const float x = m[j * ld + c];
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr) acc[rr] += w[rr * L + j] * x;
+    }
+#pragma unroll
+    for (int rr = 0; rr < R; ++rr)
+      if (rr < rows) stf(dst + rr * stride, c, acc[rr]);
+  }
+}
+
 template <typename T, int DH>
 __global__ void __launch_bounds__(kThreads) attn_fwd_smem(T* out, float* lse, const T* qkv, Dims d) {
   constexpr int R = rows_per_warp<DH>();
@@ -150,17 +168,7 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_smem(T* out, float* lse, co
       for (int j = lane; j < L; j += 32) ps[rr * L + j] /= z;
     }
     __syncwarp();
-    for (int c = lane; c < Dh; c += 32) {
-      float o[R] = {};
-      for (int j = 0; j < L; ++j) {
-        const float v = vs[j * Dh + c];
-#pragma unroll
-        for (int rr = 0; rr < R; ++rr) o[rr] += ps[rr * L + j] * v;
-      }
-#pragma unroll
-      for (int rr = 0; rr < R; ++rr)
-        if (rr < rows) stf(out + (n * L + i0 + rr) * D + h * Dh, c, o[rr]);
-    }
+    store_rows_times<R>(out + (n * L + i0) * D + h * Dh, D, rows, ps, vs, Dh, L, Dh);
     __syncwarp();
   }
 }
@@ -222,17 +230,7 @@ __global__ void __launch_bounds__(kThreads) attn_dq_smem(T* dqkv, float* dvec, c
       }
     }
     __syncwarp();
-    for (int c = lane; c < Dh; c += 32) {
-      float acc[R] = {};
-      for (int j = 0; j < L; ++j) {
-        const float k = ks[j * ldk + c];
-#pragma unroll
-        for (int rr = 0; rr < R; ++rr) acc[rr] += dsr[rr * L + j] * k;
-      }
-#pragma unroll
-      for (int rr = 0; rr < R; ++rr)
-        if (rr < rows) stf(dqkv + (n * L + i0 + rr) * W + h * Dh, c, acc[rr]);
-    }
+    store_rows_times<R>(dqkv + (n * L + i0) * W + h * Dh, W, rows, dsr, ks, ldk, L, Dh);
     __syncwarp();
   }
 }

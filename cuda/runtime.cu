@@ -22,6 +22,7 @@ struct State {
   bool probed = false;
   DeviceInfo info;
   cudaStream_t stream = nullptr;
+  size_t smem_per_block = 0;  // opt-in limit of the device
   std::multimap<size_t, void*> free_blocks;
   CacheStats stats;
   std::mutex mu;
@@ -61,6 +62,7 @@ void probe() {
   s.info.name = prop.name;
   s.info.cc_major = prop.major;
   s.info.cc_minor = prop.minor;
+  s.smem_per_block = prop.sharedMemPerBlockOptin;
   if ((e = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess) {
     s.info.reason = cudaGetErrorString(e);
     cudaGetLastError();
@@ -101,6 +103,8 @@ void require(const char* op) {
 }
 
 cudaStream_t stream() { return state().stream; }
+
+size_t smem_per_block() { return state().smem_per_block; }
 
 void* alloc(size_t bytes, const char* op) {
   require(op);

@@ -1,13 +1,27 @@
-// CUDA-only helpers shared by the kernels: the package stream and launch-size arithmetic.
+// CUDA-only helpers shared by the kernels: the package stream, the device's shared-memory limit and
+// launch-size arithmetic.
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "errors.h"
 
 namespace convmae {
 namespace cuda {
 
 cudaStream_t stream();
+/** Most dynamic shared memory one block may opt into on the device (bytes; after require()). */
+size_t smem_per_block();
+
+/** Lets `kernel` launch with up to `bytes` of dynamic shared memory (the default stops at 48 KB). */
+template <typename K>
+void allow_smem(K kernel, size_t bytes, const char* op) {
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  if (e != cudaSuccess) throw_error(op, std::string("cannot reserve shared memory: ") + cudaGetErrorString(e));
+}
 
 inline unsigned grid_for(int64_t n, int threads) {
   int64_t g = (n + threads - 1) / threads;

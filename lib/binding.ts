@@ -80,10 +80,10 @@ export interface Native {
   geluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer): void;
   /** Copies `rows` rows of width C from src (starting at row srcRowOffset) into dst (starting at row dstRowOffset). */
   copyRows(dst: NativeBuffer, dstRowOffset: number, src: NativeBuffer, srcRowOffset: number, rows: number, C: number): void;
-  /** Multi-head self-attention: out [N, L, H*Dh] and probs [N, H, L, L] from qkv [N, L, 3*H*Dh]. */
-  attention(out: NativeBuffer, probs: NativeBuffer, qkv: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
-  /** Attention backward: writes dqkv [N, L, 3*H*Dh] (=) from dout, qkv and the forward's probs. */
-  attentionBackward(dqkv: NativeBuffer, dout: NativeBuffer, qkv: NativeBuffer, probs: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
+  /** Multi-head self-attention: out [N, L, H*Dh] and the float32 row log-sum-exp lse [N, H, L] from qkv [N, L, 3*H*Dh]. */
+  attention(out: NativeBuffer, lse: NativeBuffer, qkv: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
+  /** Attention backward: writes dqkv [N, L, 3*H*Dh] (=) from dout, qkv and the forward's out and lse. */
+  attentionBackward(dqkv: NativeBuffer, dout: NativeBuffer, qkv: NativeBuffer, out: NativeBuffer, lse: NativeBuffer, N: number, L: number, H: number, Dh: number, scale: number): void;
   /** loss[0] = Σ mask·mean_P (pred − t̂)² / Σ mask over rows [rows, P]; t̂ is the row-normalised target with normPix. */
   maskedMseLoss(loss: NativeBuffer, pred: NativeBuffer, target: NativeBuffer, mask: NativeBuffer, rows: number, P: number, normPix: boolean): void;
   /** Masked MSE backward: writes dpred [rows, P] (=) given dloss [1]. */

@@ -2,13 +2,15 @@
 //   attention(qkv [N, L, 3D], heads) -> out [N, L, D], D = heads·Dh.
 // The last dim of qkv is [3 (q, k, v)] x [heads] x [Dh] (q first, head-major inside each), as the
 // qkv Linear produces it. Scores (Q·Kᵀ)·Dh^-0.5, softmax over keys, O = softmax·V, heads
-// concatenated in head order. No mask. The probabilities [N, heads, L, L] are kept on the tape
-// for the backward when recording, and freed at once otherwise.
+// concatenated in head order. No mask. The forward also yields the float32 log-sum-exp of each
+// score row, lse [N, heads, L]; while recording, the tape keeps lse and a view of out (so the
+// storage of out outlives a dispose of out itself; out must not be written in place before the
+// backward), from which the backward recomputes the probabilities. Otherwise lse is freed at once.
 import { native } from '../binding';
 import { record, shouldRecord } from '../autograd/tape';
 import { checkInt } from '../util/check';
 import { checkTensor, Tensor } from '../tensor/tensor';
-import { checkFloat, shapeStr } from './common';
+import { checkFloat, shapeStr, writeInto } from './common';
 
 export function attention(qkv: Tensor, heads: number): Tensor {
   const op = 'attention';
@@ -23,32 +25,28 @@ export function attention(qkv: Tensor, heads: number): Tensor {
   const headDim = width / (3 * heads);
   const scale = 1 / Math.sqrt(headDim);
   const out = Tensor.allocate([n, l, heads * headDim], qkv.dtype, qkv.device);
-  const probs = Tensor.allocate([n, heads, l, l], qkv.dtype, qkv.device);
+  const lse = Tensor.allocate([n, heads, l], 'float32', qkv.device);
   try {
-    native.attention(out.handle(op), probs.handle(op), qkv.handle(op), n, l, heads, headDim, scale);
+    native.attention(out.handle(op), lse.handle(op), qkv.handle(op), n, l, heads, headDim, scale);
   } catch (e) {
     out.dispose();
-    probs.dispose();
+    lse.dispose();
     throw e;
   }
   if (shouldRecord([qkv])) {
-    record(op, [qkv], [out], ([dout]) => [dout ? attentionGrad(dout, qkv, probs, heads, headDim, scale) : null], [probs]);
+    const saved = out.reshape(out.shape);
+    record(op, [qkv], [out], ([dout]) => [dout ? attentionGrad(dout, qkv, saved, lse, heads, headDim, scale) : null], [saved, lse]);
   } else {
-    probs.dispose();
+    lse.dispose();
   }
   return out;
 }
 
-/** dqkv [N, L, 3D] from dout [N, L, D], the forward's input and its saved probabilities. */
-function attentionGrad(dout: Tensor, qkv: Tensor, probs: Tensor, heads: number, headDim: number, scale: number): Tensor {
+/** dqkv [N, L, 3D] from dout [N, L, D], the forward's input, its output and its lse. */
+function attentionGrad(dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, heads: number, headDim: number, scale: number): Tensor {
   const op = 'attention backward';
   const [n, l] = qkv.shape;
   const dqkv = Tensor.allocate(qkv.shape, qkv.dtype, qkv.device);
-  try {
-    native.attentionBackward(dqkv.handle(op), dout.handle(op), qkv.handle(op), probs.handle(op), n, l, heads, headDim, scale);
-  } catch (e) {
-    dqkv.dispose();
-    throw e;
-  }
-  return dqkv;
+  return writeInto(dqkv, () => native.attentionBackward(dqkv.handle(op), dout.handle(op), qkv.handle(op), out.handle(op),
+    lse.handle(op), n, l, heads, headDim, scale));
 }

@@ -1,11 +1,13 @@
-// attention: forward against a plain-TS reference (float32 and float64, odd shapes), the saved
-// probabilities, gradients by finite differences, tape and memory behaviour, and every bad
-// argument through the TS API and straight through the native functions; on a GPU, the CUDA
-// kernels against the CPU ones.
-import { describe, expect, it } from 'vitest';
+// attention: forward and lse against a plain-TS reference (float32 and float64, odd shapes), the
+// backward's formulas from out and lse, gradients by finite differences, tape and memory
+// behaviour, and every bad argument through the TS API and straight through the native functions;
+// on a GPU, both CUDA kernel families (mma and simt) against the CPU op.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
+import { kernels, setKernel } from '../../lib/backends';
 import { backward, clearTape, noGrad, requireGrad, tapeLength } from '../../lib/autograd/tape';
+import { mul, sum } from '../../lib/ops/arith';
 import { attention } from '../../lib/ops/attention';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
@@ -13,12 +15,18 @@ import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
-import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
+import { type Mode, type Run, expectParity, freshSeed, hostF, put, rand32, roundBf16 } from '../helpers/cuda_compare';
 
-/** out [N, L, H*Dh] and probs [N, H, L, L] in float64, straight from the definition. */
-function refAttention(qkv: Float64Array, N: number, L: number, H: number, Dh: number): { out: Float64Array; probs: Float64Array } {
+interface Ref {
+  out: Float64Array;
+  lse: Float64Array;
+  probs: Float64Array;
+}
+
+/** out [N, L, H*Dh], lse [N, H, L] and the probabilities [N, H, L, L] in float64, from the definition. */
+function refAttention(qkv: Float64Array, N: number, L: number, H: number, Dh: number): Ref {
   const D = H * Dh, W = 3 * D, scale = 1 / Math.sqrt(Dh);
-  const out = new Float64Array(N * L * D), probs = new Float64Array(N * H * L * L);
+  const out = new Float64Array(N * L * D), lse = new Float64Array(N * H * L), probs = new Float64Array(N * H * L * L);
   const at = (n: number, i: number, which: number, h: number, c: number) => qkv[(n * L + i) * W + which * D + h * Dh + c];
   for (let n = 0; n < N; n++) for (let h = 0; h < H; h++) for (let i = 0; i < L; i++) {
     const s = new Float64Array(L);
@@ -30,13 +38,38 @@ function refAttention(qkv: Float64Array, N: number, L: number, H: number, Dh: nu
     const mx = Math.max(...s);
     let z = 0;
     for (let j = 0; j < L; j++) z += (s[j] = Math.exp(s[j] - mx));
+    lse[(n * H + h) * L + i] = mx + Math.log(z);
     for (let j = 0; j < L; j++) {
       const p = s[j] / z;
       probs[((n * H + h) * L + i) * L + j] = p;
       for (let c = 0; c < Dh; c++) out[(n * L + i) * D + h * Dh + c] += p * at(n, j, 2, h, c);
     }
   }
-  return { out, probs };
+  return { out, lse, probs };
+}
+
+/** dqkv from dout and the exact probabilities: dV = Pᵀ·dO, dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dQ = s·dS·K, dK = s·dSᵀ·Q. */
+function refBackward(dout: Float64Array, qkv: Float64Array, ref: Ref, N: number, L: number, H: number, Dh: number): Float64Array {
+  const D = H * Dh, W = 3 * D, scale = 1 / Math.sqrt(Dh);
+  const dqkv = new Float64Array(N * L * W);
+  const at = (n: number, i: number, which: number, h: number, c: number) => (n * L + i) * W + which * D + h * Dh + c;
+  const dat = (n: number, i: number, h: number, c: number) => (n * L + i) * D + h * Dh + c;
+  for (let n = 0; n < N; n++) for (let h = 0; h < H; h++) for (let i = 0; i < L; i++) {
+    let rowD = 0;
+    for (let c = 0; c < Dh; c++) rowD += dout[dat(n, i, h, c)] * ref.out[dat(n, i, h, c)];
+    for (let j = 0; j < L; j++) {
+      const p = ref.probs[((n * H + h) * L + i) * L + j];
+      let dp = 0;
+      for (let c = 0; c < Dh; c++) dp += dout[dat(n, i, h, c)] * qkv[at(n, j, 2, h, c)];
+      const ds = p * (dp - rowD) * scale;
+      for (let c = 0; c < Dh; c++) {
+        dqkv[at(n, i, 0, h, c)] += ds * qkv[at(n, j, 1, h, c)];
+        dqkv[at(n, j, 1, h, c)] += ds * qkv[at(n, i, 0, h, c)];
+        dqkv[at(n, j, 2, h, c)] += p * dout[dat(n, i, h, c)];
+      }
+    }
+  }
+  return dqkv;
 }
 
 const SHAPES: [number, number, number, number][] = [[2, 5, 2, 3], [1, 7, 3, 4], [3, 1, 1, 1], [2, 13, 4, 8], [1, 50, 2, 16]];
@@ -57,17 +90,19 @@ describe('attention forward', () => {
     }
   });
 
-  it('writes the softmax probabilities for the backward (native)', () => {
+  it.each(['float32', 'float64'] as const)('writes the float32 log-sum-exp of each score row (native, %s)', (dtype) => {
     const [N, L, H, Dh] = [2, 6, 3, 2];
     const data = randn(N * L * 3 * H * Dh, 11, 2);
     const ref = refAttention(data, N, L, H, Dh);
     tidy(() => {
-      const qkv = tensor(data, [N, L, 3 * H * Dh], { dtype: 'float64' });
-      const out = zeros([N, L, H * Dh], { dtype: 'float64' });
-      const probs = zeros([N, H, L, L], { dtype: 'float64' });
-      native.attention(out.handle(), probs.handle(), qkv.handle(), N, L, H, Dh, 1 / Math.sqrt(Dh));
-      expectClose(probs.toTypedArray() as Float64Array, ref.probs, { atol: 1e-14, rtol: 1e-12 }, 'probs');
-      expectClose(out.toTypedArray() as Float64Array, ref.out, { atol: 1e-12, rtol: 1e-10 }, 'out');
+      const qkv = tensor(data, [N, L, 3 * H * Dh], { dtype });
+      const out = zeros([N, L, H * Dh], { dtype });
+      const lse = zeros([N, H, L], { dtype: 'float32' });
+      native.attention(out.handle(), lse.handle(), qkv.handle(), N, L, H, Dh, 1 / Math.sqrt(Dh));
+      // lse is computed in double and rounded once to float32: within one float32 step.
+      expectClose(lse.toTypedArray() as Float32Array, ref.lse, { atol: 1e-12, rtol: 2 ** -23 }, 'lse');
+      const tol = dtype === 'float64' ? { atol: 1e-12, rtol: 1e-10 } : { atol: 1e-5, rtol: 1e-4 };
+      expectClose(out.toTypedArray() as Float64Array, ref.out, tol, 'out');
     });
   });
 
@@ -76,10 +111,13 @@ describe('attention forward', () => {
     const data = randn(N * L * 3 * H * Dh, 5, 300);
     const ref = refAttention(data, N, L, H, Dh);
     tidy(() => {
-      const out = attention(tensor(data, [N, L, 3 * H * Dh], { dtype: 'float32' }), H);
+      const qkv = tensor(data, [N, L, 3 * H * Dh], { dtype: 'float32' });
+      const out = empty([N, L, H * Dh]), lse = empty([N, H, L]);
+      native.attention(out.handle(), lse.handle(), qkv.handle(), N, L, H, Dh, 1 / Math.sqrt(Dh));
       const o = out.toTypedArray() as Float32Array;
       expect(o.every(Number.isFinite)).toBe(true);
       expectClose(o, ref.out, { atol: 1e-3, rtol: 1e-4 }, 'large scores');
+      expectClose(lse.toTypedArray() as Float32Array, ref.lse, { atol: 1e-3, rtol: 1e-5 }, 'large scores lse');
     });
   });
 
@@ -98,12 +136,29 @@ describe('attention backward', () => {
       gradcheck((qkv) => attention(qkv, H), [{ data: randn(shape[0] * shape[1] * shape[2], 17 + N + L + H + Dh), shape }]);
     });
 
-  it('saves the probabilities on the tape only while recording, and frees them with it', () => {
+  it('recomputes P from out and lse: dqkv matches the formulas (native, float64)', () => {
+    const [N, L, H, Dh] = [2, 7, 3, 4];
+    const data = randn(N * L * 3 * H * Dh, 29, 1.5), dout = randn(N * L * H * Dh, 31);
+    const ref = refAttention(data, N, L, H, Dh);
+    tidy(() => {
+      const o = { dtype: 'float64' } as const;
+      const qkv = tensor(data, [N, L, 3 * H * Dh], o), out = zeros([N, L, H * Dh], o), lse = zeros([N, H, L], { dtype: 'float32' });
+      native.attention(out.handle(), lse.handle(), qkv.handle(), N, L, H, Dh, 1 / Math.sqrt(Dh));
+      const dqkv = zeros([N, L, 3 * H * Dh], o);
+      native.attentionBackward(dqkv.handle(), tensor(dout, [N, L, H * Dh], o).handle(), qkv.handle(), out.handle(), lse.handle(),
+        N, L, H, Dh, 1 / Math.sqrt(Dh));
+      // The float32 lse costs each row of P a relative error of up to |lse|·2^-24 (|lse| < 8 here),
+      // which sums of terms of size <= 1 carry as absolute errors up to about 1e-6.
+      expectClose(dqkv.toTypedArray() as Float64Array, refBackward(dout, data, ref, N, L, H, Dh), { atol: 1e-6, rtol: 1e-6 }, 'dqkv');
+    });
+  });
+
+  it('saves lse and a view of out on the tape only while recording, and frees them with it', () => {
     const before = liveTensorCount('cpu');
     const qkv = requireGrad(tensor(randn(2 * 3 * 12, 3), [2, 3, 12], { dtype: 'float64' }));
     const a = attention(qkv, 2);
     expect(tapeLength()).toBe(1);
-    expect(liveTensorCount('cpu')).toBe(before + 3); // qkv, out and the saved probs
+    expect(liveTensorCount('cpu')).toBe(before + 4); // qkv, out, and the saved lse and view of out
     clearTape();
     expect(liveTensorCount('cpu')).toBe(before + 2);
     const b = noGrad(() => attention(qkv, 2));
@@ -112,9 +167,34 @@ describe('attention backward', () => {
     const x = tensor(randn(12, 4), [1, 1, 12]);
     const c = attention(x, 2);
     expect(tapeLength()).toBe(0);
-    expect(liveTensorCount('cpu')).toBe(before + 5); // qkv, a, b, x, c: no probs kept
+    expect(liveTensorCount('cpu')).toBe(before + 5); // qkv, a, b, x, c: nothing saved
     [a, b, c, x, qkv].forEach((t) => t.dispose());
     expect(liveTensorCount('cpu')).toBe(before);
+  });
+
+  it('needs nothing of the caller after the forward (out disposed before backward); memory stays flat', () => {
+    const [N, L, H, Dh] = [2, 5, 2, 3];
+    const qkv = requireGrad(tensor(randn(N * L * 3 * H * Dh, 41), [N, L, 3 * H * Dh], { dtype: 'float64' }));
+    const r = tensor(randn(N * L * H * Dh, 43), [N, L, H * Dh], { dtype: 'float64' });
+    const before = liveTensorCount('cpu');
+    const gradOf = (loss: Tensor): Float64Array => {
+      backward(loss);
+      loss.dispose();
+      const g = qkv.grad!.toTypedArray() as Float64Array;
+      qkv.grad!.dispose();
+      qkv.grad = null;
+      return g;
+    };
+    const out = attention(qkv, H), prod = mul(out, r);
+    const kept = gradOf(sum(prod));
+    [out, prod].forEach((t) => t.dispose());
+    expect(liveTensorCount('cpu')).toBe(before);
+    for (let step = 0; step < 3; step++) {
+      // tidy disposes the attention output before the backward runs.
+      expect(gradOf(tidy(() => sum(mul(attention(qkv, H), r))))).toEqual(kept);
+      expect(liveTensorCount('cpu')).toBe(before);
+    }
+    [qkv, r].forEach((t) => t.dispose());
   });
 });
 
@@ -138,78 +218,150 @@ describe('attention errors', () => {
   it('rejects bad buffers and sizes straight through the native functions', () => {
     tidy(() => {
       const [N, L, H, Dh] = [2, 3, 2, 2];
-      const qkv = zeros([N, L, 3 * H * Dh]), out = zeros([N, L, H * Dh]), probs = zeros([N, H, L, L]);
-      const q = qkv.handle(), o = out.handle(), p = probs.handle();
+      const qkv = zeros([N, L, 3 * H * Dh]), out = zeros([N, L, H * Dh]), lse = zeros([N, H, L]);
+      const q = qkv.handle(), o = out.handle(), ls = lse.handle();
       const s = 1 / Math.sqrt(Dh);
-      expect(() => native.attention(o, p, q, N, L, H, Dh, s)).not.toThrow();
-      expect(() => native.attention(o, p, q, N, L + 1, H, Dh, s)).toThrow(RangeError);
-      expect(() => native.attention(o, p, q, N, L, H, Dh + 1, s)).toThrow(/attention: `qkv` has 72 elements but the given sizes need 108/);
-      expect(() => native.attention(o, q, p, N, L, H, Dh, s)).toThrow(/attention: `qkv` has/);
-      expect(() => native.attention(o, p, q, -1, L, H, Dh, s)).toThrow(RangeError);
-      expect(() => native.attention(o, p, q, N, L, 0, Dh, s)).toThrow(RangeError);
-      expect(() => native.attention(o, p, q, N, L, H, 0, s)).toThrow(RangeError);
-      expect(() => native.attention(o, p, q, N, L, H, Dh, NaN)).toThrow(RangeError);
-      expect(() => native.attention(o, p, q, N, 2 ** 40, 2 ** 40, 2 ** 40, s)).toThrow(/sizes too large/);
-      expect(() => native.attention(o, p, q, N, L, H, 1.5, s)).toThrow(TypeError);
-      const sq = zeros([4]), small = zeros([12]);
-      expect(() => native.attention(sq.handle(), sq.handle(), small.handle(), 1, 2, 1, 2, s)).toThrow(/attention: `out` and `probs` are the same buffer/);
-      expect(() => native.attention({} as never, p, q, N, L, H, Dh, s)).toThrow(/attention: expected a tensor buffer for `out`/);
+      expect(() => native.attention(o, ls, q, N, L, H, Dh, s)).not.toThrow();
+      expect(() => native.attention(o, ls, q, N, L + 1, H, Dh, s)).toThrow(RangeError);
+      expect(() => native.attention(o, ls, q, N, L, H, Dh + 1, s)).toThrow(/attention: `qkv` has 72 elements but the given sizes need 108/);
+      expect(() => native.attention(o, q, ls, N, L, H, Dh, s)).toThrow(/attention: `lse` has 72 elements but the given sizes need 12/);
+      expect(() => native.attention(o, ls, q, -1, L, H, Dh, s)).toThrow(RangeError);
+      expect(() => native.attention(o, ls, q, N, L, 0, Dh, s)).toThrow(RangeError);
+      expect(() => native.attention(o, ls, q, N, L, H, 0, s)).toThrow(RangeError);
+      expect(() => native.attention(o, ls, q, N, L, H, Dh, NaN)).toThrow(RangeError);
+      expect(() => native.attention(o, ls, q, N, 2 ** 40, 2 ** 40, 2 ** 40, s)).toThrow(/sizes too large/);
+      expect(() => native.attention(o, ls, q, N, L, H, 1.5, s)).toThrow(TypeError);
+      // Dh = 1 gives out and lse the same element count.
+      const sq = zeros([2]), small = zeros([6]);
+      expect(() => native.attention(sq.handle(), sq.handle(), small.handle(), 1, 2, 1, 1, s)).toThrow(/attention: `out` and `lse` are the same buffer/);
+      expect(() => native.attention({} as never, ls, q, N, L, H, Dh, s)).toThrow(/attention: expected a tensor buffer for `out`/);
       expect(() => (native.attention as unknown as () => void)()).toThrow(TypeError);
       const q64 = zeros([N, L, 3 * H * Dh], { dtype: 'float64' });
-      expect(() => native.attention(o, p, q64.handle(), N, L, H, Dh, s)).toThrow(/attention: `qkv` is float64 but `out` is float32/);
+      expect(() => native.attention(o, ls, q64.handle(), N, L, H, Dh, s)).toThrow(/attention: `qkv` is float64 but `out` is float32/);
+      const o64 = zeros([N, L, H * Dh], { dtype: 'float64' }), l64 = zeros([N, H, L], { dtype: 'float64' });
+      expect(() => native.attention(o64.handle(), l64.handle(), q64.handle(), N, L, H, Dh, s)).toThrow(/attention: `lse` is float64 but float32 was expected/);
+      expect(() => native.attention(o64.handle(), ls, q64.handle(), N, L, H, Dh, s)).not.toThrow();
       const i32 = tensor(new Int32Array(N * L * H * Dh), [N * L * H * Dh]);
-      expect(() => native.attention(i32.handle(), p, q, N, L, H, Dh, s)).toThrow(TypeError);
+      expect(() => native.attention(i32.handle(), ls, q, N, L, H, Dh, s)).toThrow(TypeError);
       const dead = zeros([N, L, H * Dh]);
       const dh = dead.handle();
       dead.dispose();
-      expect(() => native.attention(dh, p, q, N, L, H, Dh, s)).toThrow(/attention: `out` was disposed/);
+      expect(() => native.attention(dh, ls, q, N, L, H, Dh, s)).toThrow(/attention: `out` was disposed/);
 
       const dqkv = zeros([N, L, 3 * H * Dh]);
       const d = dqkv.handle();
-      expect(() => native.attentionBackward(d, o, q, p, N, L, H, Dh, s)).not.toThrow();
-      expect(() => native.attentionBackward(d, o, q, o, N, L, H, Dh, s)).toThrow(/attentionBackward: `probs` has/);
-      expect(() => native.attentionBackward(d, p, q, p, N, L, H, Dh, s)).toThrow(/attentionBackward: `dout` has/);
-      expect(() => native.attentionBackward(q, o, q, p, N, L, H, Dh, s)).toThrow(/attentionBackward: `dqkv` and `qkv` are the same buffer/);
-      expect(() => native.attentionBackward(d, o, q64.handle(), p, N, L, H, Dh, s)).toThrow(TypeError);
-      expect(() => native.attentionBackward(d, o, q, p, N, L, H, Dh, Infinity)).toThrow(RangeError);
+      expect(() => native.attentionBackward(d, o, q, o, ls, N, L, H, Dh, s)).not.toThrow();
+      expect(() => native.attentionBackward(d, o, q, o, o, N, L, H, Dh, s)).toThrow(/attentionBackward: `lse` has 24 elements but the given sizes need 12/);
+      expect(() => native.attentionBackward(d, o, q, q, ls, N, L, H, Dh, s)).toThrow(/attentionBackward: `out` has 72/);
+      expect(() => native.attentionBackward(d, ls, q, o, ls, N, L, H, Dh, s)).toThrow(/attentionBackward: `dout` has/);
+      expect(() => native.attentionBackward(q, o, q, o, ls, N, L, H, Dh, s)).toThrow(/attentionBackward: `dqkv` and `qkv` are the same buffer/);
+      expect(() => native.attentionBackward(d, o, q64.handle(), o, ls, N, L, H, Dh, s)).toThrow(TypeError);
+      expect(() => native.attentionBackward(d, o, q, o64.handle(), ls, N, L, H, Dh, s)).toThrow(/attentionBackward: `out` is float64 but `dqkv` is float32/);
+      expect(() => native.attentionBackward(d, o, q, o, l64.handle(), N, L, H, Dh, s)).toThrow(/attentionBackward: `lse` is float64 but float32 was expected/);
+      expect(() => native.attentionBackward(d, o, q, o, ls, N, L, H, Dh, Infinity)).toThrow(RangeError);
     });
   });
 });
 
 // The CUDA kernels against the CPU ones on fresh random inputs every run (the seed is in each
-// label). float32: relative L2 error <= 1e-5. bfloat16 (inputs cast on the device, the backward's
-// saved probs included): at most twice the error of the float32 CPU op run on bf16-rounded inputs
-// with its outputs rounded to bf16 too (a bf16 op stores bf16 outputs), plus one bf16 step on one
-// element (2^-7/√n), as the two devices' fp32 results may round to neighbouring bf16 values.
+// label), once per kernel family. float32 (always the simt kernels): relative L2 error <= 1e-5.
+// bfloat16 (inputs cast on the device): at most twice the error of the float32 CPU op run on
+// bf16-rounded inputs with its outputs rounded to bf16 too (a bf16 op stores bf16 outputs), plus
+// one bf16 step on one element (2^-7/√n), as the two devices' fp32 results may round to
+// neighbouring bf16 values. The backward runs on the forward's out and lse from the same device
+// and mode, so its check covers the pair as training runs it. lse is stored in float32 whatever the
+// storage: from bf16 inputs it must match the float32 CPU op on the same (rounded) inputs within
+// the float32 bound.
 describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
+  const scaleOf = (Dh: number) => Dh ** -0.5;
 
-
+  /** out and lse of the forward on a device, in a storage mode. */
   const forward = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [QKV]) => tidy(() => {
-    const o = { device, dtype: mode };
-    const out = empty([N, L, H * Dh], o), probs = empty([N, H, L, L], o);
-    native.attention(out.handle(), probs.handle(), put(QKV, [N, L, 3 * H * Dh], device, mode).handle(), N, L, H, Dh, Dh ** -0.5);
-    return [hostF(out), hostF(probs)];
+    const out = empty([N, L, H * Dh], { device, dtype: mode }), lse = empty([N, H, L], { device });
+    native.attention(out.handle(), lse.handle(), put(QKV, [N, L, 3 * H * Dh], device, mode).handle(), N, L, H, Dh, scaleOf(Dh));
+    return [hostF(out), hostF(lse)];
   });
-  const backwardRun = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [DO, QKV, P]) => tidy(() => {
-    const dqkv = empty([N, L, 3 * H * Dh], { device, dtype: mode });
-    native.attentionBackward(dqkv.handle(), put(DO, [N, L, H * Dh], device, mode).handle(),
-      put(QKV, [N, L, 3 * H * Dh], device, mode).handle(), put(P, [N, H, L, L], device, mode).handle(), N, L, H, Dh, Dh ** -0.5);
+  /** dqkv from dout, qkv and the forward's out and lse (all float32 inputs, uploaded as given). */
+  const backwardOn = (N: number, L: number, H: number, Dh: number, device: Device, mode: Mode, [DO, QKV, OUT, LSE]: Float64Array[]) =>
+    tidy(() => {
+      const dqkv = empty([N, L, 3 * H * Dh], { device, dtype: mode });
+      native.attentionBackward(dqkv.handle(), put(DO, [N, L, H * Dh], device, mode).handle(), put(QKV, [N, L, 3 * H * Dh], device, mode).handle(),
+        put(OUT, [N, L, H * Dh], device, mode).handle(), put(LSE, [N, H, L], device, 'float32').handle(), N, L, H, Dh, scaleOf(Dh));
+      return [hostF(dqkv)];
+    });
+  /** Forward then backward on one device and mode, as training runs them. */
+  const forwardBackward = (N: number, L: number, H: number, Dh: number): Run => (device, mode, [DO, QKV]) => tidy(() => {
+    const o = { device, dtype: mode };
+    const qkv = put(QKV, [N, L, 3 * H * Dh], device, mode);
+    const out = empty([N, L, H * Dh], o), lse = empty([N, H, L], { device }), dqkv = empty([N, L, 3 * H * Dh], o);
+    native.attention(out.handle(), lse.handle(), qkv.handle(), N, L, H, Dh, scaleOf(Dh));
+    native.attentionBackward(dqkv.handle(), put(DO, [N, L, H * Dh], device, mode).handle(), qkv.handle(), out.handle(), lse.handle(),
+      N, L, H, Dh, scaleOf(Dh));
     return [hostF(dqkv)];
   });
 
-  // N, L, H, Dh: odd sizes, one token, the fixtures' head dims 8 and 16, the models' shapes
-  // (L = 49 with Dh = 64, L = 196 with Dh = 32; fewer samples and heads), the widest head (128) and
-  // one wider than a 128-dim sweep, odd L at the register-blocked head dims 32 and 64 (a warp's
-  // second row missing); all of these run the shared-memory kernels. The last case is
-  // too large for shared memory (L = 300, Dh = 128) and runs the global-memory kernels.
-  it.each([[2, 5, 2, 3], [1, 7, 3, 4], [3, 1, 1, 1], [2, 13, 4, 8], [1, 50, 2, 16], [2, 49, 3, 64], [1, 196, 2, 32],
-    [1, 33, 2, 128], [1, 9, 1, 136], [1, 7, 1, 32], [2, 1, 1, 64], [1, 300, 1, 128]])('forward and backward N=%i L=%i H=%i Dh=%i', (N, L, H, Dh) => {
-    const seed = freshSeed();
-    const QKV = rand32(N * L * 3 * H * Dh, seed, 1.5), DO = rand32(N * L * H * Dh, seed + 1);
-    expectParity(`attention (seed ${seed})`, forward(N, L, H, Dh), [QKV], ['out', 'probs']);
-    const [, P] = forward(N, L, H, Dh)('cpu', 'float32', [QKV]);
-    expectParity(`attentionBackward (seed ${seed})`, backwardRun(N, L, H, Dh), [DO, QKV, P], ['dqkv']);
-  });
+  function expectLse(label: string, N: number, L: number, H: number, Dh: number, QKV: Float64Array): void {
+    const f = forward(N, L, H, Dh);
+    const cpu = f('cpu', 'float32', [QKV])[1], gpu = f('cuda', 'float32', [QKV])[1];
+    expect(relL2(gpu, cpu), `${label} lse float32`).toBeLessThanOrEqual(1e-5);
+    const cpuRounded = f('cpu', 'float32', [roundBf16(QKV)])[1], gpuBf16 = f('cuda', 'bfloat16', [QKV])[1];
+    expect(relL2(gpuBf16, cpuRounded), `${label} lse bfloat16 (against the float32 op on the rounded inputs)`).toBeLessThanOrEqual(1e-5);
+  }
+
+  // N, L, H, Dh. The mma kernels take bf16 with Dh 32, 64 or 80 and L <= 256; the rest run simt.
+  //   the models' shapes (fewer samples): L 49 H 12 Dh 64 (stage 3), L 196 H 16 Dh 32 (decoder);
+  //   Dh 80; odd L at the mma head dims (1, 7, 50, 197; a partial last 16-row tile, a partial last
+  //   64-key chunk); L 256, the mma limit, at each of its head dims; L 257 (past it: simt);
+  //   head dims outside the mma set: odd sizes, one token, the fixtures' 8 and 16, 48, the widest
+  //   head (128) and one wider than a 128-dim sweep; L 300 at Dh 128 is too large for shared memory
+  //   and runs the global-memory kernels.
+  const CASES: [number, number, number, number][] = [
+    [2, 49, 12, 64], [1, 196, 16, 32], [2, 50, 2, 80],
+    [3, 1, 2, 64], [2, 7, 3, 32], [1, 7, 1, 80], [1, 50, 2, 64], [1, 197, 2, 32], [2, 1, 1, 80],
+    [1, 256, 2, 32], [1, 256, 1, 64], [1, 256, 1, 80], [1, 257, 1, 64],
+    [2, 5, 2, 3], [1, 7, 3, 4], [3, 1, 1, 1], [2, 13, 4, 8], [1, 50, 2, 16], [2, 9, 2, 48],
+    [1, 33, 2, 128], [1, 9, 1, 136], [1, 300, 1, 128],
+  ];
+
+  const initial = kernels().attention;
+  for (const family of ['mma', 'simt'] as const) {
+    describe(`${family} kernels`, () => {
+      beforeAll(() => setKernel('attention', family));
+      afterAll(() => setKernel('attention', initial));
+
+      it.each(CASES)('forward, lse and backward N=%i L=%i H=%i Dh=%i', (N, L, H, Dh) => {
+        const seed = freshSeed();
+        const QKV = rand32(N * L * 3 * H * Dh, seed, 1.5), DO = rand32(N * L * H * Dh, seed + 1);
+        const label = `attention ${family} (seed ${seed})`;
+        expectParity(label, forward(N, L, H, Dh), [QKV], ['out']);
+        expectLse(label, N, L, H, Dh, QKV);
+        expectParity(`${label} backward`, forwardBackward(N, L, H, Dh), [DO, QKV], ['dqkv']);
+      });
+
+      it('is deterministic in bfloat16 (no atomics)', () => {
+        const seed = freshSeed(), [N, L, H, Dh] = [2, 196, 2, 32];
+        const QKV = rand32(N * L * 3 * H * Dh, seed, 1.5), DO = rand32(N * L * H * Dh, seed + 1);
+        const run = forwardBackward(N, L, H, Dh);
+        expect(run('cuda', 'bfloat16', [DO, QKV])[0], `seed ${seed}`).toEqual(run('cuda', 'bfloat16', [DO, QKV])[0]);
+      });
+
+      it('runs through the TS API and the tape in bfloat16, as the native calls do', () => {
+        const seed = freshSeed(), [N, L, H, Dh] = [2, 49, 3, 64];
+        const QKV = rand32(N * L * 3 * H * Dh, seed), DO = rand32(N * L * H * Dh, seed + 1);
+        const res = tidy(() => {
+          const qkv = requireGrad(put(QKV, [N, L, 3 * H * Dh], 'cuda', 'bfloat16'));
+          const out = attention(qkv, H);
+          expect(out.dtype).toBe('bfloat16');
+          backward(out, put(DO, [N, L, H * Dh], 'cuda', 'bfloat16'));
+          const r = [hostF(out), hostF(qkv.grad!)];
+          qkv.grad!.dispose();
+          return r;
+        });
+        expect(res[0], `out (seed ${seed})`).toEqual(forward(N, L, H, Dh)('cuda', 'bfloat16', [QKV])[0]);
+        expect(res[1], `dqkv (seed ${seed})`).toEqual(forwardBackward(N, L, H, Dh)('cuda', 'bfloat16', [DO, QKV])[0]);
+      });
+    });
+  }
 
   it('is stable for large scores in float32 (the row max is subtracted)', () => {
     const seed = freshSeed(), [N, L, H, Dh] = [2, 40, 2, 8];
@@ -228,8 +380,11 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
     }
     const tol = Math.max(1e-5, 2 * 2 ** -24 * maxScore);
     expect(relL2(gpu[0], cpu[0]), `out (seed ${seed}, max score ${maxScore})`).toBeLessThanOrEqual(tol);
-    expect(relL2(gpu[1], cpu[1]), `probs (seed ${seed}, max score ${maxScore})`).toBeLessThanOrEqual(tol);
-    const bc = backwardRun(N, L, H, Dh)('cpu', 'float32', [DO, QKV, cpu[1]]), bg = backwardRun(N, L, H, Dh)('cuda', 'float32', [DO, QKV, cpu[1]]);
+    expect(relL2(gpu[1], cpu[1]), `lse (seed ${seed}, max score ${maxScore})`).toBeLessThanOrEqual(tol);
+    // Both backwards from the CPU's out and lse: the GPU recomputes P from its own scores.
+    const inputs = [DO, QKV, cpu[0], cpu[1]];
+    const bc = backwardOn(N, L, H, Dh, 'cpu', 'float32', inputs), bg = backwardOn(N, L, H, Dh, 'cuda', 'float32', inputs);
+    expect(bg[0].every(Number.isFinite)).toBe(true);
     expect(relL2(bg[0], bc[0]), `dqkv (seed ${seed}, max score ${maxScore})`).toBeLessThanOrEqual(tol);
   });
 
@@ -258,17 +413,18 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
     tidy(() => {
       const [N, L, H, Dh] = [1, 2, 1, 2];
       const cu = (shape: number[], dtype: 'float32' | 'float64' = 'float32') => empty(shape, { device: 'cuda', dtype }).handle();
-      const q = cu([N, L, 3 * H * Dh]), o = cu([N, L, H * Dh]), p = cu([N, H, L, L]);
-      expect(() => native.attention(o, p, q, N, L, H, Dh, 1)).not.toThrow();
-      expect(() => native.attention(zeros([N, L, H * Dh]).handle(), zeros([N, H, L, L]).handle(), q, N, L, H, Dh, 1))
+      const q = cu([N, L, 3 * H * Dh]), o = cu([N, L, H * Dh]), ls = cu([N, H, L]);
+      expect(() => native.attention(o, ls, q, N, L, H, Dh, 1)).not.toThrow();
+      expect(() => native.attention(zeros([N, L, H * Dh]).handle(), zeros([N, H, L]).handle(), q, N, L, H, Dh, 1))
         .toThrow(/attention: `qkv` is on cuda but `out` is on cpu/);
-      expect(() => native.attention(o, zeros([N, H, L, L]).handle(), q, N, L, H, Dh, 1)).toThrow(/attention: `probs` is on cpu but `out` is on cuda/);
-      expect(() => native.attention(cu([N, L, H * Dh], 'float64'), cu([N, H, L, L], 'float64'), cu([N, L, 3 * H * Dh], 'float64'), N, L, H, Dh, 1))
+      expect(() => native.attention(o, zeros([N, H, L]).handle(), q, N, L, H, Dh, 1)).toThrow(/attention: `lse` is on cpu but cuda was expected/);
+      expect(() => native.attention(cu([N, L, H * Dh], 'float64'), ls, cu([N, L, 3 * H * Dh], 'float64'), N, L, H, Dh, 1))
         .toThrow(/attention: `out` is float64, which cuda kernels/);
       const d = cu([N, L, 3 * H * Dh]);
-      expect(() => native.attentionBackward(d, o, q, p, N, L, H, Dh, 1)).not.toThrow();
-      expect(() => native.attentionBackward(d, zeros([N, L, H * Dh]).handle(), q, p, N, L, H, Dh, 1)).toThrow(/attentionBackward: `dout` is on cpu but `dqkv` is on cuda/);
-      expect(() => native.attentionBackward(d, o, q, p, N, L + 1, H, Dh, 1)).toThrow(RangeError);
+      expect(() => native.attentionBackward(d, o, q, o, ls, N, L, H, Dh, 1)).not.toThrow();
+      expect(() => native.attentionBackward(d, zeros([N, L, H * Dh]).handle(), q, o, ls, N, L, H, Dh, 1)).toThrow(/attentionBackward: `dout` is on cpu but `dqkv` is on cuda/);
+      expect(() => native.attentionBackward(d, o, q, o, zeros([N, H, L]).handle(), N, L, H, Dh, 1)).toThrow(/attentionBackward: `lse` is on cpu but cuda was expected/);
+      expect(() => native.attentionBackward(d, o, q, o, ls, N, L + 1, H, Dh, 1)).toThrow(RangeError);
       expect(() => attention(zeros([1, 2, 6]).to('cuda').cast('float64'), 1)).toThrow(TypeError);
     });
   });

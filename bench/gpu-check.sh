@@ -14,7 +14,7 @@
 #   1. the vitest CUDA blocks of test/ops and test/models/precision (every op against the CPU op,
 #      float32 and bf16, gemm and attention in both kernel families; the bf16 step against the
 #      float32 one), then the model-level ones again with wgmma/mma as the defaults;
-#   2. compute-sanitizer memcheck over the quick op/parity/step checks;
+#   2. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
 #      step benchmarks on both kernel families (bench/gpu_check.ts); the quick check with
 #      wgmma/mma; then the parity command on cuda for each fixture;
@@ -49,8 +49,9 @@ CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 90 node node_modules/vitest/vit
 summary+=("vitest (fast kernels) precision/linear/mlp: $(grep -E '^ +Tests ' "$out/vitest_fast.txt" | tr -s ' ' || echo 'no result')")
 # 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
 if command -v compute-sanitizer >/dev/null; then
-  timeout 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
-    node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1
+  # with the fast families, so the bf16 tiny step runs the wgmma and mma kernels under it too
+  CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 120 compute-sanitizer --tool memcheck --leak-check full \
+    --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1
   summary+=("memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')")
 else
   summary+=("memcheck: compute-sanitizer not found")

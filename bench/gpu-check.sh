@@ -20,8 +20,8 @@
 #      wgmma/mma; then the parity command on cuda for each fixture;
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
-#      (bench/op_timings.ts), and the GEMMs and attentions once more on the fast kernel families
-#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
+#      (bench/op_timings.ts), and the GEMMs, attentions and layernorms once more on the fast kernel families
+#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
 # and prints the tables last.
 set -uo pipefail
@@ -44,13 +44,13 @@ timeout 180 node node_modules/vitest/vitest.mjs run test/ops test/models/precisi
 summary+=("vitest test/ops test/models/precision: $(grep -E '^ +Tests ' "$out/vitest.txt" | tr -s ' ' || echo 'no result (see vitest.txt)')")
 grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
 #    and the model-level CUDA tests again with the fast kernel families as the defaults
-CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 90 node node_modules/vitest/vitest.mjs run test/models/precision.test.ts \
-  test/ops/linear.test.ts test/ops/mlp.test.ts > "$out/vitest_fast.txt" 2>&1 || status=1
+CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node node_modules/vitest/vitest.mjs run test/models/precision.test.ts \
+  test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts > "$out/vitest_fast.txt" 2>&1 || status=1
 summary+=("vitest (fast kernels) precision/linear/mlp: $(grep -E '^ +Tests ' "$out/vitest_fast.txt" | tr -s ' ' || echo 'no result')")
 # 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
 if command -v compute-sanitizer >/dev/null; then
   # with the fast families, so the bf16 tiny step runs the wgmma and mma kernels under it too
-  CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 120 compute-sanitizer --tool memcheck --leak-check full \
+  CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 120 compute-sanitizer --tool memcheck --leak-check full \
     --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1
   summary+=("memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')")
 else
@@ -64,7 +64,7 @@ for f in test/fixtures/parity/*.safetensors; do
   cat /tmp/parity.txt >> "$out/gpu_check.txt"
 done
 #    the quick check (bf16 tiny steps against float32) with the fast kernel families
-CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 120 node dist/bench/gpu_check.js --quick --no-bench > "$out/gpu_check_fast.txt" 2>&1 || status=1
+CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 120 node dist/bench/gpu_check.js --quick --no-bench > "$out/gpu_check_fast.txt" 2>&1 || status=1
 summary+=("gpu_check --quick with wgmma/mma: $(tail -1 "$out/gpu_check_fast.txt")")
 # 4. the CLI end to end on cuda (bf16 by default): tiny pretraining, then finetuning and a linear
 #    probe from its checkpoint, on the built-in synthetic data (GPU_CHECK_CLI=0 skips it, for a
@@ -88,8 +88,8 @@ fi
 node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
-#    and the GEMMs and attentions again on the fast kernel families, in the same run
-CONVMAE_KERNELS=gemm=wgmma,attention=mma timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention)' \
+#    and the GEMMs, attentions and layernorms again on the fast kernel families, in the same run
+CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention|layernorm)' \
   --torch "$out/torch.json" > "$out/op_timings_fast.txt" 2>&1 || summary+=("op_timings (fast kernels) failed")
 # 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the

@@ -228,7 +228,7 @@ function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: n
     const after = memory()[dev];
     const k = kernels();
     const label = `${kind === 'pretrain' ? 'ConvMAE-B pretrain' : 'ConvViT-B finetune'} step b${batch} ${precision}` +
-      (dev === 'cuda' ? ` ${k.gemm}/${k.attention}` : '');
+      (dev === 'cuda' ? ` ${k.gemm}/${k.attention}/${k.layernorm}` : '');
     addRow([label, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
     if (dev === 'cuda') {
       const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
@@ -266,13 +266,15 @@ function main(): void {
       // The same bf16 steps on the other kernel families (fast if the defaults are the checked
       // ones, else the checked ones), in the same run.
       const chosen = kernels();
-      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma';
+      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows';
       setKernel('gemm', fast ? 'wmma' : 'wgmma');
       setKernel('attention', fast ? 'simt' : 'mma');
+      setKernel('layernorm', fast ? 'warp' : 'rows');
       timeStepB('pretrain', 'bf16', batch);
       timeStepB('finetune', 'bf16', batch);
       setKernel('gemm', chosen.gemm);
       setKernel('attention', chosen.attention);
+      setKernel('layernorm', chosen.layernorm);
     }
   }
   console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);

@@ -11,6 +11,11 @@
 // statistics are taken relative to the row's first element x0 (two passes over centred values),
 // so that rows with a large mean keep their precision in fp32 as the CPU's double sums do:
 // s = Σ(x − x0), μ' = s/C, var = Σ(x − x0 − μ')²/C, and mean = x0 + μ' is only formed to be saved.
+// The `rows` kernel family (kernel_choice("layernorm"), for C a multiple of 8 up to 1024 and
+// 16-byte aligned buffers): the same warp per row, but the row is read once, in 16-byte pieces
+// (lane l takes the 8-element vectors l, l + 32, ...), kept in registers for both statistics
+// passes and the output, and written in 16-byte pieces; dx likewise holds x and dy in registers.
+// Same formulas; the sums group differently (per lane over its vectors, then the warp).
 // dgamma/dbeta: the rows are cut into ≤ 256 chunks (a split that depends only on `rows`, so the
 // result is deterministic); a first kernel writes per-chunk partial sums [chunks, 2, C] (32 columns
 // x 8 row lanes per block, column tiles on grid x, chunks on grid y), a second sums the chunks of
@@ -18,9 +23,13 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
 #include <string>
 
 #include "cuda_api.h"
+#include "kernel_choice.h"
 #include "errors.h"
 #include "ops/layernorm.h"
 #include "runtime.cuh"
@@ -85,6 +94,115 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
   }
 }
 
+// The rows family: V vectors of 8 per lane cover C (C / 8 <= 32·V); vector j of lane l is
+// elements 8·(32j + l) .. +8 when 32j + l < C / 8.
+template <typename T, int V>
+__global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
+                                                                  const T* beta, int64_t rows, int C, float eps) {
+  const int lane = threadIdx.x % 32, nv = C / 8;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
+    const T* xr = x + r * C;
+    const float x0 = ldf(xr, 0);
+    float v[V][8];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int vi = 32 * j + lane;
+      if (vi < nv) {
+        load8(xr + 8 * vi, v[j]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) s += v[j][e] - x0;
+      }
+    }
+    const float mu = warp_sum(s) / float(C);  // mean − x0
+    float q = 0.f;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      if (32 * j + lane < nv) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const float d = (v[j][e] - x0) - mu;
+          q += d * d;
+        }
+      }
+    }
+    const float rs = 1.f / sqrtf(warp_sum(q) / float(C) + eps);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int vi = 32 * j + lane;
+      if (vi < nv) {
+        float g[8], b[8];
+        load8(gamma + 8 * vi, g);
+        load8(beta + 8 * vi, b);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = ((v[j][e] - x0) - mu) * rs * g[e] + b[e];
+        store8(y + r * C + 8 * vi, v[j]);
+      }
+    }
+    if (lane == 0) {
+      stf(mean, r, x0 + mu);
+      stf(rstd, r, rs);
+    }
+  }
+}
+
+template <typename T, int V>
+__global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, const T* dy, const T* x, const T* mean,
+                                                                     const T* rstd, const T* gamma, int64_t rows, int C) {
+  const int lane = threadIdx.x % 32, nv = C / 8;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
+    const float m = ldf(mean, r), rs = ldf(rstd, r);
+    float xh[V][8], g[V][8];
+    float sg = 0.f, sgx = 0.f;  // Σ_c g and Σ_c g·x̂
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int vi = 32 * j + lane;
+      if (vi < nv) {
+        float w[8];
+        load8(x + r * C + 8 * vi, xh[j]);
+        load8(dy + r * C + 8 * vi, g[j]);
+        load8(gamma + 8 * vi, w);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          xh[j][e] = (xh[j][e] - m) * rs;
+          g[j][e] = __fmul_rn(g[j][e], w[e]);
+          sg += g[j][e];
+          sgx += g[j][e] * xh[j][e];
+        }
+      }
+    }
+    const float mg = warp_sum(sg) / float(C), mgx = warp_sum(sgx) / float(C);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int vi = 32 * j + lane;
+      if (vi < nv) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) g[j][e] = rs * (g[j][e] - mg - xh[j][e] * mgx);
+        store8(dx + r * C + 8 * vi, g[j]);
+      }
+    }
+  }
+}
+
+// Whether the rows family takes a problem: chosen, C a multiple of 8 up to 1024, every buffer
+// it reads or writes in 16-byte pieces aligned.
+bool rows_family(int64_t C, std::initializer_list<const void*> buffers) {
+  if (kernel_choice("layernorm") != "rows" || C % 8 != 0 || C > 1024) return false;
+  for (const void* b : buffers)
+    if (reinterpret_cast<uintptr_t>(b) % 16 != 0) return false;
+  return true;
+}
+
+// Calls f(std::integral_constant<int, V>) with V = the vectors per lane C needs (1..4).
+template <typename F>
+void with_vectors_per_lane(int64_t C, F f) {
+  const int64_t v = (C / 8 + 31) / 32;
+  if (v <= 1) f(std::integral_constant<int, 1>{});
+  else if (v == 2) f(std::integral_constant<int, 2>{});
+  else if (v == 3) f(std::integral_constant<int, 3>{});
+  else f(std::integral_constant<int, 4>{});
+}
+
 // part[ch][0][c] = Σ_{r in chunk ch} dy·x̂,  part[ch][1][c] = Σ_{r in chunk ch} dy.
 template <typename T>
 __global__ void __launch_bounds__(kColTile* kRowLanes)
@@ -140,7 +258,16 @@ void cuda_layernorm(const LayerNormParams& p) {
   if (p.rows == 0 || p.c == 0) return;
   cuda_float_dispatch(p.x->dtype, "layernorm", [&](auto zero) {
     using T = decltype(zero);
-    layernorm_kernel<T><<<cuda::grid_for(p.rows, kWarps), kThreads, 0, cuda::stream()>>>(
+    const unsigned grid = cuda::grid_for(p.rows, kWarps);
+    if (rows_family(p.c, {p.y->data, p.x->data, p.gamma->data, p.beta->data})) {
+      with_vectors_per_lane(p.c, [&](auto v) {
+        layernorm_rows_kernel<T, decltype(v)::value><<<grid, kThreads, 0, cuda::stream()>>>(
+            p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows,
+            int(p.c), float(p.eps));
+      });
+      return;
+    }
+    layernorm_kernel<T><<<grid, kThreads, 0, cuda::stream()>>>(
         p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows, p.c,
         float(p.eps));
   });
@@ -157,8 +284,15 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
     using T = decltype(zero);
     cudaStream_t st = cuda::stream();
     if (R > 0) {
-      layernorm_dx_kernel<T><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
-          p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, C);
+      if (rows_family(C, {p.dx->data, p.dy->data, p.x->data, p.gamma->data})) {
+        with_vectors_per_lane(C, [&](auto v) {
+          layernorm_rows_dx_kernel<T, decltype(v)::value><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
+              p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, int(C));
+        });
+      } else {
+        layernorm_dx_kernel<T><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
+            p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, C);
+      }
       const int64_t tiles = (C + kColTile - 1) / kColTile;
       dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
       layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(

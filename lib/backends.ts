@@ -29,6 +29,8 @@ export interface KernelChoices {
   gemm: 'wgmma' | 'wmma';
   /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
   attention: 'mma' | 'simt';
+  /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */
+  layernorm: 'rows' | 'warp';
 }
 
 export function kernels(): KernelChoices {
@@ -37,8 +39,8 @@ export function kernels(): KernelChoices {
 
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
- * with CONVMAE_KERNELS=gemm=wgmma,attention=mma). The defaults are the families checked on a GPU
- * so far (wmma, simt); wgmma and mma are the fast ones.
+ * with CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows). The defaults are the families
+ * checked on a GPU so far (wmma, simt, warp); wgmma, mma and rows are the fast ones.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);
@@ -65,7 +67,7 @@ export function formatBackends(b: BackendInfo = backends()): string {
   if (b.cuda.compiled) {
     lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
     const k = kernels();
-    lines.push(`      kernels: gemm ${k.gemm}, attention ${k.attention}`);
+    lines.push(`      kernels: gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}`);
   }
   return lines.join('\n');
 }

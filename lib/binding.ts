@@ -48,10 +48,10 @@ export interface Native {
   synchronize(): void;
   /** Returns cached CUDA blocks to the driver. */
   emptyCache(): void;
-  /** Chooses the CUDA kernel family of an op (gemm: wgmma | wmma; attention: mma | simt). */
+  /** Chooses the CUDA kernel family of an op (gemm: wgmma | wmma; attention: mma | simt; layernorm: rows | warp). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */
-  kernels(): { gemm: string; attention: string };
+  kernels(): { gemm: string; attention: string; layernorm: string };
   /** out[i] = value. */
   fill(out: NativeBuffer, value: number): void;
   /** out = convert(input). */

@@ -19,6 +19,7 @@ std::vector<Entry>& table() {
   static std::vector<Entry> t = {
       {"gemm", {"wgmma", "wmma"}, "wmma"},
       {"attention", {"mma", "simt"}, "simt"},
+      {"layernorm", {"rows", "warp"}, "warp"},
   };
   return t;
 }

@@ -3,7 +3,8 @@
 // a fault on a card the fast one was not checked on.
 //   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run wmma) | wmma
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
-// Default: the families checked on a GPU so far (wmma, simt). The fast ones become the default
+//   layernorm: rows (row in registers, 16-byte accesses) | warp (a warp per row, element loads)
+// Default: the families checked on a GPU so far (wmma, simt, warp). The fast ones become the default
 // once bench/gpu-check.sh has passed with them on a GPU (bench/RESULTS.md records which did).
 // Set at load from CONVMAE_KERNELS ("gemm=wmma,attention=simt"; a bad value is reported by the
 // first call that reads it) and from JS by setKernel(op, name). Reads are cheap (no locks: the

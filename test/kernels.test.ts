@@ -9,17 +9,19 @@ describe('kernel choices', () => {
   afterEach(() => {
     setKernel('gemm', initial.gemm);
     setKernel('attention', initial.attention);
+    setKernel('layernorm', initial.layernorm);
   });
 
   it('default to the families checked on a GPU unless CONVMAE_KERNELS says otherwise', () => {
     if (process.env.CONVMAE_KERNELS) return;
-    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt' });
+    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'warp' });
   });
 
   it('setKernel changes what kernels() reports', () => {
     setKernel('gemm', 'wmma');
     setKernel('attention', 'simt');
-    expect(kernels()).toEqual({ gemm: 'wmma', attention: 'simt' });
+    setKernel('layernorm', 'rows');
+    expect(kernels()).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'rows' });
     setKernel('gemm', 'wgmma');
     expect(kernels().gemm).toBe('wgmma');
   });

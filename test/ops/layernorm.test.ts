@@ -2,9 +2,10 @@
 // eps values, rows with a large mean), the saved mean/rstd, gradients by finite differences, and
 // bad arguments through the TS API and straight through the native functions; on a GPU, the CUDA
 // kernels against the CPU ones.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { backward, requireGrad } from '../../lib/autograd/tape';
+import { kernels, setKernel } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import { layerNorm } from '../../lib/ops/layernorm';
 import { tidy } from '../../lib/tensor/scope';
@@ -225,30 +226,37 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
     return [hostF(dx), hostF(dw), hostF(db)];
   });
 
-  // [rows, C, row offset]: one row, C = 1, C below and above a warp, the model widths (stage 1-3
-  // and decoder), rows past the 256 chunks of the dgamma/dbeta split.
-  it.each([[1, 1, 0], [4, 1, 0], [3, 5, 0], [37, 64, 1], [300, 16, 0], [2, 256, 0.5], [64, 384, 0], [20, 768, 2],
-    [6, 1000, 0], [513, 33, 0], [20000, 7, 0]])('forward and backward rows=%i C=%i (offset %d)', (rows, c, offset) => {
-    const seed = freshSeed();
-    const X = rand32(rows * c, seed, 2, offset), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
-    for (const eps of [1e-5, 1e-6]) expectParity(`layernorm eps ${eps} (seed ${seed})`, forward(rows, c, eps), [X, W, B], ['y', 'mean', 'rstd']);
-    const [, M, R] = forward(rows, c, 1e-6)('cpu', 'float32', [X, W, B]);
-    const DY = rand32(rows * c, seed + 3);
-    expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c), [DY, X, M, R, W], ['dx', 'dgamma', 'dbeta']);
-  });
+  // Each case runs with both kernel families (kernel_choice.h): rows, then warp.
+  describe.each(['rows', 'warp'] as const)('kernel family %s', (family) => {
+    const before = kernels().layernorm;
+    beforeAll(() => setKernel('layernorm', family));
+    afterAll(() => setKernel('layernorm', before));
+    // [rows, C, row offset]: one row, C = 1, C below and above a warp, the model widths (stage 1-3
+    // and decoder), 1, 2, 3 and 4 vectors per lane and one width past the rows family's 1024,
+    // rows past the 256 chunks of the dgamma/dbeta split.
+    it.each([[1, 1, 0], [4, 1, 0], [3, 5, 0], [37, 64, 1], [300, 16, 0], [2, 256, 0.5], [64, 384, 0], [10, 512, 0], [20, 768, 2],
+      [6, 1000, 0], [5, 1024, 1], [4, 1032, 0], [513, 33, 0], [20000, 7, 0]])('forward and backward rows=%i C=%i (offset %d)', (rows, c, offset) => {
+      const seed = freshSeed();
+      const X = rand32(rows * c, seed, 2, offset), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
+      for (const eps of [1e-5, 1e-6]) expectParity(`layernorm eps ${eps} (seed ${seed})`, forward(rows, c, eps), [X, W, B], ['y', 'mean', 'rstd']);
+      const [, M, R] = forward(rows, c, 1e-6)('cpu', 'float32', [X, W, B]);
+      const DY = rand32(rows * c, seed + 3);
+      expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c), [DY, X, M, R, W], ['dx', 'dgamma', 'dbeta']);
+    });
 
-  it('keeps its precision in float32 on rows with a large mean', () => {
-    const seed = freshSeed(), rows = 16, c = 96;
-    const X = Float64Array.from(rand32(rows * c, seed, 0.05), (v, i) => Math.fround(v + 1e4 * (1 + Math.floor(i / c) / rows)));
-    const W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
-    const run = forward(rows, c, 1e-5);
-    const cpu = run('cpu', 'float32', [X, W, B]), gpu = run('cuda', 'float32', [X, W, B]);
-    ['y', 'mean', 'rstd'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
-    const [, M, R] = cpu;
-    const DY = rand32(rows * c, seed + 3);
-    const bwd = backwardRun(rows, c);
-    const cpuB = bwd('cpu', 'float32', [DY, X, M, R, W]), gpuB = bwd('cuda', 'float32', [DY, X, M, R, W]);
-    ['dx', 'dgamma', 'dbeta'].forEach((name, k) => expect(relL2(gpuB[k], cpuB[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+    it('keeps its precision in float32 on rows with a large mean', () => {
+      const seed = freshSeed(), rows = 16, c = 96;
+      const X = Float64Array.from(rand32(rows * c, seed, 0.05), (v, i) => Math.fround(v + 1e4 * (1 + Math.floor(i / c) / rows)));
+      const W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
+      const run = forward(rows, c, 1e-5);
+      const cpu = run('cpu', 'float32', [X, W, B]), gpu = run('cuda', 'float32', [X, W, B]);
+      ['y', 'mean', 'rstd'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+      const [, M, R] = cpu;
+      const DY = rand32(rows * c, seed + 3);
+      const bwd = backwardRun(rows, c);
+      const cpuB = bwd('cpu', 'float32', [DY, X, M, R, W]), gpuB = bwd('cuda', 'float32', [DY, X, M, R, W]);
+      ['dx', 'dgamma', 'dbeta'].forEach((name, k) => expect(relL2(gpuB[k], cpuB[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+    });
   });
 
   it('writes zero dgamma and dbeta for zero rows', () => {

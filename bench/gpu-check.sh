@@ -23,7 +23,7 @@
 #      (bench/op_timings.ts), and the GEMMs, attentions and layernorms once more on the fast kernel families
 #      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
-# and prints the tables last.
+# and prints the tables last. GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 2 and 4.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -48,7 +48,9 @@ CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node node_mod
   test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts > "$out/vitest_fast.txt" 2>&1 || status=1
 summary+=("vitest (fast kernels) precision/linear/mlp: $(grep -E '^ +Tests ' "$out/vitest_fast.txt" | tr -s ' ' || echo 'no result')")
 # 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
-if command -v compute-sanitizer >/dev/null; then
+if [[ "${GPU_CHECK_MEMCHECK:-1}" == 0 ]]; then
+  summary+=("memcheck: skipped (GPU_CHECK_MEMCHECK=0)")
+elif command -v compute-sanitizer >/dev/null; then
   # with the fast families, so the bf16 tiny step runs the wgmma and mma kernels under it too
   CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 120 compute-sanitizer --tool memcheck --leak-check full \
     --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1

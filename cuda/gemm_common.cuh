@@ -42,6 +42,35 @@ __device__ inline float finish_element(float v, const TcExtras& x, int64_t e) {
   return v;
 }
 
+// The extras of epilogue_store8, out of line: the WMMA kernel inlines its epilogue once per
+// fragment, and inlined GELU code there would multiply the kernel's size and build time.
+// Eight values v (16-byte aligned row piece `at` of C, C's row `cr` at that piece).
+static __device__ __noinline__ void store8_with_extras(__nv_bfloat16* cr, float4 lo, float4 hi, TcExtras x, int64_t at) {
+  float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w}, t[8];
+  if (x.residual) {
+    load8(x.residual + at, t);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] += t[e];
+  }
+  if (x.gelu_grad_of) {
+    load8(x.gelu_grad_of + at, t);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] *= gelu_derivative(t[e]);
+  }
+  store8(cr, v);
+  if (x.gelu_out) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = gelu_of(__bfloat162float(__float2bfloat16_rn(v[e])));
+    store8(x.gelu_out + at, v);
+  }
+}
+
+// One element of C with the extras (the unaligned path), out of line for the same reason.
+static __device__ __noinline__ void store1_with_extras(__nv_bfloat16* cr, float v, TcExtras x, int64_t at) {
+  stf(cr, 0, finish_element(v, x, at));
+  if (x.gelu_out) stf(x.gelu_out, at, gelu_of(ldf(cr, 0)));
+}
+
 inline TcDims tc_dims(const GemmParams& p) {
   return TcDims{p.m, p.n, p.k, p.trans_a ? p.m : p.k, p.trans_b ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c,
                 float(p.alpha), float(p.beta)};
@@ -58,14 +87,15 @@ __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n
 
 /**
  * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned): into the split
- * scratch row `ws` slice when split (fp32, as they are), else C = alpha·sv + beta·C + bias and the
+ * scratch `ws` at slice `slice` when SPLIT (fp32, as they are), else C = alpha·sv + beta·C + bias and the
  * extras (`x`, already offset to this problem) in fp32, one rounding to bf16. 16-byte accesses
  * when the row is aligned and whole, else per element.
  */
+template <bool SPLIT>
 __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
                                        const TcExtras& x, int64_t slice, int64_t r, int64_t c0, const float* sv) {
   if (r >= d.m || c0 >= d.n) return;
-  if (ws) {
+  if constexpr (SPLIT) {
     float* wr = ws + (slice * d.m + r) * d.n + c0;
     if (d.n % 4 == 0 && c0 + 8 <= d.n) {
       reinterpret_cast<float4*>(wr)[0] = reinterpret_cast<const float4*>(sv)[0];
@@ -91,30 +121,17 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
 #pragma unroll
       for (int e = 0; e < 8; ++e) v[e] += t[e];
     }
-    if (x.residual) {
-      load8(x.residual + at, t);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] += t[e];
-    }
-    if (x.gelu_grad_of) {
-      load8(x.gelu_grad_of + at, t);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] *= gelu_derivative(t[e]);
-    }
-    store8(cr, v);
-    if (x.gelu_out) {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] = gelu_of(__bfloat162float(__float2bfloat16_rn(v[e])));
-      store8(x.gelu_out + at, v);
-    }
+    if (x.residual || x.gelu_grad_of || x.gelu_out)
+      store8_with_extras(cr, make_float4(v[0], v[1], v[2], v[3]), make_float4(v[4], v[5], v[6], v[7]), x, at);
+    else
+      store8(cr, v);
   } else {
     for (int e = 0; e < 8 && c0 + e < d.n; ++e) {
       float v = d.alpha * sv[e];
       if (d.beta != 0.f) v += d.beta * ldf(cr, e);
       if (bias) v += ldf(bias, c0 + e);
-      v = finish_element(v, x, at + e);
-      stf(cr, e, v);
-      if (x.gelu_out) stf(x.gelu_out, at + e, gelu_of(ldf(cr, e)));
+      if (x.residual || x.gelu_grad_of || x.gelu_out) store1_with_extras(cr + e, v, x, at + e);
+      else stf(cr, e, v);
     }
   }
 }

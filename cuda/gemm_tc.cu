@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     for (int j = 0; j < FN; ++j) {
       wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
-      epilogue_store8(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
+      epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
                       st + er * 16 + ec);
       __syncwarp();
     }

@@ -156,7 +156,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   __syncthreads();
   for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
     const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
-    epilogue_store8(C, SPLIT ? ws : nullptr, bias, d, x, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
+    epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
   }
 #endif
 }

@@ -91,7 +91,7 @@ node dist/bench/op_timings.js --plan /tmp/plan.json
 timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
 timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
 #    and the GEMMs, attentions and layernorms again on the fast kernel families, in the same run
-CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/op_timings.js --only '^(gemm|attention|layernorm)' \
+CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/op_timings.js --only '^(gemm|mlp|attention|layernorm)' \
   --torch "$out/torch.json" > "$out/op_timings_fast.txt" 2>&1 || summary+=("op_timings (fast kernels) failed")
 # 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the

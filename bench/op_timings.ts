@@ -25,6 +25,7 @@ import { pretrainParamGroups } from '../lib/train/param_groups';
 
 export type OpCase =
   | { name: string; kind: 'gemm'; m: number; k: number; n: number; gelu: boolean }
+  | { name: string; kind: 'mlp'; m: number; d: number; hidden: number }
   | { name: string; kind: 'layernorm'; rows: number; c: number }
   | { name: string; kind: 'gelu'; numel: number }
   | { name: string; kind: 'attention'; n: number; l: number; h: number; d: number }
@@ -32,7 +33,10 @@ export type OpCase =
   | { name: string; kind: 'loss'; n: number; tokens: number; dim: number }
   | { name: string; kind: 'adamw'; shapes: number[][] };
 
-/** The cases at batch b: the model's GEMMs (MxKxN), norms, GELU, both attentions, both depthwise convs, loss, AdamW. */
+/**
+ * The cases at batch b: the model's GEMMs (MxKxN), whole MLPs with their residual (fc1, GELU,
+ * fc2, + x), norms, GELU, both attentions, both depthwise convs, loss, AdamW.
+ */
 export function opCases(b: number): OpCase[] {
   const r1 = b * 49 * 16, r2 = b * 49 * 4, r3 = b * 49, r4 = b * 196;
   const gemm = (name: string, m: number, k: number, n: number, gelu = false): OpCase => ({ name: `gemm ${name} ${m}x${k}x${n}${gelu ? '+gelu' : ''}`, kind: 'gemm', m, k, n, gelu });
@@ -43,6 +47,9 @@ export function opCases(b: number): OpCase[] {
     gemm('s1 fc1', r1, 256, 1024, true), gemm('s2 fc1', r2, 384, 1536, true), gemm('s3 qkv', r3, 768, 2304),
     gemm('s3 fc1', r3, 768, 3072, true), gemm('s3 fc2', r3, 3072, 768), gemm('dec fc1', r4, 512, 2048, true),
     gemm('dec pred', r4, 512, 768),
+    { name: `mlp s1 ${r1}x256x1024 +res`, kind: 'mlp', m: r1, d: 256, hidden: 1024 },
+    { name: `mlp s3 ${r3}x768x3072 +res`, kind: 'mlp', m: r3, d: 768, hidden: 3072 },
+    { name: `mlp dec ${r4}x512x2048 +res`, kind: 'mlp', m: r4, d: 512, hidden: 2048 },
     { name: `layernorm ${r1}x256`, kind: 'layernorm', rows: r1, c: 256 },
     { name: `layernorm ${r4}x512`, kind: 'layernorm', rows: r4, c: 512 },
     { name: `gelu ${r4}x2048`, kind: 'gelu', numel: r4 * 2048 },
@@ -115,6 +122,11 @@ function build(c: OpCase, device: Device, dt: DType): { fwd: () => void; fwdBwd:
       const x = mk([c.m, c.k]), w = mk([c.n, c.k]), b = mk([c.n]);
       const cot = mk([c.m, c.n], dt, false);
       return { ...both(() => ops.linear(x, w, b, { gelu: c.gelu }), () => cot), work: { flops: 2 * c.m * c.k * c.n }, dispose };
+    }
+    case 'mlp': {
+      const x = mk([c.m, c.d]), w1 = mk([c.hidden, c.d]), b1 = mk([c.hidden]), w2 = mk([c.d, c.hidden]), b2 = mk([c.d]), r = mk([c.m, c.d]);
+      const cot = mk([c.m, c.d], dt, false);
+      return { ...both(() => ops.mlp(x, w1, b1, w2, b2, { residual: r }), () => cot), work: { flops: 4 * c.m * c.d * c.hidden }, dispose };
     }
     case 'layernorm': {
       const x = mk([c.rows, c.c]), w = mk([c.c]), b = mk([c.c]);

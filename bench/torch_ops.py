@@ -4,7 +4,7 @@
   python3 bench/torch_ops.py PLAN.json OUT.json
 
 Each case runs the equivalent PyTorch op in bf16 (the loss and AdamW in float32, as in our step):
-F.linear (+ F.gelu), F.layer_norm, F.gelu, F.scaled_dot_product_attention on [N, H, L, d],
+F.linear (+ F.gelu), the MLP with its residual (x + fc2(gelu(fc1(x)))), F.layer_norm, F.gelu, F.scaled_dot_product_attention on [N, H, L, d],
 the dense depthwise 5x5 F.conv2d over the whole canvas as the official code runs it (both NCHW and
 channels_last; the faster of the two is the reference), the norm-pix masked MSE as the official
 loss computes it, and torch.optim.AdamW(fused=True). Times are medians of CUDA-event timings after
@@ -57,6 +57,11 @@ def time_case(c):
         cot = rand(c["m"], c["n"], grad=False)
         f = (lambda: F.gelu(F.linear(x, w, b))) if c["gelu"] else (lambda: F.linear(x, w, b))
         return fwd_and_bwd(f, [x, w, b], cot), None
+    if k == "mlp":
+        m, d, hid = c["m"], c["d"], c["hidden"]
+        x, w1, b1, w2, b2, r = rand(m, d), rand(hid, d), rand(hid), rand(d, hid), rand(d), rand(m, d)
+        f = lambda: r + F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
+        return fwd_and_bwd(f, [x, w1, b1, w2, b2, r], rand(m, d, grad=False)), None
     if k == "layernorm":
         x, w, b = rand(c["rows"], c["c"]), rand(c["c"]), rand(c["c"])
         return fwd_and_bwd(lambda: F.layer_norm(x, (c["c"],), w, b, 1e-6), [x, w, b], rand(c["rows"], c["c"], grad=False)), None

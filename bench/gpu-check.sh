@@ -23,7 +23,8 @@
 #      (bench/op_timings.ts), and the GEMMs, attentions and layernorms once more on the fast kernel families
 #      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
-# and prints the tables last. GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 2 and 4.
+# and prints the tables last. GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 2 and 4;
+# GPU_CHECK_RACECHECK=1 adds compute-sanitizer's racecheck after section 2.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -57,6 +58,13 @@ elif command -v compute-sanitizer >/dev/null; then
   summary+=("memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')")
 else
   summary+=("memcheck: compute-sanitizer not found")
+fi
+#    with GPU_CHECK_RACECHECK=1: racecheck (shared-memory hazards) over the quick check with the
+#    fast families (the mma attention and wgmma kernels share tiles between warps)
+if [[ "${GPU_CHECK_RACECHECK:-0}" == 1 ]] && command -v compute-sanitizer >/dev/null; then
+  CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 240 compute-sanitizer --tool racecheck \
+    --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/racecheck.txt" 2>&1 || status=1
+  summary+=("racecheck: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.txt" | tail -1 || echo 'no summary (see racecheck.txt)')")
 fi
 # 3. the full check, and every parity file present through the parity command on cuda
 timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || status=1

@@ -148,26 +148,25 @@ SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step);
 /** C = alpha·Σ_s ws[s] + beta·C + bias and the extras, the slices summed in order (deterministic). */
 void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
                          int64_t slices);
-/** The GPU's multiprocessor count (read once). */
-int sm_count();
 /** The tiling a sweep build runs: environment variable `env` when it is one digit 0..max, else 0. */
 int sweep_tiling(const char* env, int max);
 
 /**
- * Runs a tile kernel over a problem of bm x bn output tiles with K steps of bk: split K when
+ * Runs a tile kernel over a problem (its dims, extras and bias as the kernel takes them) of bm x bn
+ * output tiles with K steps of bk: split K when
  * plan_split_k says so (one grid over the slices, then the reduction), else the batches on grid z
  * in chunks of 65535. launch_grid(split, grid, ws, k_chunk, batch0) launches one grid.
  */
 template <typename LaunchGrid>
-void run_tiles(const GemmParams& p, int bm, int bn, int bk, LaunchGrid launch_grid) {
+void run_tiles(const GemmParams& p, const TcDims& d, const TcExtras& x, const __nv_bfloat16* bias, int bm, int bn, int bk,
+               LaunchGrid launch_grid) {
   dim3 grid(unsigned((p.n + bn - 1) / bn), unsigned((p.m + bm - 1) / bm), 1);
   const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, bk);
   if (plan.slices > 1) {
     Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
     grid.z = unsigned(plan.slices);
     launch_grid(true, grid, ws.as<float>(), plan.k_chunk, int64_t(0));
-    launch_split_reduce(p.c->as<__nv_bfloat16>(), ws.as<float>(), p.bias ? p.bias->as<__nv_bfloat16>() : nullptr, tc_dims(p),
-                        tc_extras(p), plan.slices);
+    launch_split_reduce(p.c->as<__nv_bfloat16>(), ws.as<float>(), bias, d, x, plan.slices);
     return;
   }
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {

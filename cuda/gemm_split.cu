@@ -1,5 +1,5 @@
 // Split K for the tensor-core gemm kernels (declared in cuda/gemm_common.cuh, with the sweep's
-// tiling switch and the SM count they use): the weight
+// tiling switch): the weight
 // gradients (M×N = out×in, K = all rows) have few output tiles and a long K, so one problem is cut
 // into slices of K whose blocks write fp32 tiles to a scratch [S][M][N]; this kernel then sums the
 // slices in order and applies alpha, beta·C, the bias and the epilogue extras (deterministic: no
@@ -28,22 +28,13 @@ __global__ void split_reduce_kernel(__nv_bfloat16* C, const float* ws, const __n
 }
 }  // namespace
 
-int sm_count() {
-  static int n = 0;
-  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
-    cudaGetLastError();
-    n = 132;
-  }
-  return n;
-}
-
 int sweep_tiling(const char* env, int max) {
   const char* v = std::getenv(env);
   return v && v[0] >= '0' && v[0] <= '0' + max && v[1] == 0 ? v[0] - '0' : 0;
 }
 
 SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step) {
-  const int64_t target = 2 * int64_t(sm_count());
+  const int64_t target = 2 * int64_t(cuda::sm_count());
   const int64_t wanted = p.batch == 1 && tiles < target ? std::min((target + tiles - 1) / tiles, p.k / 512) : 1;
   if (wanted < 2) return SplitPlan{1, p.k};
   const int64_t k_chunk = ((p.k + wanted - 1) / wanted + k_step - 1) / k_step * k_step;

@@ -14,9 +14,6 @@
 #include <cuda_bf16.h>
 #include <mma.h>
 
-#include <string>
-
-#include "errors.h"
 #include "gemm_common.cuh"
 #include "gemm_tc.cuh"
 #include "runtime.cuh"
@@ -170,7 +167,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   }
 }
 
-
 template <typename G>
 constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
   return size_t(G::STAGES) * ((a_kc ? Tile<true, G::BM, G::BK>::elems : Tile<false, G::BM, G::BK>::elems) +
@@ -180,13 +176,10 @@ constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
 
 template <typename G, bool TA, bool TB, bool SPLIT>
 void configure() {
-  constexpr size_t smem = smem_bytes<G>(!TA, TB);
   static bool configured = false;  // the opt-in above 48 KB, once per instantiation
-  if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(gemm_tc_kernel<G, TA, TB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
-    if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the tensor-core kernel: ") + cudaGetErrorString(e));
-    configured = true;
-  }
+  if (configured) return;
+  cuda::allow_smem(gemm_tc_kernel<G, TA, TB, SPLIT>, smem_bytes<G>(!TA, TB), "gemm");
+  configured = true;
 }
 
 template <typename G, bool TA, bool TB>
@@ -195,7 +188,7 @@ void launch_tc(const GemmParams& p) {
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
-  run_tiles(p, G::BM, G::BN, G::BK, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
+  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
     auto kernel = split ? gemm_tc_kernel<G, TA, TB, true> : gemm_tc_kernel<G, TA, TB, false>;
     split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
     kernel<<<grid, G::THREADS, smem, cuda::stream()>>>(p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, ws,

@@ -16,9 +16,7 @@
 // epilogue_store8 writes C in 16-byte row pieces. Split K and batches as the WMMA kernel.
 #include <cuda_bf16.h>
 
-#include <string>
-
-#include "errors.h"
+#include "cuda_api.h"
 #include "gemm_common.cuh"
 #include "gemm_wgmma.cuh"
 #include "runtime.cuh"
@@ -174,9 +172,7 @@ template <typename G, bool TA, bool TB, bool SPLIT>
 void configure() {
   static bool configured = false;  // the opt-in above 48 KB, once per instantiation
   if (configured) return;
-  const cudaError_t e = cudaFuncSetAttribute(gemm_wgmma_kernel<G, TA, TB, SPLIT>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::SMEM));
-  if (e != cudaSuccess) throw_error("gemm", std::string("cannot reserve shared memory for the wgmma kernel: ") + cudaGetErrorString(e));
+  cuda::allow_smem(gemm_wgmma_kernel<G, TA, TB, SPLIT>, G::SMEM, "gemm");
   configured = true;
 }
 
@@ -185,7 +181,7 @@ void launch(const GemmParams& p) {
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
-  run_tiles(p, G::BM, G::BN, G::BK, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
+  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
     auto kernel = split ? gemm_wgmma_kernel<G, TA, TB, true> : gemm_wgmma_kernel<G, TA, TB, false>;
     split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
     kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0,
@@ -199,14 +195,9 @@ void launch_any(const GemmParams& p) {
   return p.trans_b ? launch<G, false, true>(p) : launch<G, false, false>(p);
 }
 
-
 bool probe_wgmma() {
-  int major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess || major != 9 || minor != 0) {
-    cudaGetLastError();
-    return false;
-  }
+  const cuda::DeviceInfo d = cuda::info();
+  if (d.cc_major != 9 || d.cc_minor != 0) return false;
   Scratch flag(sizeof(int), "gemm");
   int host = 0;
   wgmma_probe_kernel<<<1, 1, 0, cuda::stream()>>>(flag.as<int>());

@@ -1,5 +1,5 @@
 // CUDA-only helpers shared by the kernels: the package stream, the device's shared-memory limit and
-// launch-size arithmetic.
+// multiprocessor count, and launch-size arithmetic.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -15,6 +15,8 @@ namespace cuda {
 cudaStream_t stream();
 /** Most dynamic shared memory one block may opt into on the device (bytes; after require()). */
 size_t smem_per_block();
+/** The device's multiprocessor count (after require()). */
+int sm_count();
 
 /** Lets `kernel` launch with up to `bytes` of dynamic shared memory (the default stops at 48 KB). */
 template <typename K>

@@ -66,8 +66,7 @@ export function formatBackends(b: BackendInfo = backends()): string {
   ];
   if (b.cuda.compiled) {
     lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
-    const k = kernels();
-    lines.push(`      kernels: gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}`);
+    lines.push(`      kernels: ${Object.entries(kernels()).map(([op, name]) => `${op} ${name}`).join(', ')}`);
   }
   return lines.join('\n');
 }

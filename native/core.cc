@@ -166,7 +166,7 @@ Napi::Value js_set_kernel(const Napi::CallbackInfo& info) {
 
 Napi::Value js_kernels(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(info.Env());
-  for (const char* op : {"gemm", "attention", "layernorm"}) out.Set(op, kernel_choice(op));
+  for (const std::string& op : kernel_ops()) out.Set(op, kernel_choice(op));
   return out;
 }
 

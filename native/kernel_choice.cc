@@ -24,6 +24,18 @@ std::vector<Entry>& table() {
   return t;
 }
 
+// Every op with its allowed names and choice, for messages: "gemm=wgmma|wmma (now wmma), ...".
+std::string kernel_choices_summary() {
+  std::string s;
+  for (const Entry& e : table()) {
+    if (!s.empty()) s += ", ";
+    s += e.op + "=";
+    for (size_t i = 0; i < e.names.size(); ++i) s += (i ? "|" : "") + e.names[i];
+    s += " (now " + e.chosen + ")";
+  }
+  return s;
+}
+
 Entry& entry(const std::string& op) {
   for (Entry& e : table())
     if (e.op == op) return e;
@@ -75,15 +87,10 @@ void set_kernel_choice(const std::string& op, const std::string& name) {
   choose(op, name);
 }
 
-std::string kernel_choices_summary() {
-  std::string s;
-  for (const Entry& e : table()) {
-    if (!s.empty()) s += ", ";
-    s += e.op + "=";
-    for (size_t i = 0; i < e.names.size(); ++i) s += (i ? "|" : "") + e.names[i];
-    s += " (now " + e.chosen + ")";
-  }
-  return s;
+std::vector<std::string> kernel_ops() {
+  std::vector<std::string> ops;
+  for (const Entry& e : table()) ops.push_back(e.op);
+  return ops;
 }
 
 }  // namespace convmae

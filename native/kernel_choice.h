@@ -11,12 +11,13 @@
 // choices change only from the JS thread, between ops).
 #pragma once
 #include <string>
+#include <vector>
 
 namespace convmae {
 /** The chosen family of `op` (one of the names above); throws for an unknown op. */
 const std::string& kernel_choice(const std::string& op);
 /** Chooses `name` for `op`; throws a RangeError naming the allowed values. */
 void set_kernel_choice(const std::string& op, const std::string& name);
-/** Every op with its choice and allowed names: "gemm=wgmma|wmma:wgmma,..." for messages. */
-std::string kernel_choices_summary();
+/** The ops that have kernel families, in table order. */
+std::vector<std::string> kernel_ops();
 }  // namespace convmae

@@ -25,6 +25,12 @@ function residual(x: Tensor, branch: (res: Tensor | null) => Tensor, rate: numbe
   return branch(x);
 }
 
+/** fc2(gelu(fc1(x))) (+ residual) through the fused mlp op, parameters cast where used. */
+function mlpForward(fc1: { weight: Tensor; bias: Tensor | null }, fc2: { weight: Tensor; bias: Tensor | null }, x: Tensor,
+  residual: Tensor | null): Tensor {
+  return mlp(x, useParam(fc1.weight, x), fc1.bias && useParam(fc1.bias, x), useParam(fc2.weight, x), fc2.bias && useParam(fc2.bias, x), { residual });
+}
+
 export class PatchEmbed extends Module {
   proj: Conv;
   norm: LayerNorm;
@@ -49,7 +55,7 @@ export class ConvMlp extends Module {
   }
   /** fc2(gelu(fc1(x))) (+ residual), x [R, dim]. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
-    return mlp(x, useParam(this.fc1.weight, x), useParam(this.fc1.bias, x), useParam(this.fc2.weight, x), useParam(this.fc2.bias, x), { residual });
+    return mlpForward(this.fc1, this.fc2, x, residual);
   }
 }
 
@@ -106,8 +112,7 @@ export class Mlp extends Module {
   }
   /** fc2(gelu(fc1(x))) (+ residual). */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
-    return mlp(x, useParam(this.fc1.weight, x), this.fc1.bias && useParam(this.fc1.bias, x), useParam(this.fc2.weight, x),
-      this.fc2.bias && useParam(this.fc2.bias, x), { residual });
+    return mlpForward(this.fc1, this.fc2, x, residual);
   }
 }
 

@@ -25,29 +25,29 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
   if (w2.rank >= 1 && w2.numel !== 0 && w2.numel / w2.shape[0] !== s1.outF) {
     throw new RangeError(`${op}: expected \`w2\` with ${s1.outF} inputs (the rows of \`w1\`) but got ${shapeStr(w2.shape)}`);
   }
-  const hidden = Tensor.allocate(s1.outShape, x.dtype, x.device);
-  let h: Tensor | null = hidden, g: Tensor | null = null, z: Tensor | null = null;
+  const h = Tensor.allocate(s1.outShape, x.dtype, x.device), g = Tensor.allocate(s1.outShape, x.dtype, x.device);
+  let z: Tensor | null = null, ownsHg = true;
   try {
-    g = Tensor.allocate(s1.outShape, x.dtype, x.device);
     const s2 = linearShape(op, g, w2, b2, { weight: 'w2', bias: 'b2' });
     const residual = checkResidual(op, opts.residual, x, s2.outShape);
     z = Tensor.allocate(s2.outShape, x.dtype, x.device);
-    native.gemm(hidden.handle(op), x.handle(op), w1.handle(op), b1 === null ? null : b1.handle(op), s1.rows, s1.outF, s1.inF,
+    native.gemm(h.handle(op), x.handle(op), w1.handle(op), b1 === null ? null : b1.handle(op), s1.rows, s1.outF, s1.inF,
       false, true, 1, 0, 1, 0, 0, 0, null, g.handle(op), null);
     native.gemm(z.handle(op), g.handle(op), w2.handle(op), b2 === null ? null : b2.handle(op), s2.rows, s2.outF, s2.inF,
       false, true, 1, 0, 1, 0, 0, 0, residual ? residual.handle(op) : null, null, null);
     if (shouldRecord([x, w1, b1, w2, b2, residual])) {
-      const [H, G] = [hidden, g];
-      record(op, [x, w1, b1, w2, b2, residual], [z], ([dz]) => (dz ? mlpGrads(dz, x, w1, b1, w2, b2, residual, H, G) : [null, null, null, null, null, null]), [H, G]);
-      h = g = null; // the tape owns them now
+      record(op, [x, w1, b1, w2, b2, residual], [z], ([dz]) => (dz ? mlpGrads(dz, x, w1, b1, w2, b2, residual, h, g) : [null, null, null, null, null, null]), [h, g]);
+      ownsHg = false; // the tape frees H and G
     }
     return z;
   } catch (e) {
     z?.dispose();
     throw e;
   } finally {
-    h?.dispose();
-    g?.dispose();
+    if (ownsHg) {
+      h.dispose();
+      g.dispose();
+    }
   }
 }
 

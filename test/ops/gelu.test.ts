@@ -13,25 +13,10 @@ import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { erf, refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { gradcheck, randn } from '../helpers/gradcheck';
 import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
 
-/**
- * erf(x) = 2/√π · e^{-x²} · Σ_n 2^n x^{2n+1} / (1·3·…·(2n+1)): every term is positive, so the
- * sum has no cancellation; beyond |x| = 6, erf is ±1 to double precision.
- */
-function erf(x: number): number {
-  if (Math.abs(x) > 6) return Math.sign(x);
-  let term = x, sum = x;
-  for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-    term *= (2 * x * x) / (2 * n + 1);
-    sum += term;
-  }
-  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * sum;
-}
-
-const refGelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-const refGeluDeriv = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
 const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
 
 describe('gelu forward', () => {

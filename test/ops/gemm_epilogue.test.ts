@@ -11,29 +11,8 @@ import { tensor, zeros } from '../../lib/tensor/tensor';
 import { expectClose } from '../helpers/close';
 import { Run, expectParity, freshSeed, hostF, put, rand32 } from '../helpers/cuda_compare';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { randn } from '../helpers/gradcheck';
-
-const SQRT_HALF = Math.SQRT1_2;
-/** erfc to about 1e-14: the Taylor series of erf below 2.5, a continued fraction above. */
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  let r: number;
-  if (z < 2.5) {
-    let term = z, sum = z;
-    for (let n = 1; n < 80; n++) {
-      term *= (-z * z) / n;
-      sum += term / (2 * n + 1);
-    }
-    r = 1 - (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    let k = 0;
-    for (let n = 80; n >= 1; n--) k = (n / 2) / (z + k);
-    r = Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + k);
-  }
-  return x >= 0 ? r : 2 - r;
-}
-const geluRef = (x: number) => 0.5 * x * erfc(-x * SQRT_HALF);
-const geluDerivRef = (x: number) => 0.5 * erfc(-x * SQRT_HALF) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
 interface Problem { m: number; n: number; k: number; ta: boolean; tb: boolean; batch: number; alpha: number; beta: number; bias: boolean }
 type Extra = 'residual' | 'geluOut' | 'geluGradOf';
@@ -51,9 +30,9 @@ function reference(p: Problem, A: Float64Array, B: Float64Array, BIAS: Float64Ar
     const e = z * p.m * p.n + i * p.n + j;
     let v = p.alpha * s + p.beta * C0[e] + (p.bias ? BIAS[j] : 0);
     if (extras.includes('residual')) v += X[e];
-    if (extras.includes('geluGradOf')) v *= geluDerivRef(X[e]);
+    if (extras.includes('geluGradOf')) v *= refGeluDeriv(X[e]);
     c[e] = v;
-    g[e] = geluRef(v);
+    g[e] = refGelu(v);
   }
   return { c, g };
 }

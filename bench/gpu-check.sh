@@ -21,7 +21,8 @@
 #   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
 #      (bench/op_timings.ts), and the GEMMs, attentions and layernorms once more on the fast kernel families
-#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
+#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows), and the pretraining step's profile
+#      on both family sets (bench/step_profile.ts, step_profile*.txt); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
 #      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
 # and prints the tables last. GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 2 and 4;
 # GPU_CHECK_RACECHECK=1 adds compute-sanitizer's racecheck after section 2.
@@ -101,6 +102,12 @@ timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_t
 #    and the GEMMs, attentions and layernorms again on the fast kernel families, in the same run
 CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/op_timings.js --only '^(gemm|mlp|attention|layernorm)' \
   --torch "$out/torch.json" > "$out/op_timings_fast.txt" 2>&1 || summary+=("op_timings (fast kernels) failed")
+#    where the ConvMAE-B pretraining step's time goes, op by op, on both kernel-family sets
+#    (bench/step_profile.ts: wall time, then one step on the host clock and one on the device clock)
+timeout 90 node dist/bench/step_profile.js --top 30 > "$out/step_profile.txt" 2>&1 || summary+=("step_profile failed (see step_profile.txt)")
+CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/step_profile.js --top 30 \
+  > "$out/step_profile_fast.txt" 2>&1 || summary+=("step_profile (fast kernels) failed (see step_profile_fast.txt)")
+for f in step_profile step_profile_fast; do summary+=("$f: $(grep -E '^summary:' "$out/$f.txt" || echo 'no summary')"); done
 # 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
 #    gemm tests and the gemm timings

@@ -17,13 +17,9 @@ import * as path from 'path';
 import { backward, clearTape, requireGrad } from '../lib/autograd/tape';
 import { backends, kernels, setKernel } from '../lib/backends';
 import { native } from '../lib/binding';
-import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
-import { ConvViT } from '../lib/models/convvit';
 import { Precision } from '../lib/nn/precision';
-import { AdamW } from '../lib/train/optim';
-import { pretrainParamGroups } from '../lib/train/param_groups';
 import * as ops from '../lib/ops';
 import { runParity } from '../lib/parity/parity';
 import { Device } from '../lib/tensor/device';
@@ -31,6 +27,7 @@ import { memory, resetPeakMemory } from '../lib/tensor/memory';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
 import { packageRoot } from '../lib/util/package_root';
+import { makeTrainStep, randn, StepKind, TrainStep } from './train_step';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,11 +41,6 @@ let failed = 0;
 function addRow(row: [string, string, string]): void {
   rows.push(row);
   console.log(`  ${row.join(' | ')}`);
-}
-
-function randn(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => rng.normal());
 }
 
 function relL2(a: Float32Array, b: Float32Array): number {
@@ -195,34 +187,20 @@ function checkStep(): void {
 }
 
 /** Images/s and peak memory of steady training steps of a base model (forward, backward, AdamW). */
-function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: number): void {
+function timeStepB(kind: StepKind, precision: Precision, batch: number): void {
   const steps = quick ? 2 : 5;
-  const imgs = randn(batch * 3 * 224 * 224, 3);
-  const labels = Array.from({ length: batch }, (_, i) => i % 1000);
-  const mae = kind === 'pretrain' ? new ConvMAE(preset('base'), { seed: 1 }) : null;
-  const vit = kind === 'finetune' ? new ConvViT(preset('base', { numClasses: 1000, dropPath: 0.1 }), { seed: 1 }) : null;
-  const m = (mae ?? vit)!;
-  m.to(dev);
-  m.precision = precision;
-  const named = m.namedParameters();
-  const opt = new AdamW(new Map(named), pretrainParamGroups(named.map(([name, t]) => ({ name, shape: t.shape }))), { beta1: 0.9, beta2: 0.95 });
-  const targets = tensor(ops.softTargets(labels, 1000, 0.1), [batch, 1000], { device: dev });
-  const step = (i: number) => {
-    if (mae) pretrainStep(mae, imgs, batch, 224, dev, randn(batch * 196, 100 + i));
-    else tidy(() => backward(ops.crossEntropy(vit!.forward(tensor(imgs, [batch, 3, 224, 224], { device: dev })), targets)));
-    opt.step(1e-4);
-    m.zeroGrad();
-  };
+  let step: TrainStep | null = null;
   try {
+    step = makeTrainStep(kind, dev, precision, batch);
     // Two warm-up steps: the first creates the optimizer state (taking blocks the step's
     // temporaries had cached), the second settles the cache.
-    step(0);
-    step(0);
+    step.run(0);
+    step.run(0);
     native.synchronize();
     const before = memory()[dev];
     resetPeakMemory(dev);
     const t0 = Date.now();
-    for (let i = 0; i < steps; i++) step(i + 1);
+    for (let i = 0; i < steps; i++) step.run(i + 1);
     native.synchronize();
     const sec = (Date.now() - t0) / 1000;
     const after = memory()[dev];
@@ -240,9 +218,7 @@ function timeStepB(kind: 'pretrain' | 'finetune', precision: Precision, batch: n
     addRow([`${kind} step b${batch} ${precision}`, (e as Error).message.split('\n')[0].slice(0, 80), 'FAIL']);
   } finally {
     clearTape();
-    targets.dispose();
-    opt.dispose();
-    m.dispose();
+    step?.dispose();
   }
 }
 

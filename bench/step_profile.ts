@@ -1,0 +1,100 @@
+// Where a training step's time goes, op by op: the step's wall time over steady steps, then one
+// step with every native call timed on the host clock (what launching costs) and one on the
+// device clock (what each op costs), as tables by category, by phase and by op (bench/op_profile.ts),
+// each row with its calls, time, share of the profiled time, megabytes of buffer arguments and rate.
+//   node dist/bench/step_profile.js [--kind pretrain|finetune] [--model base] [--batch 128]
+//        [--device cuda|cpu] [--precision bf16|float32] [--steps 3] [--top 40]
+// Kernel families come from CONVMAE_KERNELS as everywhere else. Read it as: if the host-clock
+// total is close to the wall time, the step is launch-bound (fewer launches or a CUDA graph pay);
+// else the device-clock rows say which ops to make faster or fuse.
+import { clearTape } from '../lib/autograd/tape';
+import { backends, kernels } from '../lib/backends';
+import { native } from '../lib/binding';
+import { Precision } from '../lib/nn/precision';
+import { Device } from '../lib/tensor/device';
+import { memory } from '../lib/tensor/memory';
+import { Clock, groupRows, OpProfiler, ProfileRow, rate } from './op_profile';
+import { makeTrainStep, StepKind, StepPhase } from './train_step';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
+};
+const posInt = (name: string, dflt: string): number => {
+  const v = Number(arg(name, dflt));
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`step_profile: expected a positive integer for --${name} but got ${arg(name, dflt)}`);
+  return v;
+};
+const oneOf = <T extends string>(name: string, dflt: T, allowed: readonly T[]): T => {
+  const v = arg(name, dflt);
+  if (!(allowed as readonly string[]).includes(v)) throw new RangeError(`step_profile: expected one of ${allowed.join(', ')} for --${name} but got ${v}`);
+  return v as T;
+};
+
+function table(title: string, rows: ProfileRow[], total: number, label: (r: ProfileRow) => string, limit = Infinity): void {
+  console.log(`\n${title}`);
+  console.log(`${'name'.padEnd(64)} ${'calls'.padStart(6)} ${'ms'.padStart(9)} ${'%'.padStart(6)} ${'MB'.padStart(9)}  rate`);
+  for (const r of rows.slice(0, limit)) {
+    console.log(`${label(r).slice(0, 64).padEnd(64)} ${String(r.calls).padStart(6)} ${r.ms.toFixed(3).padStart(9)} ${((100 * r.ms) / total).toFixed(1).padStart(6)} ` +
+      `${(r.bytes / 1e6).toFixed(1).padStart(9)}  ${rate(r)}`);
+  }
+  if (rows.length > limit) {
+    const rest = rows.slice(limit);
+    const ms = rest.reduce((a, r) => a + r.ms, 0);
+    console.log(`${`(${rest.length} more)`.padEnd(64)} ${String(rest.reduce((a, r) => a + r.calls, 0)).padStart(6)} ${ms.toFixed(3).padStart(9)} ${((100 * ms) / total).toFixed(1).padStart(6)}`);
+  }
+}
+
+function main(): void {
+  const kind = oneOf<StepKind>('kind', 'pretrain', ['pretrain', 'finetune']);
+  const device = oneOf<Device>('device', backends().cuda.usable ? 'cuda' : 'cpu', ['cuda', 'cpu']);
+  const precision = oneOf<Precision>('precision', device === 'cuda' ? 'bf16' : 'float32', ['bf16', 'float32']);
+  const model = arg('model', 'base');
+  const batch = posInt('batch', device === 'cuda' ? '128' : '2');
+  const steps = posInt('steps', '3');
+  const top = posInt('top', '40');
+  const k = kernels();
+  console.log(`step_profile: ${kind} ${model} batch ${batch} ${precision} on ${device === 'cuda' ? backends().cuda.name : 'the CPU'}` +
+    (device === 'cuda' ? ` (kernels ${k.gemm}/${k.attention}/${k.layernorm})` : ''));
+
+  // Installed before the model is built, so that every buffer's size is known.
+  const profiler = new OpProfiler();
+  profiler.install();
+  const step = makeTrainStep(kind, device, precision, batch, model);
+  try {
+    step.run(0);
+    step.run(0);
+    native.synchronize();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < steps; i++) step.run(i + 1);
+    native.synchronize();
+    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
+    console.log(`wall time per step: ${wallMs.toFixed(2)} ms (${((batch * 1e3) / wallMs).toFixed(1)} img/s, mean of ${steps}); peak ${(memory()[device].peakBytes / 2 ** 30).toFixed(2)} GiB`);
+
+    const totals: Record<Clock, number> = { host: 0, device: 0 };
+    for (const clock of ['host', 'device'] as Clock[]) {
+      profiler.reset();
+      profiler.start(clock);
+      step.run(steps + 1, (phase: StepPhase) => profiler.phase(phase));
+      native.synchronize();
+      profiler.stop();
+      const rows = profiler.report();
+      const total = rows.reduce((a, r) => a + r.ms, 0);
+      totals[clock] = total;
+      const calls = rows.reduce((a, r) => a + r.calls, 0);
+      console.log(`\n== ${clock} clock: ${calls} native calls, ${total.toFixed(2)} ms in them (${((100 * total) / wallMs).toFixed(0)}% of the wall time)`);
+      table('by category', groupRows(rows, (r) => r.category), total, (r) => r.op);
+      table('by phase', groupRows(rows, (r) => r.phase), total, (r) => r.op);
+      if (clock === 'device') {
+        table(`by op and sizes (top ${top})`, groupRows(rows, (r) => `${r.op} ${r.sizes}`.trim()), total, (r) => r.op, top);
+      }
+    }
+    console.log(`\nsummary: wall ${wallMs.toFixed(2)} ms per step; host clock ${totals.host.toFixed(2)} ms; device clock ${totals.device.toFixed(2)} ms`);
+  } finally {
+    profiler.uninstall();
+    clearTape();
+    step.dispose();
+  }
+}
+
+main();

@@ -10,7 +10,7 @@
 //
 // Three kernel sets compute this; the first that takes a call runs it:
 //   mma  (cuda/attention_mma.cu): tensor cores, bf16 storage, Dh 32/64/80, L up to 256, when
-//        kernel_choice("attention") is "mma" (the default);
+//        kernel_choice("attention") is "mma" (see native/kernel_choice.cc for the default);
 //   smem (cuda/attention_smem.cu): fp32 simt kernels, one block per head, its tokens in shared
 //        memory;
 //   these global-memory kernels otherwise, correct and simple rather than tuned: one warp per

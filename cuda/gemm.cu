@@ -8,6 +8,7 @@
 
 #include "gelu_math.cuh"
 #include "gemm_tc.cuh"
+#include "cuda_api.h"
 #include "gemm_wgmma.cuh"
 #include "kernel_choice.h"
 #include "ops/gemm.h"
@@ -114,7 +115,7 @@ void launch(const GemmParams& p) {
 
 void cuda_gemm(const GemmParams& p) {
   if (gemm_tensor_core_eligible(p)) {
-    if (kernel_choice("gemm") == "wgmma" && wgmma_available()) cuda_gemm_wgmma(p);
+    if (kernel_choice("gemm") == "wgmma" && cuda::wgmma_available()) cuda_gemm_wgmma(p);
     else cuda_gemm_tensor_core(p);
   } else if (p.c->dtype == DType::F32) launch<float>(p);
   else launch<__nv_bfloat16>(p);

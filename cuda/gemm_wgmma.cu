@@ -1,5 +1,5 @@
 // gemm on Hopper tensor cores with wgmma (sm_90a) for bfloat16 storage (contract in
-// native/ops/gemm.h; the caller checks gemm_tensor_core_eligible and wgmma_available).
+// native/ops/gemm.h; the caller checks gemm_tensor_core_eligible and cuda::wgmma_available).
 // bf16 operands, fp32 accumulation, then alpha, beta·C and the bias in fp32 and one rounding.
 //
 // Block: 128 x BN outputs, two warpgroups of 4 warps, each owning 64 rows x BN columns in
@@ -209,10 +209,13 @@ bool probe_wgmma() {
 }
 }  // namespace
 
+namespace cuda {
 bool wgmma_available() {
+  if (!info().usable) return false;
   static const bool available = probe_wgmma();
   return available;
 }
+}  // namespace cuda
 
 void cuda_gemm_wgmma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP

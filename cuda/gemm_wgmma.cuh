@@ -1,11 +1,10 @@
 // The Hopper gemm path for bfloat16 (cuda/gemm_wgmma.cu): cuda_gemm takes it when the problem is
-// eligible for the tensor cores, the kernel choice of gemm is wgmma and the GPU runs sm_90a code.
+// eligible for the tensor cores, the kernel choice of gemm is wgmma and the GPU runs sm_90a code
+// (cuda::wgmma_available, cuda_api.h).
 #pragma once
 #include "ops/gemm.h"
 
 namespace convmae {
-/** A Hopper (sm_90) GPU and an addon built with sm_90a code (probed once on the device). */
-bool wgmma_available();
 /** Launches the wgmma kernel (same eligibility as gemm_tensor_core_eligible). */
 void cuda_gemm_wgmma(const GemmParams& p);
 }  // namespace convmae

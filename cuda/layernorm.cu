@@ -1,10 +1,11 @@
 // layernorm on CUDA (full contract in native/ops/layernorm.h): LayerNorm over the last dim of a
 // row-major [rows, C] tensor, biased variance, eps inside the root, and its backward.
-//   forward:  y = (x − mean)·rstd·gamma + beta, mean [rows] and rstd [rows] saved        (=)
-//   backward: dx = rstd·(g − mean_c(g) − x̂·mean_c(g·x̂)) with g = dy·gamma               (=)
+//   forward:  y = (x − mean)·rstd·gamma + beta, mean [rows] and rstd [rows] saved (fp32)  (=)
+//   backward: dx = rstd·(g − mean_c(g) − x̂·mean_c(g·x̂)) with g = dy·gamma   (= or += accumulate)
 //             dgamma[c] = Σ_r dy·x̂,  dbeta[c] = Σ_r dy                                  (=)
-// float32 or bfloat16 storage; arithmetic and every sum in fp32 (the cross-row sums of dgamma and
-// dbeta finish in double). Outputs are distinct from the inputs (checked by the binding). rows
+// float32 or bfloat16 storage for x, y, gamma, beta and their gradients; mean and rstd always
+// float32; arithmetic and every sum in fp32 (the cross-row sums of dgamma and dbeta finish in
+// double). With accumulate, dx is read and the new value added before the one rounding to T. Outputs are distinct from the inputs (checked by the binding). rows
 // may be 0: the forward is then not called, and the backward writes dgamma = dbeta = 0.
 //
 // Forward and dx: one warp per row (8 rows per 256-thread block, grid-stride over rows). The row
@@ -43,7 +44,7 @@ constexpr int kThreads = 256, kWarps = kThreads / 32;
 constexpr int kColTile = 32, kRowLanes = 8;  // the partial-sum kernel's block shape
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
+__global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, float* mean, float* rstd, const T* x, const T* gamma,
                                                              const T* beta, int64_t rows, int64_t C, float eps) {
   const int lane = threadIdx.x % 32;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
@@ -71,8 +72,9 @@ __global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, T* mean, T* r
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* dy, const T* x, const T* mean,
-                                                                const T* rstd, const T* gamma, int64_t rows, int64_t C) {
+__global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* dy, const T* x, const float* mean,
+                                                                const float* rstd, const T* gamma, int64_t rows, int64_t C,
+                                                                bool accumulate) {
   const int lane = threadIdx.x % 32;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
     const T* xr = x + r * C;
@@ -89,7 +91,8 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
     T* dxr = dx + r * C;
     for (int64_t c = lane; c < C; c += 32) {
       const float xh = (ldf(xr, c) - m) * rs;
-      stf(dxr, c, rs * (__fmul_rn(ldf(dyr, c), ldf(gamma, c)) - mg - xh * mgx));
+      const float v = rs * (__fmul_rn(ldf(dyr, c), ldf(gamma, c)) - mg - xh * mgx);
+      stf(dxr, c, accumulate ? ldf(dxr, c) + v : v);
     }
   }
 }
@@ -97,7 +100,7 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
 // The rows family: V vectors of 8 per lane cover C (C / 8 <= 32·V); vector j of lane l is
 // elements 8·(32j + l) .. +8 when 32j + l < C / 8.
 template <typename T, int V>
-__global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, T* mean, T* rstd, const T* x, const T* gamma,
+__global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, float* mean, float* rstd, const T* x, const T* gamma,
                                                                   const T* beta, int64_t rows, int C, float eps) {
   const int lane = threadIdx.x % 32, nv = C / 8;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
@@ -147,8 +150,9 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, T* mean,
 }
 
 template <typename T, int V>
-__global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, const T* dy, const T* x, const T* mean,
-                                                                     const T* rstd, const T* gamma, int64_t rows, int C) {
+__global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, const T* dy, const T* x, const float* mean,
+                                                                     const float* rstd, const T* gamma, int64_t rows, int C,
+                                                                     bool accumulate) {
   const int lane = threadIdx.x % 32, nv = C / 8;
   for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
     const float m = ldf(mean, r), rs = ldf(rstd, r);
@@ -178,6 +182,12 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, cons
       if (vi < nv) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) g[j][e] = rs * (g[j][e] - mg - xh[j][e] * mgx);
+        if (accumulate) {
+          float old[8];
+          load8(dx + r * C + 8 * vi, old);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) g[j][e] += old[e];
+        }
         store8(dx + r * C + 8 * vi, g[j]);
       }
     }
@@ -206,7 +216,7 @@ void with_vectors_per_lane(int64_t C, F f) {
 // part[ch][0][c] = Σ_{r in chunk ch} dy·x̂,  part[ch][1][c] = Σ_{r in chunk ch} dy.
 template <typename T>
 __global__ void __launch_bounds__(kColTile* kRowLanes)
-    layernorm_partial_kernel(float* part, const T* dy, const T* x, const T* mean, const T* rstd, int64_t rows, int64_t C,
+    layernorm_partial_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows, int64_t C,
                              int64_t chunk) {
   __shared__ float sg[kRowLanes][kColTile];
   __shared__ float sb[kRowLanes][kColTile];
@@ -262,14 +272,14 @@ void cuda_layernorm(const LayerNormParams& p) {
     if (rows_family(p.c, {p.y->data, p.x->data, p.gamma->data, p.beta->data})) {
       with_vectors_per_lane(p.c, [&](auto v) {
         layernorm_rows_kernel<T, decltype(v)::value><<<grid, kThreads, 0, cuda::stream()>>>(
-            p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows,
-            int(p.c), float(p.eps));
+            p.y->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(),
+            p.rows, int(p.c), float(p.eps));
       });
       return;
     }
     layernorm_kernel<T><<<grid, kThreads, 0, cuda::stream()>>>(
-        p.y->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows, p.c,
-        float(p.eps));
+        p.y->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(), p.rows,
+        p.c, float(p.eps));
   });
 }
 
@@ -287,16 +297,18 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
       if (rows_family(C, {p.dx->data, p.dy->data, p.x->data, p.gamma->data})) {
         with_vectors_per_lane(C, [&](auto v) {
           layernorm_rows_dx_kernel<T, decltype(v)::value><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
-              p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, int(C));
+              p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.gamma->as<T>(), R,
+              int(C), p.accumulate);
         });
       } else {
         layernorm_dx_kernel<T><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
-            p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), p.gamma->as<T>(), R, C);
+            p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.gamma->as<T>(), R, C,
+            p.accumulate);
       }
       const int64_t tiles = (C + kColTile - 1) / kColTile;
       dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
       layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
-          part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<T>(), p.rstd->as<T>(), R, C, chunk);
+          part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
     }
     layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);

@@ -16,6 +16,8 @@ export interface BackendInfo {
     freeBytes: number;
     runtimeVersion: number;
     driverVersion: number;
+    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the wmma kernels). */
+    wgmma: boolean;
   };
 }
 
@@ -66,7 +68,8 @@ export function formatBackends(b: BackendInfo = backends()): string {
   ];
   if (b.cuda.compiled) {
     lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
-    lines.push(`      kernels: ${Object.entries(kernels()).map(([op, name]) => `${op} ${name}`).join(', ')}`);
+    lines.push(`      kernels: ${Object.entries(kernels()).map(([op, name]) => `${op} ${name}`).join(', ')}` +
+      (b.cuda.usable ? `; wgmma GEMM ${b.cuda.wgmma ? 'available' : 'not available here (the wgmma family runs wmma)'}` : ''));
   }
   return lines.join('\n');
 }

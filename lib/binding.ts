@@ -22,6 +22,8 @@ export interface NativeBackends {
   cuda: {
     compiled: boolean; usable: boolean; reason: string; name: string; deviceCount: number;
     computeCapability: string; totalBytes: number; freeBytes: number; runtimeVersion: number; driverVersion: number;
+    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the wmma kernels). */
+    wgmma: boolean;
   };
 }
 
@@ -70,10 +72,11 @@ export interface Native {
   /** Sum of a [rows, cols] tensor over axis 0 or 1, times scale, optionally accumulated. */
   sum(out: NativeBuffer, input: NativeBuffer, rows: number, cols: number, axis: number, scale: number,
     accumulate: boolean): void;
-  /** LayerNorm over the last dim of x [rows, C]: writes y, and mean and rstd [rows] for the backward. */
+  /** LayerNorm over the last dim of x [rows, C]: writes y, and mean and rstd [rows] (float32; float64 for float64 x) for the backward. */
   layernorm(y: NativeBuffer, mean: NativeBuffer, rstd: NativeBuffer, x: NativeBuffer, gamma: NativeBuffer, beta: NativeBuffer, rows: number, C: number, eps: number): void;
-  /** LayerNorm backward: writes dx [rows, C], dgamma and dbeta [C] (=, not +=). */
-  layernormBackward(dx: NativeBuffer, dgamma: NativeBuffer, dbeta: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, mean: NativeBuffer, rstd: NativeBuffer, gamma: NativeBuffer, rows: number, C: number): void;
+  /** LayerNorm backward: writes dx [rows, C] (=, or += with accumulate), dgamma and dbeta [C] (=). */
+  layernormBackward(dx: NativeBuffer, dgamma: NativeBuffer, dbeta: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, mean: NativeBuffer, rstd: NativeBuffer, gamma: NativeBuffer, rows: number, C: number,
+    accumulate?: boolean): void;
   /** y = 0.5 x (1 + erf(x / √2)), elementwise. */
   gelu(y: NativeBuffer, x: NativeBuffer): void;
   /** dx = dy · gelu'(x), elementwise. */

@@ -142,6 +142,7 @@ Napi::Value js_backends(const Napi::CallbackInfo& info) {
   gpu.Set("freeBytes", double(d.free_bytes));
   gpu.Set("runtimeVersion", d.runtime_version);
   gpu.Set("driverVersion", d.driver_version);
+  gpu.Set("wgmma", d.usable && cuda::wgmma_available());
   auto o = Napi::Object::New(env);
   o.Set("cpu", cpu);
   o.Set("cuda", gpu);

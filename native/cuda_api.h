@@ -43,6 +43,10 @@ void copy_device(void* dst, const void* src, size_t bytes, const char* op);
 void synchronize(const char* op);
 // Checks for an error left by the last launch and throws it named after op.
 void check_launch(const char* op);
+// Whether the Hopper wgmma GEMM (cuda/gemm_wgmma.cu) can run: an sm_90 device and sm_90a code in
+// this addon, probed once on the device. False without CUDA or a usable device; where it is false,
+// gemm's wgmma family runs the wmma kernels.
+bool wgmma_available();
 
 }  // namespace cuda
 }  // namespace convmae

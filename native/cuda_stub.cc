@@ -29,6 +29,7 @@ void copy_to_host(void*, const void*, size_t, const char* op) { not_built(op); }
 void copy_device(void*, const void*, size_t, const char* op) { not_built(op); }
 void synchronize(const char*) {}
 void check_launch(const char* op) { not_built(op); }
+bool wgmma_available() { return false; }
 
 }  // namespace cuda
 }  // namespace convmae

@@ -52,6 +52,11 @@ class Args {
     if (!info_[i].IsBoolean()) throw_type(op_, std::string("expected a boolean for `") + name + "`");
     return info_[i].As<Napi::Boolean>().Value();
   }
+  // A boolean, or `dflt` when the argument is absent or undefined.
+  bool optional_flag(size_t i, const char* name, bool dflt) const {
+    if (info_[i].IsUndefined()) return dflt;
+    return flag(i, name);
+  }
   Device device(size_t i, const char* name) const {
     int64_t d = integer(i, name, 0, 1);
     return Device(int(d));

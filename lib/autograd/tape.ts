@@ -3,13 +3,20 @@
 // the forward, in the op's own file). backward(loss) walks the tape in reverse, calls each rule
 // with the gradients of the entry's outputs, sums the gradients of inputs used more than once,
 // and adds the gradients of leaf tensors (requiresGrad, not produced by a recorded op: parameters)
-// into their `.grad`. Recording is off inside noGrad() and when no input requires a gradient.
+// into their `.grad`. A rule is also shown the gradient already collected for each input (from
+// the uses of it that come later in the forward, e.g. a residual connection); a rule whose kernel
+// can add in place may add its contribution into that tensor and return it, saving the separate
+// add (the tape owns those tensors, so writing into them is safe). Recording is off inside noGrad() and when no input requires a gradient.
 import { keep } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { add, fill_ } from '../ops/elementwise';
 
-/** Gradients of the outputs (null where an output got none) -> gradients of the inputs. */
-export type BackwardRule = (gradOutputs: (Tensor | null)[]) => (Tensor | null)[];
+/**
+ * Gradients of the outputs (null where an output got none) -> gradients of the inputs. `collected`
+ * holds, per input, the gradient gathered for it so far (or null); returning that same tensor for
+ * an input means the rule added its contribution into it.
+ */
+export type BackwardRule = (gradOutputs: (Tensor | null)[], collected: readonly (Tensor | null)[]) => (Tensor | null)[];
 
 interface Entry {
   op: string;
@@ -125,7 +132,8 @@ export function backward(loss: Tensor, grad?: Tensor): void {
       const e = tape[i];
       const gOut = e.outputs.map((o) => grads.get(o) ?? null);
       if (gOut.every((g) => g === null)) continue;
-      const gIn = e.backward(gOut);
+      const collected = e.inputs.map((t) => (t && needsGrad(t) ? grads.get(t) ?? null : null));
+      const gIn = e.backward(gOut, collected);
       for (const o of e.outputs) {
         const g = grads.get(o);
         if (g !== undefined) {
@@ -135,7 +143,7 @@ export function backward(loss: Tensor, grad?: Tensor): void {
       }
       e.inputs.forEach((t, j) => {
         const g = gIn[j];
-        if (!g) return;
+        if (!g || g === collected[j]) return; // nothing, or added in place
         if (t && needsGrad(t)) accumulate(grads, t, g);
         else g.dispose();
       });

@@ -2,11 +2,14 @@
 //   layerNorm(x [..., C], weight [C], bias [C], eps) -> y [..., C]
 //   y = (x - mean) / sqrt(var + eps) · weight + bias, biased variance, eps inside the root (the
 //   model uses eps 1e-5 and 1e-6, so it is an argument). The forward saves the per-row mean and
-//   rstd [rows] for the backward (native layernorm / layernormBackward, native/ops/layernorm.h);
-//   without recording they are freed at once.
+//   rstd [rows] for the backward (native layernorm / layernormBackward, native/ops/layernorm.h),
+//   in float32 (float64 for float64 x) whatever x's dtype; without recording they are freed at
+//   once. The backward adds dx into the gradient already collected for x when there is one (the
+//   residual stream's), in the same pass.
 import { native } from '../binding';
 import { record, shouldRecord } from '../autograd/tape';
 import { checkFinite, fail } from '../util/check';
+import { DType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { checkFloat, sameKind, shapeStr } from './common';
 
@@ -24,8 +27,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number):
   }
   const rows = x.numel / c;
   const y = Tensor.allocate(x.shape, x.dtype, x.device);
-  const mean = Tensor.allocate([rows], x.dtype, x.device);
-  const rstd = Tensor.allocate([rows], x.dtype, x.device);
+  const mean = Tensor.allocate([rows], statsDType(x.dtype), x.device);
+  const rstd = Tensor.allocate([rows], statsDType(x.dtype), x.device);
   try {
     native.layernorm(y.handle(op), mean.handle(op), rstd.handle(op), x.handle(op), weight.handle(op), bias.handle(op),
       rows, c, eps);
@@ -34,7 +37,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number):
     throw e;
   }
   if (shouldRecord([x, weight, bias])) {
-    record(op, [x, weight, bias], [y], ([dy]) => (dy ? layerNormGrad(dy, x, weight, mean, rstd) : [null, null, null]),
+    record(op, [x, weight, bias], [y], ([dy], [dxCollected]) => (dy ? layerNormGrad(dy, x, weight, mean, rstd, dxCollected) : [null, null, null]),
       [mean, rstd]);
   } else {
     mean.dispose();
@@ -43,18 +46,28 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number):
   return y;
 }
 
-/** [dx, dweight, dbias] from dy and the forward's inputs and saved statistics. */
-function layerNormGrad(dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor): Tensor[] {
+/** The dtype of the saved mean and rstd for inputs of dtype d. */
+export function statsDType(d: DType): DType {
+  return d === 'float64' ? 'float64' : 'float32';
+}
+
+/**
+ * [dx, dweight, dbias] from dy and the forward's inputs and saved statistics. With `into` (a
+ * gradient already collected for x, of x's size, dtype and device) dx is added into it and `into`
+ * is returned as dx.
+ */
+function layerNormGrad(dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, into: Tensor | null = null): Tensor[] {
   const op = 'layerNorm backward';
   const c = weight.numel;
-  const dx = Tensor.allocate(x.shape, x.dtype, x.device);
+  const accumulate = into !== null && into.numel === x.numel && into.dtype === x.dtype && into.device === x.device;
+  const dx = accumulate ? into : Tensor.allocate(x.shape, x.dtype, x.device);
   const dw = Tensor.allocate([c], x.dtype, x.device);
   const db = Tensor.allocate([c], x.dtype, x.device);
   try {
     native.layernormBackward(dx.handle(op), dw.handle(op), db.handle(op), dy.handle(op), x.handle(op), mean.handle(op),
-      rstd.handle(op), weight.handle(op), x.numel / c, c);
+      rstd.handle(op), weight.handle(op), x.numel / c, c, accumulate);
   } catch (e) {
-    [dx, dw, db].forEach((t) => t.dispose());
+    [accumulate ? null : dx, dw, db].forEach((t) => t?.dispose());
     throw e;
   }
   return [dx, dw, db];

@@ -80,7 +80,8 @@ void cpu_layernorm_backward(const LayerNormBackwardParams& p) {
           T* dxr = dx + r * C;
           for (int64_t c = 0; c < C; ++c) {
             const double xh = (double(xr[c]) - m) * rs;
-            dxr[c] = T(rs * (double(dyr[c]) * double(gamma[c]) - mg - xh * mgx));
+            const double v = rs * (double(dyr[c]) * double(gamma[c]) - mg - xh * mgx);
+            dxr[c] = p.accumulate ? T(double(dxr[c]) + v) : T(v);
           }
         }
       }

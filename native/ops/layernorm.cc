@@ -1,7 +1,8 @@
 // layernorm(y, mean, rstd, x, gamma, beta, rows, C, eps) and
-// layernormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, C): bindings and dispatch
-// (contract in layernorm.h). Every buffer is checked against the sizes, one dtype and device,
-// and outputs against aliasing any other argument.
+// layernormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, C, accumulate = false):
+// bindings and dispatch (contract in layernorm.h). Every buffer is checked against the sizes, one
+// dtype and device (the statistics: float32, or float64 for float64 x), and outputs against
+// aliasing any other argument.
 #include "ops/layernorm.h"
 
 #include <cmath>
@@ -33,6 +34,12 @@ void check_sizes(const Args& a, int64_t rows, int64_t c) {
   if (rows > kMax / c) throw_range(a.op(), "`rows` x `C` is too large");
 }
 
+// mean and rstd: on x's device, float64 for float64 x, else float32.
+void expect_stats(const Args& a, const Buffer& stat, const Buffer& x, const char* name) {
+  a.expect_device(stat, x.device, name);
+  a.expect_dtype(stat, x.dtype == DType::F64 ? DType::F64 : DType::F32, name);
+}
+
 }  // namespace
 
 Napi::Value js_layernorm(const Napi::CallbackInfo& info) {
@@ -50,8 +57,8 @@ Napi::Value js_layernorm(const Napi::CallbackInfo& info) {
   if (!std::isfinite(p.eps) || p.eps < 0) throw_range(a.op(), "`eps` must be a finite number >= 0");
   a.expect_float(*p.x, "x");
   a.expect_same(*p.y, *p.x, "y", "x");
-  a.expect_same(*p.mean, *p.x, "mean", "x");
-  a.expect_same(*p.rstd, *p.x, "rstd", "x");
+  expect_stats(a, *p.mean, *p.x, "mean");
+  expect_stats(a, *p.rstd, *p.x, "rstd");
   a.expect_same(*p.gamma, *p.x, "gamma", "x");
   a.expect_same(*p.beta, *p.x, "beta", "x");
   check_sizes(a, p.rows, p.c);
@@ -81,13 +88,14 @@ Napi::Value js_layernorm_backward(const Napi::CallbackInfo& info) {
   p.gamma = &a.buffer(7, "gamma");
   p.rows = a.integer(8, "rows", 0, kMax);
   p.c = a.integer(9, "C", 1, kMax);
+  p.accumulate = a.optional_flag(10, "accumulate", false);
   a.expect_float(*p.x, "x");
   a.expect_same(*p.dx, *p.x, "dx", "x");
   a.expect_same(*p.dgamma, *p.x, "dgamma", "x");
   a.expect_same(*p.dbeta, *p.x, "dbeta", "x");
   a.expect_same(*p.dy, *p.x, "dy", "x");
-  a.expect_same(*p.mean, *p.x, "mean", "x");
-  a.expect_same(*p.rstd, *p.x, "rstd", "x");
+  expect_stats(a, *p.mean, *p.x, "mean");
+  expect_stats(a, *p.rstd, *p.x, "rstd");
   a.expect_same(*p.gamma, *p.x, "gamma", "x");
   check_sizes(a, p.rows, p.c);
   a.expect_numel(*p.dx, p.rows * p.c, "dx");

@@ -8,9 +8,13 @@
 //   backward: with x̂ = (x - mean)·rstd and g = dy·gamma,
 //             dx[r,c]   = rstd[r] · (g[r,c] - mean_c(g[r,:]) - x̂[r,c] · mean_c(g[r,:]·x̂[r,:]))  (=)
 //             dgamma[c] = Σ_r dy[r,c] · x̂[r,c],   dbeta[c] = Σ_r dy[r,c]                       (=)
-// Layouts: x, y, dy, dx [rows, C]; gamma, beta, dgamma, dbeta [C]; mean, rstd [rows], all of one
-// float dtype and device (mean and rstd are saved by the forward for the backward). Outputs must
-// be buffers distinct from every other argument. C ≥ 1; rows may be 0.
+//             with accumulate, dx += that instead (the gradient already collected for x, e.g. from
+//             a residual connection, is added in the same pass).
+// Layouts: x, y, dy, dx [rows, C]; gamma, beta, dgamma, dbeta [C], all of one float dtype and
+// device; mean, rstd [rows] (saved by the forward for the backward) are float64 for float64 x and
+// float32 otherwise, so that bfloat16 rows keep exact statistics (a bfloat16 mean would shift x̂ by
+// up to 2^-9·|mean|/std in the backward). Outputs must be buffers distinct from every other
+// argument. C ≥ 1; rows may be 0.
 #pragma once
 #include <cstdint>
 
@@ -37,6 +41,7 @@ struct LayerNormBackwardParams {
   const Buffer* rstd;
   const Buffer* gamma;
   int64_t rows, c;
+  bool accumulate;  // dx += instead of dx =
 };
 void cpu_layernorm(const LayerNormParams& p);
 void cpu_layernorm_backward(const LayerNormBackwardParams& p);

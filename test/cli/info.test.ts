@@ -11,6 +11,8 @@ describe('convmae info', () => {
     const b = backends();
     expect(b.cpu.usable).toBe(true);
     expect(typeof b.cuda.compiled).toBe('boolean');
+    expect(typeof b.cuda.wgmma).toBe('boolean');
+    if (!b.cuda.usable) expect(b.cuda.wgmma).toBe(false);
     const text = formatBackends(b);
     expect(text).toMatch(/cpu: +compiled yes, usable yes/);
     expect(text).toMatch(/cuda: compiled (yes|no)/);

@@ -4,7 +4,7 @@
 // of the float32 CPU op on bf16-rounded inputs with its output rounded, plus one bf16 step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { kernels, setKernel } from '../../lib/backends';
+import { backends, kernels, setKernel } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { linear } from '../../lib/ops/linear';
@@ -33,6 +33,12 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
   // with both tensor-core families (wgmma runs where the GPU is Hopper; elsewhere it is wmma too).
   const shapes = [[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [136, 40, 2600, 1], [16, 13, 24, 1],
     [24, 20, 1032, 1], [7, 24, 48, 3], [130, 8, 16, 2], [300, 392, 200, 1], [64, 40, 27, 2], [17, 33, 9, 1], [5, 100, 1, 2], [40, 17, 24, 1]];
+  it('has the wgmma GEMM on a Hopper GPU, so the wgmma family below runs it and not the wmma fallback', () => {
+    const b = backends().cuda;
+    if (b.computeCapability === '9.0') expect(b.wgmma, `${b.name}: sm_90a code in the addon and the device probe`).toBe(true);
+    else expect(b.wgmma, `${b.name} is sm_${b.computeCapability}: no wgmma`).toBe(false);
+  });
+
   describe.each(['wgmma', 'wmma'] as const)('kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { kernels, setKernel } from '../../lib/backends';
 import { native } from '../../lib/binding';
+import { add } from '../../lib/ops/arith';
 import { layerNorm } from '../../lib/ops/layernorm';
 import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor } from '../../lib/tensor/tensor';
@@ -15,7 +16,7 @@ import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
-import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
+import { type Run, freshSeed, rand32, put, hostF, expectParity, roundBf16 } from '../helpers/cuda_compare';
 
 interface LnRef { y: Float64Array; mean: Float64Array; rstd: Float64Array }
 
@@ -133,6 +134,63 @@ describe('layerNorm backward', () => {
   });
 });
 
+describe('layerNorm backward into a collected gradient (the residual stream)', () => {
+  it('adds dx into dx already there when told to (native accumulate)', () => {
+    for (const dtype of ['float32', 'float64'] as DType[]) {
+      tidy(() => {
+        const rows = 7, c = 19;
+        const X = stored(randn(rows * c, 41, 2), dtype), W = stored(randn(c, 42), dtype), DY = stored(randn(rows * c, 43), dtype);
+        const DX0 = stored(randn(rows * c, 44), dtype);
+        const st = dtype === 'float64' ? 'float64' : 'float32';
+        const x = tensor(X, [rows, c], { dtype }), w = tensor(W, [c], { dtype }), dy = tensor(DY, [rows, c], { dtype });
+        const mean = Tensor.allocate([rows], st, 'cpu'), rstd = Tensor.allocate([rows], st, 'cpu');
+        native.layernorm(Tensor.allocate([rows, c], dtype, 'cpu').handle(), mean.handle(), rstd.handle(), x.handle(), w.handle(),
+          tensor(new Float64Array(c), [c], { dtype }).handle(), rows, c, 1e-6);
+        const grads = (accumulate: boolean) => {
+          const dx = tensor(accumulate ? DX0 : new Float64Array(rows * c), [rows, c], { dtype });
+          const dw = Tensor.allocate([c], dtype, 'cpu'), db = Tensor.allocate([c], dtype, 'cpu');
+          native.layernormBackward(dx.handle(), dw.handle(), db.handle(), dy.handle(), x.handle(), mean.handle(), rstd.handle(),
+            w.handle(), rows, c, accumulate);
+          return [dx, dw, db].map((t) => Float64Array.from(t.toTypedArray() as Float64Array));
+        };
+        const [dx, dw, db] = grads(false), [dxAcc, dwAcc, dbAcc] = grads(true);
+        const want = stored(dx.map((v, i) => v + DX0[i]), dtype);
+        const tol = dtype === 'float64' ? { atol: 1e-13, rtol: 1e-12 } : { atol: 1e-6, rtol: 1e-6 };
+        expectClose(dxAcc, want, tol, `accumulated dx ${dtype}`);
+        expect(Array.from(dwAcc)).toEqual(Array.from(dw)); // dgamma and dbeta are written, not added
+        expect(Array.from(dbAcc)).toEqual(Array.from(db));
+      });
+    }
+  });
+
+  it('takes the residual gradient through the tape without a separate add, with the same gradients', () => {
+    // y = x + layerNorm(x)·s: the add's gradient for x is collected first (the add comes later in
+    // the forward), then the layerNorm rule adds its dx into it.
+    const rows = 6, c = 8;
+    const X = randn(rows * c, 51), W = randn(c, 52).map((v) => 1 + 0.5 * v), B = randn(c, 53);
+    const f = (x: Tensor, w: Tensor, b: Tensor) => add(x, layerNorm(x, w, b, 1e-5));
+    gradcheck(f, [{ data: X, shape: [rows, c] }, { data: W, shape: [c] }, { data: B, shape: [c] }]);
+    const binary = native.binary;
+    let adds = 0;
+    (native as { binary: typeof binary }).binary = (...args: Parameters<typeof binary>) => {
+      adds++;
+      return binary(...args);
+    };
+    try {
+      tidy(() => {
+        const x = requireGrad(tensor(X, [rows, c], { dtype: 'float64' }));
+        const y = f(x, tensor(W, [c], { dtype: 'float64' }), tensor(B, [c], { dtype: 'float64' }));
+        adds = 0;
+        backward(y, tensor(randn(rows * c, 54), [rows, c], { dtype: 'float64' }));
+        expect(adds, 'binary kernel calls in the backward').toBe(0);
+        x.grad!.dispose();
+      });
+    } finally {
+      (native as { binary: typeof binary }).binary = binary;
+    }
+  });
+});
+
 describe('layerNorm errors', () => {
   const mk = (shape: number[], dtype: DType = 'float32') => tensor(new Float64Array(shape.reduce((p, d) => p * d, 1)), shape, { dtype });
 
@@ -196,6 +254,14 @@ describe('layerNorm errors', () => {
       expect(bwd(dy, dw, db, dy, x, m, r, w, 4, 6)).toThrow(/layernormBackward: `dx` and `dy` are the same buffer/);
       expect(bwd(dx, dw, dw, dy, x, m, r, w, 4, 6)).toThrow(/same buffer/);
       expect(bwd(dx, dw, db, dy, x, m, r, undefined, 4, 6)).toThrow(TypeError);
+      expect(bwd(dx, dw, db, dy, x, m, r, w, 4, 6, true)).not.toThrow();
+      expect(bwd(dx, dw, db, dy, x, m, r, w, 4, 6, 1)).toThrow(/layernormBackward: expected a boolean for `accumulate`/);
+      // the statistics are float32 for float32 x, float64 for float64 x
+      expect(fwd(y, h([4], 'float64'), r, x, w, b, 4, 6, 1e-5)).toThrow(/layernorm: `mean` is float64 but float32 was expected/);
+      expect(bwd(dx, dw, db, dy, x, m, h([4], 'float64'), w, 4, 6)).toThrow(/layernormBackward: `rstd` is float64 but float32 was expected/);
+      const [y64, x64, w64, b64] = [h([4, 6], 'float64'), h([4, 6], 'float64'), h([6], 'float64'), h([6], 'float64')];
+      expect(fwd(y64, h([4], 'float64'), h([4], 'float64'), x64, w64, b64, 4, 6, 1e-5)).not.toThrow();
+      expect(fwd(y64, m, h([4], 'float64'), x64, w64, b64, 4, 6, 1e-5)).toThrow(/layernorm: `mean` is float32 but float64 was expected/);
     });
   });
 });
@@ -209,20 +275,23 @@ describe('layerNorm errors', () => {
 describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
 
 
+  // The statistics are float32 whatever x's dtype.
   const forward = (rows: number, c: number, eps: number): Run => (device, mode, [X, W, B]) => tidy(() => {
     const o = { device, dtype: mode };
-    const y = empty([rows, c], o), mean = empty([rows], o), rstd = empty([rows], o);
+    const y = empty([rows, c], o), mean = empty([rows], { device }), rstd = empty([rows], { device });
     native.layernorm(y.handle(), mean.handle(), rstd.handle(), put(X, [rows, c], device, mode).handle(),
       put(W, [c], device, mode).handle(), put(B, [c], device, mode).handle(), rows, c, eps);
     return [hostF(y), hostF(mean), hostF(rstd)];
   });
 
-  const backwardRun = (rows: number, c: number): Run => (device, mode, [DY, X, M, R, W]) => tidy(() => {
+  // M and R (float32 statistics) are not among the inputs, so the bf16 budget rounds only dy, x,
+  // gamma and, with DX0 (accumulate: dx = DX0 + ...), the gradient added into.
+  const backwardRun = (rows: number, c: number, M: Float64Array, R: Float64Array): Run => (device, mode, [DY, X, W, DX0]) => tidy(() => {
     const o = { device, dtype: mode };
-    const dx = empty([rows, c], o), dw = empty([c], o), db = empty([c], o);
+    const dx = DX0 ? put(DX0, [rows, c], device, mode) : empty([rows, c], o), dw = empty([c], o), db = empty([c], o);
     native.layernormBackward(dx.handle(), dw.handle(), db.handle(), put(DY, [rows, c], device, mode).handle(),
-      put(X, [rows, c], device, mode).handle(), put(M, [rows], device, mode).handle(), put(R, [rows], device, mode).handle(),
-      put(W, [c], device, mode).handle(), rows, c);
+      put(X, [rows, c], device, mode).handle(), put(M, [rows], device, 'float32').handle(), put(R, [rows], device, 'float32').handle(),
+      put(W, [c], device, mode).handle(), rows, c, DX0 !== undefined);
     return [hostF(dx), hostF(dw), hostF(db)];
   });
 
@@ -241,7 +310,9 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
       for (const eps of [1e-5, 1e-6]) expectParity(`layernorm eps ${eps} (seed ${seed})`, forward(rows, c, eps), [X, W, B], ['y', 'mean', 'rstd']);
       const [, M, R] = forward(rows, c, 1e-6)('cpu', 'float32', [X, W, B]);
       const DY = rand32(rows * c, seed + 3);
-      expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c), [DY, X, M, R, W], ['dx', 'dgamma', 'dbeta']);
+      expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c, M, R), [DY, X, W], ['dx', 'dgamma', 'dbeta']);
+      const DX0 = rand32(rows * c, seed + 4);
+      expectParity(`layernormBackward accumulate (seed ${seed})`, backwardRun(rows, c, M, R), [DY, X, W, DX0], ['dx', 'dgamma', 'dbeta']);
     });
 
     it('keeps its precision in float32 on rows with a large mean', () => {
@@ -253,9 +324,26 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
       ['y', 'mean', 'rstd'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
       const [, M, R] = cpu;
       const DY = rand32(rows * c, seed + 3);
-      const bwd = backwardRun(rows, c);
-      const cpuB = bwd('cpu', 'float32', [DY, X, M, R, W]), gpuB = bwd('cuda', 'float32', [DY, X, M, R, W]);
+      const bwd = backwardRun(rows, c, M, R);
+      const cpuB = bwd('cpu', 'float32', [DY, X, W]), gpuB = bwd('cuda', 'float32', [DY, X, W]);
       ['dx', 'dgamma', 'dbeta'].forEach((name, k) => expect(relL2(gpuB[k], cpuB[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+    });
+    it('keeps exact statistics for bfloat16 rows with a large mean (float32 mean and rstd)', () => {
+      // mean ~100, spread ~1: a bfloat16 mean (spacing 0.5 near 100) would shift x̂ by up to 0.25
+      // in the backward, a relative error of 0.1-0.3 in dx and dgamma; float32 statistics leave
+      // only the bf16 rounding of the outputs (~2^-9 per element).
+      const seed = freshSeed(), rows = 32, c = 256;
+      const X = roundBf16(Float64Array.from(rand32(rows * c, seed), (v, i) => v + 100 + Math.floor(i / c)));
+      const W = roundBf16(rand32(c, seed + 1, 0.3, 1)), B = roundBf16(rand32(c, seed + 2, 0.5)), DY = roundBf16(rand32(rows * c, seed + 3));
+      const grads = (device: Device, mode: 'float32' | 'bfloat16') => tidy(() => {
+        const [x, w, b] = [put(X, [rows, c], device, mode), put(W, [c], device, mode), put(B, [c], device, mode)].map(requireGrad);
+        backward(layerNorm(x, w, b, 1e-6), put(DY, [rows, c], device, mode));
+        const out = [x, w, b].map((t) => hostF(t.grad!));
+        [x, w, b].forEach((t) => t.grad!.dispose());
+        return out;
+      });
+      const cpu = grads('cpu', 'float32'), gpu = grads('cuda', 'bfloat16');
+      ['dx', 'dgamma', 'dbeta'].forEach((name, k) => expect(relL2(gpu[k], cpu[k]), `${name} (seed ${seed})`).toBeLessThanOrEqual(1e-2));
     });
   });
 

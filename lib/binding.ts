@@ -58,6 +58,8 @@ export interface Native {
   fill(out: NativeBuffer, value: number): void;
   /** out = convert(input). */
   cast(out: NativeBuffer, input: NativeBuffer): void;
+  /** outs[j] = convert(ins[j]) for every pair, in few launches (one device; outs distinct). */
+  castMulti(outs: NativeBuffer[], ins: NativeBuffer[]): void;
   /** out = a (add|sub|mul|div = 0..3) b, b tiled over a. */
   binary(kind: number, out: NativeBuffer, a: NativeBuffer, b: NativeBuffer): void;
   /** out = alpha * input + beta. */

@@ -19,6 +19,7 @@ Napi::Value js_kernels(const Napi::CallbackInfo&);
 // ops/*.cc
 Napi::Value js_fill(const Napi::CallbackInfo&);
 Napi::Value js_cast(const Napi::CallbackInfo&);
+Napi::Value js_cast_multi(const Napi::CallbackInfo&);
 Napi::Value js_binary(const Napi::CallbackInfo&);
 Napi::Value js_scale(const Napi::CallbackInfo&);
 Napi::Value js_gemm(const Napi::CallbackInfo&);
@@ -69,6 +70,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "kernels", js_kernels);
   CM_EXPORT(exports, "fill", js_fill);
   CM_EXPORT(exports, "cast", js_cast);
+  CM_EXPORT(exports, "castMulti", js_cast_multi);
   CM_EXPORT(exports, "binary", js_binary);
   CM_EXPORT(exports, "scale", js_scale);
   CM_EXPORT(exports, "gemm", js_gemm);

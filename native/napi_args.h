@@ -52,6 +52,23 @@ class Args {
     if (!info_[i].IsBoolean()) throw_type(op_, std::string("expected a boolean for `") + name + "`");
     return info_[i].As<Napi::Boolean>().Value();
   }
+  // Argument i as an array; with n >= 0 it must have n entries (`counted` names what n counts).
+  Napi::Array array(size_t i, const char* name, int64_t n = -1, const char* counted = "") const {
+    if (!info_[i].IsArray()) throw_type(op_, std::string("expected an array for `") + name + "`");
+    Napi::Array arr = info_[i].As<Napi::Array>();
+    if (n >= 0 && int64_t(arr.Length()) != n)
+      throw_range(op_, std::string("`") + name + "` has " + std::to_string(arr.Length()) + " entries but `" + counted +
+                           "` has " + std::to_string(n));
+    return arr;
+  }
+  // Entry j of an array argument as a live Buffer (named name[j] in errors).
+  Buffer& array_buffer(const Napi::Array& arr, uint32_t j, const char* name) const {
+    const std::string what = std::string(name) + "[" + std::to_string(j) + "]";
+    Buffer* b = buffer_from(arr.Get(j));
+    if (!b) throw_type(op_, "expected a tensor buffer for `" + what + "`");
+    if (!b->alive) throw_error(op_, "`" + what + "` was disposed");
+    return *b;
+  }
   // A boolean, or `dflt` when the argument is absent or undefined.
   bool optional_flag(size_t i, const char* name, bool dflt) const {
     if (info_[i].IsUndefined()) return dflt;

@@ -95,8 +95,13 @@ export class ConvMAE extends ConvEncoder {
   }
 
   forward(inputs: PretrainInputs): PretrainOutputs {
-    const { imgs, capture } = inputs;
+    const { imgs } = inputs;
     if (!(imgs instanceof Tensor)) throw new TypeError('ConvMAE.forward: expected a Tensor for `imgs`');
+    return this.withCasts(imgs.device, () => this.pretrainForward(imgs, inputs));
+  }
+
+  private pretrainForward(imgs: Tensor, inputs: PretrainInputs): PretrainOutputs {
+    const { capture } = inputs;
     const x0Imgs = this.enter(imgs);
     const n = imgs.shape[0];
     const masking = this.masking(n, inputs);

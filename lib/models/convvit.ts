@@ -63,22 +63,26 @@ export class ConvViT extends ConvEncoder {
   forwardPooled(imgs: Tensor, capture?: Capture): Tensor {
     const layout = this.layout(imgs);
     try {
-      const x = this.stage3(this.stages(this.enter(imgs), layout, capture).tokens, capture);
-      const dtype = this.pos_embed.dtype;
-      if (this.fc_norm) {
-        const pooled = toOutput(this.fc_norm.forward(meanTokens(x)), dtype);
-        capture?.('fc_norm', pooled);
-        return pooled;
-      }
-      // cls mode: `norm` then the first token (top-left patch); the model has no class token.
-      const normed = this.norm!.forward(x);
-      const first = tensor(Int32Array.from({ length: layout.n }, (_, b) => b * layout.k), [layout.n], { dtype: 'int32', device: imgs.device });
-      const out = gatherRows(reshape(normed, [layout.n * layout.k, this.config.embedDim[2]]), first);
-      retainUntilBackward([first]);
-      return toOutput(out, dtype);
+      return this.withCasts(imgs.device, () => this.pooled(imgs, layout, capture));
     } finally {
       retainUntilBackward([layout.cells, layout.table]);
     }
+  }
+
+  private pooled(imgs: Tensor, layout: VisibleLayout, capture?: Capture): Tensor {
+    const x = this.stage3(this.stages(this.enter(imgs), layout, capture).tokens, capture);
+    const dtype = this.pos_embed.dtype;
+    if (this.fc_norm) {
+      const pooled = toOutput(this.fc_norm.forward(meanTokens(x)), dtype);
+      capture?.('fc_norm', pooled);
+      return pooled;
+    }
+    // cls mode: `norm` then the first token (top-left patch); the model has no class token.
+    const normed = this.norm!.forward(x);
+    const first = tensor(Int32Array.from({ length: layout.n }, (_, b) => b * layout.k), [layout.n], { dtype: 'int32', device: imgs.device });
+    const out = gatherRows(reshape(normed, [layout.n * layout.k, this.config.embedDim[2]]), first);
+    retainUntilBackward([first]);
+    return toOutput(out, dtype);
   }
 
   /** Class logits [N, numClasses]. */
@@ -95,18 +99,22 @@ export class ConvViT extends ConvEncoder {
   forwardFeatures(imgs: Tensor): Features {
     const layout = this.layout(imgs, true);
     try {
-      const s = this.stages(this.enter(imgs), layout);
-      const x = this.stage3(s.tokens);
-      const c3 = this.config.embedDim[2];
-      const dtype = this.pos_embed.dtype;
-      const e1 = toOutput(rowsToMap(s.e1, layout, 4), dtype);
-      const e2 = toOutput(rowsToMap(s.e2, layout, 2), dtype);
-      const e3 = toOutput(rowsToMap(reshape(x, [layout.n * layout.k, c3]), layout, 1), dtype);
-      const e4 = maxPool2x2(e3);
-      return { e1, e2, e3, e4 };
+      return this.withCasts(imgs.device, () => this.features(imgs, layout));
     } finally {
       retainUntilBackward([layout.cells, layout.table]);
     }
+  }
+
+  private features(imgs: Tensor, layout: VisibleLayout): Features {
+    const s = this.stages(this.enter(imgs), layout);
+    const x = this.stage3(s.tokens);
+    const c3 = this.config.embedDim[2];
+    const dtype = this.pos_embed.dtype;
+    const e1 = toOutput(rowsToMap(s.e1, layout, 4), dtype);
+    const e2 = toOutput(rowsToMap(s.e2, layout, 2), dtype);
+    const e3 = toOutput(rowsToMap(reshape(x, [layout.n * layout.k, c3]), layout, 1), dtype);
+    const e4 = maxPool2x2(e3);
+    return { e1, e2, e3, e4 };
   }
 }
 

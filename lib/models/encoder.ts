@@ -14,7 +14,7 @@ import { Block, CBlock, PatchEmbed } from '../nn/blocks';
 import { InitContext, xavierUniform } from '../nn/init';
 import { Linear, LinearInit } from '../nn/layers';
 import { Module, param } from '../nn/module';
-import { Precision, resolvePrecision, toActivations, useParam } from '../nn/precision';
+import { activationDType, Precision, resolvePrecision, toActivations, useParam, withParamCasts } from '../nn/precision';
 import { Device } from '../tensor/device';
 import { ConvMAEConfig } from './config';
 import { resizePosTable } from './pos_resize';
@@ -101,7 +101,7 @@ export class ConvEncoder extends Module {
     const p4 = this.patch_embed4.forward(p3);
     capture?.('patch_embed4', p4);
     const c3 = this.config.embedDim[2];
-    const pos = gatherRows(useParam(this.positionTable(layout.g), p4), layout.cells);
+    const pos = gatherRows(this.positionTable(layout.g, p4), layout.cells);
     const tokens = reshape(add(p4, pos), [layout.n, layout.k, c3]);
     return { e1, e2, tokens };
   }
@@ -111,15 +111,26 @@ export class ConvEncoder extends Module {
     return resolvePrecision(device, this.precision);
   }
 
+  /**
+   * Runs a forward on `device` with every parameter cast to the activation dtype once, up front
+   * (nn/precision.ts withParamCasts); a no-op cast in float32.
+   */
+  protected withCasts<T>(device: Device, fn: () => T): T {
+    return withParamCasts(this.parameters(), activationDType(this.precisionOn(device), this.pos_embed.dtype), fn);
+  }
+
   /** Images (already checked to be a Tensor) as the stages take them: cast to the activation dtype. */
   protected enter(imgs: Tensor): Tensor {
     return toActivations(imgs, this.precisionOn(imgs.device), this.pos_embed.dtype);
   }
 
-  /** The [G·G, C3] position table for a grid side G (a resized, cached copy when G differs). */
-  private positionTable(g: number): Tensor {
+  /**
+   * The [G·G, C3] position table for a grid side G (a resized, cached copy when G differs), in the
+   * dtype of `like` (useParam).
+   */
+  private positionTable(g: number, like: Tensor): Tensor {
     const c3 = this.config.embedDim[2];
-    if (g === this.grid) return reshape(this.pos_embed, [g * g, c3]);
+    if (g === this.grid) return reshape(useParam(this.pos_embed, like), [g * g, c3]);
     const key = `${g}:${this.pos_embed.device}`;
     let t = this.resizedPos.get(key);
     if (!t || t.disposed) {
@@ -128,7 +139,7 @@ export class ConvEncoder extends Module {
       this.resizedPos.get(key)?.dispose();
       this.resizedPos.set(key, t);
     }
-    return t;
+    return useParam(t, like);
   }
 
   /** Drops cached resized position tables (call after changing pos_embed). */

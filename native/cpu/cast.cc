@@ -1,4 +1,5 @@
-// CPU reference for cast (contract in native/ops/cast.h). Values pass through double.
+// CPU reference for cast and cast_multi (contract in native/ops/cast.h). Values pass through
+// double; cast_multi casts its pairs one after another.
 #include "ops/cast.h"
 
 #include "parallel.h"
@@ -41,6 +42,10 @@ void cpu_cast(const CastParams& p) {
   parallel_for(in.numel, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) store(out.data, out.dtype, i, load(in.data, in.dtype, i));
   });
+}
+
+void cpu_cast_multi(const CastMultiParams& p) {
+  for (const CastParams& c : p.pairs) cpu_cast(c);
 }
 
 }  // namespace convmae

@@ -28,24 +28,6 @@ double beta(const Args& a, size_t i, const char* name) {
   return v;
 }
 
-// Argument i as an array of `n` entries (n < 0: any length), named in errors.
-Napi::Array array_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t n) {
-  if (!info[i].IsArray()) throw_type("adamwMulti", std::string("expected an array for `") + name + "`");
-  Napi::Array arr = info[i].As<Napi::Array>();
-  if (n >= 0 && int64_t(arr.Length()) != n)
-    throw_range("adamwMulti", std::string("`") + name + "` has " + std::to_string(arr.Length()) + " entries but `params` has " +
-                                  std::to_string(n));
-  return arr;
-}
-
-Buffer& array_buffer(const Napi::Array& arr, uint32_t j, const char* name) {
-  const std::string what = std::string(name) + "[" + std::to_string(j) + "]";
-  Buffer* b = buffer_from(arr.Get(j));
-  if (!b) throw_type("adamwMulti", "expected a tensor buffer for `" + what + "`");
-  if (!b->alive) throw_error("adamwMulti", "`" + what + "` was disposed");
-  return *b;
-}
-
 double array_number(const Napi::Array& arr, uint32_t j, const char* name) {
   const Napi::Value v = arr.Get(j);
   const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
@@ -88,11 +70,11 @@ Napi::Value js_adamw(const Napi::CallbackInfo& info) {
 
 Napi::Value js_adamw_multi(const Napi::CallbackInfo& info) {
   Args a(info, "adamwMulti");
-  const Napi::Array params = array_arg(info, 0, "params", -1);
+  const Napi::Array params = a.array(0, "params");
   const int64_t n = params.Length();
-  const Napi::Array grads = array_arg(info, 1, "grads", n), ms = array_arg(info, 2, "ms", n),
-                    vs = array_arg(info, 3, "vs", n), lrs = array_arg(info, 4, "lrs", n),
-                    wds = array_arg(info, 5, "weightDecays", n);
+  const Napi::Array grads = a.array(1, "grads", n, "params"), ms = a.array(2, "ms", n, "params"),
+                    vs = a.array(3, "vs", n, "params"), lrs = a.array(4, "lrs", n, "params"),
+                    wds = a.array(5, "weightDecays", n, "params");
   AdamwMultiParams p{};
   p.beta1 = beta(a, 6, "beta1");
   p.beta2 = beta(a, 7, "beta2");
@@ -100,8 +82,8 @@ Napi::Value js_adamw_multi(const Napi::CallbackInfo& info) {
   p.step = a.integer(9, "step", 1, int64_t(1) << 52);
   std::set<const Buffer*> seen;
   for (uint32_t j = 0; j < uint32_t(n); ++j) {
-    AdamwTensor t{&array_buffer(params, j, "params"), &array_buffer(grads, j, "grads"), &array_buffer(ms, j, "ms"),
-                  &array_buffer(vs, j, "vs"), array_number(lrs, j, "lrs"), array_number(wds, j, "weightDecays")};
+    AdamwTensor t{&a.array_buffer(params, j, "params"), &a.array_buffer(grads, j, "grads"), &a.array_buffer(ms, j, "ms"),
+                  &a.array_buffer(vs, j, "vs"), array_number(lrs, j, "lrs"), array_number(wds, j, "weightDecays")};
     const std::string at = "[" + std::to_string(j) + "]";
     a.expect_dtype(*t.param, DType::F32, ("params" + at).c_str());
     if (!p.tensors.empty()) a.expect_same(*t.param, *p.tensors[0].param, ("params" + at).c_str(), "params[0]");

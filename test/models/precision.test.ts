@@ -6,9 +6,10 @@ import { backward, clearTape, requireGrad } from '../../lib/autograd/tape';
 import { preset } from '../../lib/models/config';
 import { ConvMAE } from '../../lib/models/convmae';
 import { ConvViT } from '../../lib/models/convvit';
-import { resolvePrecision, useParam } from '../../lib/nn/precision';
+import { native } from '../../lib/binding';
+import { resolvePrecision, useParam, withParamCasts } from '../../lib/nn/precision';
 import { castTo } from '../../lib/ops/cast';
-import { mul, sum } from '../../lib/ops/arith';
+import { add, mul, sum } from '../../lib/ops/arith';
 import { tidy } from '../../lib/tensor/scope';
 import { tensor } from '../../lib/tensor/tensor';
 import { relL2 } from '../helpers/close';
@@ -44,6 +45,42 @@ describe('precision policy', () => {
     });
   });
 
+  it('withParamCasts casts the parameters once, in one native call, and useParam hands those casts out', () => {
+    const calls = { cast: 0, castMulti: 0 };
+    const orig = { cast: native.cast, castMulti: native.castMulti };
+    const spy = native as { cast: typeof orig.cast; castMulti: typeof orig.castMulti };
+    spy.cast = (...a) => { calls.cast++; return orig.cast(...a); };
+    spy.castMulti = (...a) => { calls.castMulti++; return orig.castMulti(...a); };
+    try {
+      tidy(() => {
+        const p = requireGrad(tensor([1, 2], [2])), q = requireGrad(tensor([3], [1]));
+        const x64 = tensor([0, 0], [2], { dtype: 'float64' });
+        const w = (vals: number[]) => tensor(vals, [vals.length], { dtype: 'float64' });
+        const loss = withParamCasts([p, q], 'float64', () => {
+          const a = useParam(p, x64);
+          expect(a.dtype).toBe('float64');
+          expect(useParam(p, x64)).toBe(a);
+          expect(useParam(p, tensor([0, 0], [2]))).toBe(p); // float32 activations take p itself
+          withParamCasts([p, q], 'float64', () => expect(useParam(p, x64)).toBe(a)); // nested: nothing cast again
+          return add(sum(mul(a, w([5, 7]))), sum(mul(useParam(q, x64), w([11]))));
+        });
+        expect(calls).toEqual({ cast: 0, castMulti: 1 });
+        expect(useParam(p, x64).dtype).toBe('float64'); // outside the scope: an ordinary cast
+        expect(calls.cast).toBe(1);
+        backward(loss);
+        expect(calls.castMulti).toBe(2); // the gradients went back in one call too
+        expect(p.grad!.dtype).toBe('float32');
+        expect(Array.from(p.grad!.toFloat32Array())).toEqual([5, 7]);
+        expect(Array.from(q.grad!.toFloat32Array())).toEqual([11]);
+        p.grad!.dispose();
+        q.grad!.dispose();
+      });
+    } finally {
+      spy.cast = orig.cast;
+      spy.castMulti = orig.castMulti;
+    }
+  });
+
   it('a model set to bf16 on the CPU says so at forward', () => {
     const m = new ConvMAE(preset('tiny', { imgSize: 32 }), { seed: 1 });
     m.precision = 'bf16';
@@ -66,13 +103,23 @@ describe.skipIf(!cudaUsable)(`mixed precision on cuda ${cudaSkipReason}`, () => 
       const m = new ConvMAE(cfg, { seed: 7 });
       m.to('cuda');
       m.precision = precision;
+      const cast = native.cast;
+      let casts = 0;
+      (native as { cast: typeof cast }).cast = (...a) => { casts++; return cast(...a); };
       const out = tidy(() => {
-        const o = m.forward({ imgs: tensor(imgs, [n, 3, 64, 64], { device: 'cuda' }), noise });
-        expect(o.loss.dtype).toBe('float32');
-        expect(o.pred.dtype).toBe('float32');
-        backward(o.loss);
-        return o.loss.item();
+        try {
+          const o = m.forward({ imgs: tensor(imgs, [n, 3, 64, 64], { device: 'cuda' }), noise });
+          expect(o.loss.dtype).toBe('float32');
+          expect(o.pred.dtype).toBe('float32');
+          backward(o.loss);
+          return o.loss.item();
+        } finally {
+          (native as { cast: typeof cast }).cast = cast;
+        }
       });
+      // the parameters are cast in one castMulti call each way, not by one cast each; the casts
+      // left are of the images, the prediction and the prediction's gradient
+      expect(casts, 'single-tensor casts in the step').toBeLessThanOrEqual(precision === 'bf16' ? 6 : 0);
       const grads = new Map(m.namedParameters().map(([k, t]) => {
         expect(t.grad!.dtype).toBe('float32');
         return [k, t.grad!.toFloat32Array()];

@@ -10,26 +10,38 @@
 # tiny ones and test/fixtures/pth out and carry node_modules without @img and sharp (7.5 MiB;
 # nothing checked here loads sharp). Then run, carrying [".gpu", "dist"]:
 #   bash bench/gpu-check.sh [--quick]
-# Sections (each under its own time limit, logs under $OUT or /tmp/gpu-check):
-#   1. the vitest CUDA blocks of test/ops and test/models/precision (every op against the CPU op,
-#      float32 and bf16, gemm and attention in both kernel families; the bf16 step against the
-#      float32 one), then the model-level ones again with wgmma/mma as the defaults;
-#   2. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
-#   3. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks on both kernel families (bench/gpu_check.ts); the quick check with
-#      wgmma/mma; then the parity command on cuda for each fixture;
-#   4. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
-#   5. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), then ours beside them
-#      (bench/op_timings.ts), and the GEMMs, attentions and layernorms once more on the fast kernel families
-#      (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows), and the pretraining step's profile
-#      on both family sets (bench/step_profile.ts, step_profile*.txt); optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and
-#      (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM;
-# and prints the tables last. GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 2 and 4;
-# GPU_CHECK_RACECHECK=1 adds compute-sanitizer's racecheck after section 2.
+# The whole run keeps to GPU_CHECK_BUDGET seconds (default 540, under the device tool's 600 s per
+# command): each section runs under the smaller of its own limit and the time left, a section
+# that cannot get GPU_CHECK_MIN_SECTION seconds (default 20) is skipped and says so, and the
+# summary is printed however the run ends. Sections, most important first (logs under $OUT or
+# /tmp/gpu-check):
+#   1. the vitest CUDA blocks of test/ops, test/models/precision and test/bench (every op against
+#      the CPU op, float32 and bf16, gemm/attention/layernorm in both kernel families; the bf16
+#      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
+#      defaults;
+#   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
+#      step benchmarks on both kernel families (bench/gpu_check.ts);
+#   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets
+#      (bench/step_profile.ts);
+#   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
+#      (bench/op_timings.ts), and the GEMMs, MLPs, attentions and layernorms again on the fast
+#      families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows);
+#   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
+#      with GPU_CHECK_RACECHECK=1 also racecheck;
+#   6. the quick check with the fast families, and the parity command on cuda for each fixture;
+#   7. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
+#   8. optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and (GPU_CHECK_NCU=1) Nsight
+#      Compute on the 8192^3 GEMM.
+# GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_ONLY="1 3" runs only
+# the listed sections.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
 quick=${1:-}
+budget=${GPU_CHECK_BUDGET:-540}
+min_section=${GPU_CHECK_MIN_SECTION:-20}
+fast=gemm=wgmma,attention=mma,layernorm=rows
+start=$SECONDS
 mkdir -p "$out" .gpu/bin
 if ! command -v node >/dev/null; then
   xz -dc .gpu/node.xz > .gpu/bin/node && chmod +x .gpu/bin/node && export PATH=$PWD/.gpu/bin:$PATH
@@ -41,96 +53,138 @@ export NO_COLOR=1
   node dist/lib/cli/main.js info; } | tee "$out/machine.txt"
 status=0
 summary=()
-# 1. vitest CUDA blocks
-timeout 180 node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts > "$out/vitest.txt" 2>&1 || status=1
-summary+=("vitest test/ops test/models/precision: $(grep -E '^ +Tests ' "$out/vitest.txt" | tr -s ' ' || echo 'no result (see vitest.txt)')")
-grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
-#    and the model-level CUDA tests again with the fast kernel families as the defaults
-CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node node_modules/vitest/vitest.mjs run test/models/precision.test.ts \
-  test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts > "$out/vitest_fast.txt" 2>&1 || status=1
-summary+=("vitest (fast kernels) precision/linear/mlp: $(grep -E '^ +Tests ' "$out/vitest_fast.txt" | tr -s ' ' || echo 'no result')")
-# 2. memcheck (no benchmark: timings under the sanitizer mean nothing)
-if [[ "${GPU_CHECK_MEMCHECK:-1}" == 0 ]]; then
-  summary+=("memcheck: skipped (GPU_CHECK_MEMCHECK=0)")
-elif command -v compute-sanitizer >/dev/null; then
-  # with the fast families, so the bf16 tiny step runs the wgmma and mma kernels under it too
-  CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 120 compute-sanitizer --tool memcheck --leak-check full \
-    --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/memcheck.txt" 2>&1 || status=1
-  summary+=("memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')")
-else
-  summary+=("memcheck: compute-sanitizer not found")
-fi
-#    with GPU_CHECK_RACECHECK=1: racecheck (shared-memory hazards) over the quick check with the
-#    fast families (the mma attention and wgmma kernels share tiles between warps)
-if [[ "${GPU_CHECK_RACECHECK:-0}" == 1 ]] && command -v compute-sanitizer >/dev/null; then
-  CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 240 compute-sanitizer --tool racecheck \
-    --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench > "$out/racecheck.txt" 2>&1 || status=1
-  summary+=("racecheck: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.txt" | tail -1 || echo 'no summary (see racecheck.txt)')")
-fi
-# 3. the full check, and every parity file present through the parity command on cuda
-timeout 240 node dist/bench/gpu_check.js $quick > "$out/gpu_check.txt" 2>&1 || status=1
-for f in test/fixtures/parity/*.safetensors; do
-  if node dist/lib/cli/main.js parity "$f" --device cuda > /tmp/parity.txt 2>&1; then r=ok; else r=FAILED; status=1; fi
-  summary+=("parity command --device cuda $(basename "$f"): $r ($(grep -iE 'worst' /tmp/parity.txt | tr -s ' ' | tr '\n' ' '))")
-  cat /tmp/parity.txt >> "$out/gpu_check.txt"
-done
-#    the quick check (bf16 tiny steps against float32) with the fast kernel families
-CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 120 node dist/bench/gpu_check.js --quick --no-bench > "$out/gpu_check_fast.txt" 2>&1 || status=1
-summary+=("gpu_check --quick with wgmma/mma: $(tail -1 "$out/gpu_check_fast.txt")")
-# 4. the CLI end to end on cuda (bf16 by default): tiny pretraining, then finetuning and a linear
-#    probe from its checkpoint, on the built-in synthetic data (GPU_CHECK_CLI=0 skips it, for a
-#    carry without sharp's native image library)
-if [[ "${GPU_CHECK_CLI:-1}" == 0 ]]; then
-  summary+=("CLI on cuda: skipped (GPU_CHECK_CLI=0)")
-elif { node dist/lib/cli/main.js pretrain --data synthetic --model tiny --img-size 64 --batch-size 64 --steps 40 \
-         --lr 1.5e-3 --device cuda --out /tmp/cli-pt &&
-       node dist/lib/cli/main.js finetune --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic \
-         --img-size 64 --batch-size 64 --steps 20 --device cuda --out /tmp/cli-ft &&
-       node dist/lib/cli/main.js linprobe --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic \
-         --img-size 64 --batch-size 64 --steps 20 --device cuda --out /tmp/cli-lp; } > /tmp/cli.txt 2>&1; then
-  summary+=("CLI pretrain/finetune/linprobe on cuda: ok ($(grep -ciE 'loss' /tmp/cli.txt) progress lines)")
-  cat /tmp/cli.txt >> "$out/gpu_check.txt"
-else
+
+# Prints the tables and the summary; runs however the script ends.
+finish() {
+  for f in op_timings op_timings_fast; do
+    [[ -f "$out/$f.txt" ]] && { sed -n '/^ops at /,$p' "$out/$f.txt"; grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"; }
+  done
+  for f in step_profile step_profile_fast; do
+    [[ -f "$out/$f.txt" ]] && { echo "== $f"; sed -n '/^== device clock/,/^by phase/p' "$out/$f.txt" | head -16; }
+  done
+  if [[ -f "$out/gpu_check.txt" ]]; then
+    echo
+    sed -n '/^check /,$p' "$out/gpu_check.txt"
+    grep -q '^check ' "$out/gpu_check.txt" || tail -20 "$out/gpu_check.txt"
+  fi
+  echo
+  printf '%s\n' "${summary[@]}"
+  echo "gpu-check: $((SECONDS - start)) s of the $budget s budget; exit $status"
+}
+trap finish EXIT
+
+# wanted N: whether section N is to run (GPU_CHECK_ONLY).
+wanted() { [[ -z "${GPU_CHECK_ONLY:-}" || " $GPU_CHECK_ONLY " == *" $1 "* ]]; }
+# limit L: prints the seconds a step may take (L, or less where less is left); fails when fewer
+# than min_section seconds are left.
+limit() {
+  local left=$((budget - (SECONDS - start)))
+  ((left >= min_section)) || return 1
+  echo $((left < $1 ? left : $1))
+}
+# run NAME L LOG CMD...: CMD under `timeout` within the budget, output to LOG. Sets ran to ok,
+# FAILED (status 1; a timeout is noted) or skipped (no time left: noted, not a failure), and
+# returns 0 only for ok.
+ran=
+run() {
+  local name=$1 want=$2 log=$3 l rc
+  shift 3
+  if ! l=$(limit "$want"); then
+    ran=skipped
+    summary+=("$name: skipped (the time budget is spent)")
+    return 1
+  fi
+  timeout "$l" "$@" > "$log" 2>&1
+  rc=$?
+  if ((rc == 0)); then ran=ok; return 0; fi
+  ran=FAILED
   status=1
-  summary+=("CLI on cuda FAILED: $(tail -2 /tmp/cli.txt | tr '\n' ' ')")
-  cat /tmp/cli.txt >> "$out/gpu_check.txt"
+  ((rc == 124)) && summary+=("$name: TIMED OUT after $l s (see $(basename "$log"))")
+  return $rc
+}
+# note TEXT: adds TEXT to the summary unless the last run was skipped (its note is there).
+note() { [[ $ran == skipped ]] || summary+=("$1"); }
+tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
+
+if wanted 1; then
+  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts test/bench
+  note "vitest test/ops test/models/precision test/bench: $ran, $(tests_line "$out/vitest.txt")"
+  grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
+  run "vitest (fast kernels)" 100 "$out/vitest_fast.txt" env CONVMAE_KERNELS=$fast node node_modules/vitest/vitest.mjs run \
+    test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
+  note "vitest (fast kernels) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_fast.txt")"
 fi
-# 5. op timings beside PyTorch's
-node dist/bench/op_timings.js --plan /tmp/plan.json
-timeout 150 python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" > "$out/torch_ops.txt" 2>&1 || summary+=("torch_ops.py failed (see torch_ops.txt)")
-timeout 150 node dist/bench/op_timings.js --torch "$out/torch.json" > "$out/op_timings.txt" 2>&1 || summary+=("op_timings failed (see op_timings.txt)")
-#    and the GEMMs, attentions and layernorms again on the fast kernel families, in the same run
-CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/op_timings.js --only '^(gemm|mlp|attention|layernorm)' \
-  --torch "$out/torch.json" > "$out/op_timings_fast.txt" 2>&1 || summary+=("op_timings (fast kernels) failed")
-#    where the ConvMAE-B pretraining step's time goes, op by op, on both kernel-family sets
-#    (bench/step_profile.ts: wall time, then one step on the host clock and one on the device clock)
-timeout 90 node dist/bench/step_profile.js --top 30 > "$out/step_profile.txt" 2>&1 || summary+=("step_profile failed (see step_profile.txt)")
-CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows timeout 90 node dist/bench/step_profile.js --top 30 \
-  > "$out/step_profile_fast.txt" 2>&1 || summary+=("step_profile (fast kernels) failed (see step_profile_fast.txt)")
-for f in step_profile step_profile_fast; do summary+=("$f: $(grep -E '^summary:' "$out/$f.txt" || echo 'no summary')"); done
-# 6. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
+if wanted 2; then
+  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick
+  note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
+fi
+if wanted 3; then
+  run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30
+  run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/step_profile.js --top 30
+  for f in step_profile step_profile_fast; do
+    [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|summary:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
+  done
+fi
+if wanted 4; then
+  node dist/bench/op_timings.js --plan /tmp/plan.json
+  run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
+  run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
+  run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
+    --only '^(gemm|mlp|attention|layernorm)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
+fi
+if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
+  if command -v compute-sanitizer >/dev/null; then
+    # no benchmark: timings under the sanitizer mean nothing; the fast families, so the bf16 tiny
+    # step runs the wgmma and mma kernels under it too
+    run "memcheck" 150 "$out/memcheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool memcheck --leak-check full \
+      --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
+    note "memcheck: $ran, $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')"
+    if [[ "${GPU_CHECK_RACECHECK:-0}" == 1 ]]; then
+      # shared-memory hazards (the mma attention and wgmma kernels share tiles between warps)
+      run "racecheck" 240 "$out/racecheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool racecheck \
+        --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
+      note "racecheck: $ran, $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.txt" | tail -1 || echo 'no summary (see racecheck.txt)')"
+    fi
+  else
+    summary+=("memcheck: compute-sanitizer not found")
+  fi
+fi
+if wanted 6; then
+  run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/gpu_check.js --quick --no-bench
+  note "gpu_check --quick with wgmma/mma/rows: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
+  for f in test/fixtures/parity/*.safetensors; do
+    run "parity $(basename "$f")" 60 "$out/parity.txt" node dist/lib/cli/main.js parity "$f" --device cuda
+    note "parity command --device cuda $(basename "$f"): $ran ($(grep -iE 'worst' "$out/parity.txt" | tr -s ' ' | tr '\n' ' '))"
+  done
+fi
+# 7. tiny pretraining, then finetuning and a linear probe from its checkpoint, on the built-in
+#    synthetic data (GPU_CHECK_CLI=0 skips it, for a carry without sharp's native image library)
+if wanted 7 && [[ "${GPU_CHECK_CLI:-1}" != 0 ]]; then
+  if run "CLI on cuda" 120 "$out/cli.txt" bash -c "node dist/lib/cli/main.js pretrain --data synthetic --model tiny --img-size 64 \
+       --batch-size 64 --steps 40 --lr 1.5e-3 --device cuda --out /tmp/cli-pt &&
+     node dist/lib/cli/main.js finetune --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic \
+       --img-size 64 --batch-size 64 --steps 20 --device cuda --out /tmp/cli-ft &&
+     node dist/lib/cli/main.js linprobe --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic \
+       --img-size 64 --batch-size 64 --steps 20 --device cuda --out /tmp/cli-lp"; then
+    summary+=("CLI pretrain/finetune/linprobe on cuda: ok ($(grep -ciE 'loss' "$out/cli.txt") progress lines)")
+  else
+    note "CLI on cuda $ran: $(tail -2 "$out/cli.txt" | tr '\n' ' ')"
+  fi
+fi
+# 8. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
-#    gemm tests and the gemm timings
+#    gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
   for t in WGMMA_TILE=1 WGMMA_TILE=2 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3; do
-    echo "== CONVMAE_$t"
-    env CONVMAE_$t timeout 60 node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts 2>&1 | grep -E "Tests |FAIL" | head -5
-    env CONVMAE_$t timeout 60 node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json" 2>&1 | sed -n '/^op /,$p'
-  done > "$out/sweep.txt" 2>&1
-  summary+=("GEMM tiling sweep: see sweep.txt")
+    run "sweep $t tests" 60 "$out/sweep_$t.txt" env CONVMAE_$t node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts
+    note "sweep CONVMAE_$t gemm tests: $ran, $(tests_line "$out/sweep_$t.txt")"
+    run "sweep $t timings" 60 "$out/sweep_${t}_timings.txt" env CONVMAE_$t node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"
+  done
+  summary+=("GEMM tiling sweep: see sweep_*_timings.txt")
 fi
-# 7. with GPU_CHECK_NCU=1: Nsight Compute's summary of the 8192^3 tensor-core gemm
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
-  timeout 120 ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 --section SpeedOfLight \
+  run "ncu" 120 "$out/ncu.txt" ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 --section SpeedOfLight \
     --section Occupancy --section WarpStateStats --section LaunchStats \
-    node dist/bench/op_timings.js --only 'gemm square' --reps 1 > "$out/ncu.txt" 2>&1 || summary+=("ncu failed (see ncu.txt)")
+    node dist/bench/op_timings.js --only 'gemm square' --reps 1 || note "ncu $ran (see ncu.txt)"
 fi
-for f in op_timings op_timings_fast; do
-  sed -n '/^ops at /,$p' "$out/$f.txt"
-  grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"
-done
-echo
-sed -n '/^check /,$p' "$out/gpu_check.txt"
-grep -q '^check ' "$out/gpu_check.txt" || tail -20 "$out/gpu_check.txt"
-printf '%s\n' "${summary[@]}"
 exit $status

@@ -175,7 +175,7 @@ fi
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
 #    gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
-  for t in WGMMA_TILE=1 WGMMA_TILE=2 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3; do
+  for t in WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3; do
     run "sweep $t tests" 60 "$out/sweep_$t.txt" env CONVMAE_$t node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts
     note "sweep CONVMAE_$t gemm tests: $ran, $(tests_line "$out/sweep_$t.txt")"
     run "sweep $t timings" 60 "$out/sweep_${t}_timings.txt" env CONVMAE_$t node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"

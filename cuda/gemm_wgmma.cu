@@ -40,11 +40,12 @@ struct WgCfg {
   static_assert(STAGES >= 3, "the ring keeps one slot in flight on the tensor cores and one loading");
   static_assert(PANEL_BYTES % 1024 == 0 && STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
 };
-// The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..2 in a CONVMAE_GEMM_SWEEP build); 0
+// The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..3 in a CONVMAE_GEMM_SWEEP build); 0
 // is the default and the only one compiled otherwise.
 using WgCfg0 = WgCfg<128, 4, 1>;  // 128 KB of shared memory, copies two tiles ahead
 using WgCfg1 = WgCfg<128, 3, 2>;  // 96 KB, two blocks per SM
 using WgCfg2 = WgCfg<256, 3, 1>;  // 144 KB, 128x256 tiles
+using WgCfg3 = WgCfg<128, 6, 1>;  // 192 KB, copies four tiles ahead (more loads in flight on long K)
 
 #ifdef CONVMAE_WGMMA_DEVICE
 // Copies the operand tile (outer rows o0.., K columns k0..k0+63) into a swizzled slot.
@@ -219,10 +220,11 @@ bool wgmma_available() {
 
 void cuda_gemm_wgmma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 2);  // read once
+  static const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 3);  // read once
   switch (tiling) {
     case 1: return launch_any<WgCfg1>(p);
     case 2: return launch_any<WgCfg2>(p);
+    case 3: return launch_any<WgCfg3>(p);
     default: break;
   }
 #endif

@@ -6,12 +6,12 @@
 // rounded to float32 once (elementwise and memory-bound, so fp64 costs nothing that matters on
 // the target GPUs). Bias corrections are formed on the host. Grid-stride loop; each element is
 // read into registers before it is written.
-// adamw_multi: up to kMaxTensors tensors per launch, their pointers, sizes, lr and decay passed
-// by value (__grid_constant__, under the 4 KB parameter limit); each block takes kChunk elements
-// of one tensor (a tensor's blocks are consecutive from its first_block), with the same formula
-// as adamw_kernel, so each tensor ends as adamw would leave it.
+// adamw_multi: up to kMaxTensors tensors per launch (cuda/multi_tensor.cuh: their pointers,
+// sizes, lr and decay passed by value, a block per 4096 elements of one tensor), with the same
+// formula as adamw_kernel, so each tensor ends as adamw would leave it.
 #include <cmath>
 
+#include "multi_tensor.cuh"
 #include "ops/adamw.h"
 #include "runtime.cuh"
 
@@ -38,7 +38,7 @@ __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v
     adamw_element(param, grad, m, v, i, s.lr, s.decay, s.beta1, s.beta2, s.eps, s.bc1, s.bc2);
 }
 
-constexpr int kMaxTensors = 48, kChunk = 4096, kMultiThreads = 256;
+constexpr int kMaxTensors = 48;
 struct MultiEntry {
   float* param;
   const float* grad;
@@ -54,13 +54,11 @@ struct MultiLaunch {
 };
 static_assert(sizeof(MultiLaunch) <= 4000, "kernel parameters must stay under 4 KB");
 
-__global__ void __launch_bounds__(kMultiThreads) adamw_multi_kernel(const __grid_constant__ MultiLaunch L) {
-  int t = 0;  // the tensor whose blocks include this one
-  for (int i = 1; i < L.count; ++i)
-    if (L.e[i].first_block <= int64_t(blockIdx.x)) t = i;
-  const MultiEntry& e = L.e[t];
-  const int64_t begin = (int64_t(blockIdx.x) - e.first_block) * kChunk, end = min(e.n, begin + kChunk);
-  for (int64_t i = begin + threadIdx.x; i < end; i += kMultiThreads)
+__global__ void __launch_bounds__(multi_tensor::kThreads) adamw_multi_kernel(const __grid_constant__ MultiLaunch L) {
+  const MultiEntry& e = multi_tensor::block_entry(L.e, L.count);
+  int64_t begin, end;
+  multi_tensor::block_range(e, begin, end);
+  for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads)
     adamw_element(e.param, e.grad, e.m, e.v, i, e.lr, e.decay, L.beta1, L.beta2, L.eps, L.bc1, L.bc2);
 }
 }  // namespace
@@ -75,28 +73,22 @@ void cuda_adamw(const AdamwParams& p) {
 }
 
 void cuda_adamw_multi(const AdamwMultiParams& p) {
-  MultiLaunch L{};
-  L.beta1 = p.beta1;
-  L.beta2 = p.beta2;
-  L.eps = p.eps;
-  L.bc1 = 1.0 - std::pow(p.beta1, double(p.step));
-  L.bc2 = 1.0 - std::pow(p.beta2, double(p.step));
-  int64_t blocks = 0;
-  auto flush = [&] {
-    if (L.count > 0 && blocks > 0)
-      adamw_multi_kernel<<<unsigned(blocks), kMultiThreads, 0, cuda::stream()>>>(L);
-    L.count = 0;
-    blocks = 0;
+  MultiLaunch base{};
+  base.beta1 = p.beta1;
+  base.beta2 = p.beta2;
+  base.eps = p.eps;
+  base.bc1 = 1.0 - std::pow(p.beta1, double(p.step));
+  base.bc2 = 1.0 - std::pow(p.beta2, double(p.step));
+  auto launch = [](const MultiLaunch& L, int64_t blocks) {
+    adamw_multi_kernel<<<unsigned(blocks), multi_tensor::kThreads, 0, cuda::stream()>>>(L);
   };
+  multi_tensor::Batcher<MultiLaunch, kMaxTensors, decltype(launch)> batch(base, launch);
   for (const AdamwTensor& t : p.tensors) {
-    const int64_t n = t.param->numel, need = (n + kChunk - 1) / kChunk;
-    if (n == 0) continue;
-    if (L.count == kMaxTensors || blocks + need > int64_t(1) << 30) flush();
-    L.e[L.count++] = MultiEntry{t.param->as<float>(), t.grad->as<float>(), t.m->as<float>(), t.v->as<float>(),
-                                n, blocks, t.lr, 1.0 - t.lr * t.weight_decay};
-    blocks += need;
+    if (t.param->numel == 0) continue;
+    batch.add(MultiEntry{t.param->as<float>(), t.grad->as<float>(), t.m->as<float>(), t.v->as<float>(), t.param->numel, 0,
+                         t.lr, 1.0 - t.lr * t.weight_decay});
   }
-  flush();
+  batch.flush();
 }
 
 }  // namespace convmae

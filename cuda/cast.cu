@@ -1,13 +1,14 @@
 // cast and cast_multi on CUDA (contract in native/ops/cast.h): values pass through double, as on
 // the CPU; the float32 <-> bfloat16 casts of the mixed-precision policy take a direct 8-wide path
 // (the same values: a float32 converts to double exactly). cast_multi puts up to kMaxPairs
-// float32 <-> bfloat16 pairs in one launch (their pointers and sizes passed by value; each block
-// takes kChunk elements of one pair) and casts any other pair on its own.
+// float32 <-> bfloat16 pairs in one launch (cuda/multi_tensor.cuh) and casts any other pair on
+// its own.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "multi_tensor.cuh"
 #include "ops/cast.h"
 #include "runtime.cuh"
 #include "storage.cuh"
@@ -63,7 +64,7 @@ void cuda_cast(const CastParams& p) {
 }
 
 namespace {
-constexpr int kMaxPairs = 96, kChunk = 4096, kMultiThreads = 256;
+constexpr int kMaxPairs = 96;
 struct MultiPair {
   void* out;
   const void* in;
@@ -76,47 +77,35 @@ struct MultiLaunch {
 };
 static_assert(sizeof(MultiLaunch) <= 4000, "kernel parameters must stay under 4 KB");
 
-__global__ void __launch_bounds__(kMultiThreads) cast_multi_kernel(const __grid_constant__ MultiLaunch L) {
-  int t = 0;  // the pair whose blocks include this one
-  for (int i = 1; i < L.count; ++i)
-    if (L.e[i].first_block <= int64_t(blockIdx.x)) t = i;
-  const MultiPair& e = L.e[t];
-  const int64_t begin = (int64_t(blockIdx.x) - e.first_block) * kChunk;
-  const int64_t end = begin + kChunk < e.n ? begin + kChunk : e.n;
+__global__ void __launch_bounds__(multi_tensor::kThreads) cast_multi_kernel(const __grid_constant__ MultiLaunch L) {
+  const MultiPair& e = multi_tensor::block_entry(L.e, L.count);
+  int64_t begin, end;
+  multi_tensor::block_range(e, begin, end);
   if (e.to_bf16) {
     const float* in = static_cast<const float*>(e.in);
     __nv_bfloat16* out = static_cast<__nv_bfloat16*>(e.out);
-    for (int64_t i = begin + threadIdx.x; i < end; i += kMultiThreads) out[i] = __float2bfloat16_rn(in[i]);
+    for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads) out[i] = __float2bfloat16_rn(in[i]);
   } else {
     const __nv_bfloat16* in = static_cast<const __nv_bfloat16*>(e.in);
     float* out = static_cast<float*>(e.out);
-    for (int64_t i = begin + threadIdx.x; i < end; i += kMultiThreads) out[i] = __bfloat162float(in[i]);
+    for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads) out[i] = __bfloat162float(in[i]);
   }
 }
 }  // namespace
 
 void cuda_cast_multi(const CastMultiParams& p) {
-  MultiLaunch L{};
-  int64_t blocks = 0;
-  auto flush = [&] {
-    if (L.count > 0 && blocks > 0) cast_multi_kernel<<<unsigned(blocks), kMultiThreads, 0, cuda::stream()>>>(L);
-    L.count = 0;
-    blocks = 0;
+  auto launch = [](const MultiLaunch& L, int64_t blocks) {
+    cast_multi_kernel<<<unsigned(blocks), multi_tensor::kThreads, 0, cuda::stream()>>>(L);
   };
+  multi_tensor::Batcher<MultiLaunch, kMaxPairs, decltype(launch)> batch(MultiLaunch{}, launch);
   for (const CastParams& c : p.pairs) {
-    const int64_t n = c.out->numel, need = (n + kChunk - 1) / kChunk;
-    if (n == 0) continue;
+    if (c.out->numel == 0) continue;
     const bool to_bf16 = c.in->dtype == DType::F32 && c.out->dtype == DType::BF16;
     const bool to_f32 = c.in->dtype == DType::BF16 && c.out->dtype == DType::F32;
-    if (!to_bf16 && !to_f32) {
-      cuda_cast(c);
-      continue;
-    }
-    if (L.count == kMaxPairs || blocks + need > int64_t(1) << 30) flush();
-    L.e[L.count++] = MultiPair{c.out->data, c.in->data, n, blocks, to_bf16};
-    blocks += need;
+    if (to_bf16 || to_f32) batch.add(MultiPair{c.out->data, c.in->data, c.out->numel, 0, to_bf16});
+    else cuda_cast(c);
   }
-  flush();
+  batch.flush();
 }
 
 }  // namespace convmae

@@ -32,9 +32,9 @@ const UNTIMED = new Set(['isAlive', 'memory', 'resetPeak', 'backends', 'synchron
 const CATEGORY: Record<string, string> = {
   gemm: 'gemm', attention: 'attention', attentionBackward: 'attention',
   layernorm: 'layernorm', layernormBackward: 'layernorm',
-  fill: 'elementwise', cast: 'elementwise', binary: 'elementwise', scale: 'elementwise', gelu: 'elementwise', geluBackward: 'elementwise',
+  fill: 'elementwise', cast: 'elementwise', castMulti: 'elementwise', binary: 'elementwise', scale: 'elementwise', gelu: 'elementwise', geluBackward: 'elementwise',
   copy: 'copy/layout', copyRows: 'copy/layout', gatherRows: 'copy/layout', scatterAddRows: 'copy/layout', rowsToPatches: 'copy/layout',
-  patchesToRows: 'copy/layout', imageToRows: 'copy/layout', patchify: 'copy/layout', rowsToMap: 'copy/layout', mapToRows: 'copy/layout',
+  patchesToRows: 'copy/layout', unshuffleTokens: 'copy/layout', imageToRows: 'copy/layout', patchify: 'copy/layout', rowsToMap: 'copy/layout', mapToRows: 'copy/layout',
   maxPool2x2: 'copy/layout', maxPool2x2Backward: 'copy/layout',
   dwconvRows: 'dwconv', dwconvRowsBackwardInput: 'dwconv', dwconvRowsBackwardWeight: 'dwconv',
   sum: 'reduce', maskedMseLoss: 'loss', maskedMseLossBackward: 'loss', crossEntropy: 'loss', crossEntropyBackward: 'loss',

@@ -120,6 +120,8 @@ export interface Native {
   rowsToMap(out: NativeBuffer, x: NativeBuffer, cells: NativeBuffer, N: number, K: number, G: number, t: number, C: number): void;
   /** Map [N, C, G*t, G*t] -> its visible rows [N*K*t*t, C] (the gradient of rowsToMap). */
   mapToRows(dx: NativeBuffer, dout: NativeBuffer, cells: NativeBuffer, N: number, K: number, G: number, t: number, C: number): void;
+  /** out[b·T + l] = (src ≥ 0 ? x[src] : mask) + pos[l] over rows of width C; src int32 [N·T] in [-1, R) (the MAE decoder's input). */
+  unshuffleTokens(out: NativeBuffer, x: NativeBuffer, mask: NativeBuffer, pos: NativeBuffer, src: NativeBuffer, N: number, T: number, R: number, C: number): void;
   /** out[m] = x[idx[m]] over rows of width C; idx int32 [M] in [0, R). */
   gatherRows(out: NativeBuffer, x: NativeBuffer, idx: NativeBuffer, M: number, R: number, C: number): void;
   /** dx[idx[m]] += dy[m] (repeated indices summed; dx zeroed by the caller). */

@@ -20,6 +20,7 @@ Napi::Value js_kernels(const Napi::CallbackInfo&);
 Napi::Value js_fill(const Napi::CallbackInfo&);
 Napi::Value js_cast(const Napi::CallbackInfo&);
 Napi::Value js_cast_multi(const Napi::CallbackInfo&);
+Napi::Value js_unshuffle_tokens(const Napi::CallbackInfo&);
 Napi::Value js_binary(const Napi::CallbackInfo&);
 Napi::Value js_scale(const Napi::CallbackInfo&);
 Napi::Value js_gemm(const Napi::CallbackInfo&);
@@ -71,6 +72,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "fill", js_fill);
   CM_EXPORT(exports, "cast", js_cast);
   CM_EXPORT(exports, "castMulti", js_cast_multi);
+  CM_EXPORT(exports, "unshuffleTokens", js_unshuffle_tokens);
   CM_EXPORT(exports, "binary", js_binary);
   CM_EXPORT(exports, "scale", js_scale);
   CM_EXPORT(exports, "gemm", js_gemm);

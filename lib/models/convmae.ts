@@ -2,10 +2,10 @@
 // visible blocks, stage 3 on kept tokens, multi-scale fusion after stage 3 in the official order
 // (E3 + s1 + s2, then `norm`), and the decoder with mask tokens and unshuffle; the loss is the
 // masked MSE against the (norm-pix) patch target.
-import { add, concatRows, reshape } from '../ops/arith';
-import { gatherRows } from '../ops/gather';
+import { add, reshape } from '../ops/arith';
 import { maskedMseLoss } from '../ops/losses';
 import { patchify } from '../ops/patches';
+import { unshuffleTokens } from '../ops/unshuffle';
 import { makeVisibleLayout } from '../ops/visible_layout';
 import { Rng } from '../data/rng';
 import { retainUntilBackward } from '../autograd/tape';
@@ -136,22 +136,18 @@ export class ConvMAE extends ConvEncoder {
   /** decoder_embed, mask tokens + unshuffle, decoder_pos_embed, blocks, norm, pred. */
   private decode(latent: Tensor, masking: Masking, capture?: Capture): Tensor {
     const { n, tokens, kept } = masking;
-    const d = this.config.decoderDim;
     const y = this.decoder_embed.forward(latent);
     capture?.('decoder_embed', y);
-    // Row n*kept + r is sample n's r-th kept token; row n*kept (= n·K) past the end is the mask token.
-    const withMask = concatRows(reshape(y, [n * kept, d]), reshape(useParam(this.mask_token, y), [1, d]));
-    const idx = new Int32Array(n * tokens);
+    // Position l of sample b takes row b·K + r of y when it is the r-th kept token, else the mask
+    // token; then the position embedding (the official cat, gather and add in one op).
+    const src = new Int32Array(n * tokens);
     for (let b = 0; b < n; b++) {
       for (let l = 0; l < tokens; l++) {
         const r = masking.idsRestore[b * tokens + l];
-        idx[b * tokens + l] = r < kept ? b * kept + r : n * kept;
+        src[b * tokens + l] = r < kept ? b * kept + r : -1;
       }
     }
-    const idxT = tensor(idx, [n * tokens], { dtype: 'int32', device: latent.device });
-    let z = reshape(gatherRows(withMask, idxT), [n, tokens, d]);
-    retainUntilBackward([idxT]);
-    z = add(z, reshape(useParam(this.decoder_pos_embed, z), [tokens, d]));
+    let z = unshuffleTokens(y, useParam(this.mask_token, y), useParam(this.decoder_pos_embed, y), src);
     this.decoder_blocks.forEach((b, i) => {
       z = b.forward(z, this.rng);
       capture?.(`decoder_blocks.${i}`, z);

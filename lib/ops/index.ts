@@ -11,6 +11,7 @@ export { attention } from './attention';
 export { dwconvRows } from './dwconv';
 export { rowsToPatches, imageToRows, patchify, rowsToMap } from './patches';
 export { gatherRows } from './gather';
+export { unshuffleTokens } from './unshuffle';
 export { maxPool2x2 } from './maxpool';
 export { dropPath } from './drop_path';
 export { maskedMseLoss, crossEntropy, softTargets } from './losses';

@@ -33,12 +33,14 @@ export function castAllTo(xs: readonly Tensor[], dtype: DType): Tensor[] {
   const todo = [...new Set(xs.filter((x) => x.dtype !== dtype))]; // each tensor cast once
   const made = multiCast(op, todo, () => dtype);
   const castOf = new Map(todo.map((x, i) => [x, made[i]]));
-  if (todo.length && shouldRecord(todo)) {
-    record(op, todo, made, (dys) => {
-      const back = todo.map((x, i) => i).filter((i) => dys[i] && needsGrad(todo[i]));
-      const grads = multiCast(`${op} backward`, back.map((i) => dys[i]!), (j) => todo[back[j]].dtype);
+  // Only the casts of tensors that need a gradient join the tape, so the others take none.
+  const tracked = shouldRecord(todo) ? todo.filter((x) => needsGrad(x)) : [];
+  if (tracked.length) {
+    record(op, tracked, tracked.map((x) => castOf.get(x)!), (dys) => {
+      const back = tracked.map((_, i) => i).filter((i) => dys[i]);
+      const grads = multiCast(`${op} backward`, back.map((i) => dys[i]!), (j) => tracked[back[j]].dtype);
       const gradOf = new Map(back.map((i, j) => [i, grads[j]]));
-      return todo.map((_, i) => gradOf.get(i) ?? null);
+      return tracked.map((_, i) => gradOf.get(i) ?? null);
     });
   }
   return xs.map((x) => castOf.get(x) ?? x);

@@ -4,7 +4,7 @@
 // named; on a GPU, castAllTo against one castTo per tensor.
 import { describe, expect, it } from 'vitest';
 
-import { backward, requireGrad, tapeLength } from '../../lib/autograd/tape';
+import { backward, needsGrad, requireGrad, tapeLength } from '../../lib/autograd/tape';
 import { native } from '../../lib/binding';
 import { castAllTo, castTo } from '../../lib/ops/cast';
 import { add, mul, sum } from '../../lib/ops/arith';
@@ -86,6 +86,7 @@ describe('castAllTo', () => {
       expect(Array.from(a.grad!.toFloat32Array())).toEqual([1, 10, 100]);
       expect(Array.from(b.grad!.toFloat32Array())).toEqual([2, 3]);
       expect(c.grad).toBeNull();
+      expect(needsGrad(cc), 'the cast of a tensor without a gradient takes none').toBe(false);
       expect(d.grad!.dtype).toBe('float64');
       expect(Array.from(d.grad!.toTypedArray() as Float64Array)).toEqual([7, 9]);
       [a, b, d].forEach((t) => t.grad!.dispose());

@@ -20,9 +20,9 @@
 #      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
 #      defaults;
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks on both kernel families (bench/gpu_check.ts); then the official step's
-#      structure in PyTorch (bench/torch_convmae.py: checked against the pretraining fixtures,
-#      then the ConvMAE-B bf16 step timed), for the ratio in the same run;
+#      step benchmarks on both kernel families (bench/gpu_check.ts); then the official steps'
+#      structure in PyTorch (bench/torch_convmae.py: checked against the parity fixtures, then
+#      the ConvMAE-B and ConvViT-B bf16 steps timed), for the ratios in the same run;
 #   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets
 #      (bench/step_profile.ts);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
@@ -119,11 +119,11 @@ fi
 if wanted 2; then
   run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
-  #    the official step's structure in PyTorch, on this card in this run (bench/torch_convmae.py:
-  #    first checked against the pretraining fixtures present, then timed)
+  #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:
+  #    first checked against the parity fixtures present, then both base-size steps timed)
   run "torch_convmae.py" 120 "$out/torch_step.txt" python3 bench/torch_convmae.py \
-    --check $(ls test/fixtures/parity/pretrain-*.safetensors) --time
-  note "PyTorch official-structure step: $ran, $(grep -E 'FAIL|img_per_s' "$out/torch_step.txt" | tr '\n' ' ')"
+    --check $(ls test/fixtures/parity/*.safetensors) --time
+  note "PyTorch official-structure steps: $ran, $(grep -E 'FAIL|img_per_s' "$out/torch_step.txt" | tr '\n' ' ')"
 fi
 if wanted 3; then
   run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30

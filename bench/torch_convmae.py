@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""The ConvMAE pretraining model as the official PyTorch code runs it, written from SPEC.md, to time
-the official step on the same card in the same run as ours (the GPU machine has PyTorch but not
-the official repository).
+"""The ConvMAE pretraining model and the ConvViT finetuning model as the official PyTorch code runs
+them, written from SPEC.md, to time the official steps on the same card in the same run as ours
+(the GPU machine has PyTorch but not the official repository).
 
-  python3 bench/torch_convmae.py --check FIXTURE.safetensors [...]   loss, prediction and every
-      gradient against a parity fixture made by the official code (float64 on the CPU); exit 1
-      when any is off by more than the parity tolerances (1e-4 forward, 1e-3 gradients)
-  python3 bench/torch_convmae.py --time [--batch 128] [--steps 5] [--precision bf16|float32]
-      [--device cuda|cpu]
-      the ConvMAE-B pretraining step (forward, backward, AdamW): images/s and, on cuda, peak
-      memory, one line of JSON last
+  python3 bench/torch_convmae.py --check FIXTURE.safetensors [...]   loss, output and every
+      gradient against parity fixtures made by the official code (pretrain-* and finetune-*,
+      float64 on the CPU); exit 1 when any is off by more than the parity tolerances (1e-4
+      forward, 1e-3 gradients)
+  python3 bench/torch_convmae.py --time [--kind pretrain|finetune|both] [--batch 128] [--steps 5]
+      [--precision bf16|float32] [--device cuda|cpu]
+      the ConvMAE-B pretraining step and/or the ConvViT-B finetuning step (drop path 0.1, soft
+      targets) (forward, backward, AdamW): images/s and, on cuda, peak memory, a line of JSON each
 
 Structure, as the official code has it (SPEC.md sections 2 and 3): NCHW tensors; stages 1-2 run
 densely over the whole 56x56 / 28x28 maps with the visibility mask multiplied after conv1
@@ -50,9 +51,24 @@ class CMlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-class CBlock(nn.Module):
-    def __init__(self, dim, ratio):
+class DropPath(nn.Module):
+    """Stochastic depth (timm): per sample, keep with probability 1 - p and divide by it."""
+
+    def __init__(self, p):
         super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = 1 - self.p
+        return x * x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep) / keep
+
+
+class CBlock(nn.Module):
+    def __init__(self, dim, ratio, drop_path=0.0):
+        super().__init__()
+        self.drop_path = DropPath(drop_path)
         self.norm1 = nn.LayerNorm(dim)
         self.conv1 = nn.Conv2d(dim, dim, 1)
         self.conv2 = nn.Conv2d(dim, dim, 1)
@@ -60,10 +76,10 @@ class CBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = CMlp(dim, int(dim * ratio))
 
-    def forward(self, x, visible):
+    def forward(self, x, visible=None):
         a = self.conv1(self.norm1(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
-        x = x + self.conv2(self.attn(visible * a))
-        return x + self.mlp(self.norm2(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        x = x + self.drop_path(self.conv2(self.attn(a if visible is None else visible * a)))
+        return x + self.drop_path(self.mlp(self.norm2(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)))
 
 
 class Attention(nn.Module):
@@ -93,16 +109,17 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, heads, ratio, eps):
+    def __init__(self, dim, heads, ratio, eps, drop_path=0.0):
         super().__init__()
+        self.drop_path = DropPath(drop_path)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * ratio))
 
     def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 def upsample_mask(mask, side):
@@ -179,6 +196,39 @@ class ConvMAE(nn.Module):
         return (loss * mask).sum() / mask.sum(), pred, mask
 
 
+class ConvViT(nn.Module):
+    """The finetuning classifier (SPEC.md 6.1): no mask, 196 tokens in stage 3, global pool."""
+
+    def __init__(self, c, num_classes, drop_path, eps=1e-6):
+        super().__init__()
+        c1, c2, c3 = c['embed_dim']
+        r, depth = c['mlp_ratio'], c['depth']
+        total = sum(depth)
+        dpr = [drop_path * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
+        self.patch_embed1 = PatchEmbed(3, c1, 4)
+        self.patch_embed2 = PatchEmbed(c1, c2, 2)
+        self.patch_embed3 = PatchEmbed(c2, c3, 2)
+        self.patch_embed4 = nn.Linear(c3, c3)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 196, c3))
+        self.blocks1 = nn.ModuleList([CBlock(c1, r[0], dpr[i]) for i in range(depth[0])])
+        self.blocks2 = nn.ModuleList([CBlock(c2, r[1], dpr[depth[0] + i]) for i in range(depth[1])])
+        self.blocks3 = nn.ModuleList([Block(c3, c['num_heads'], r[2], eps, dpr[depth[0] + depth[1] + i]) for i in range(depth[2])])
+        self.fc_norm = nn.LayerNorm(c3, eps=eps)
+        self.head = nn.Linear(c3, num_classes)
+
+    def forward(self, imgs):
+        x = self.patch_embed1(imgs)
+        for b in self.blocks1:
+            x = b(x)
+        x = self.patch_embed2(x)
+        for b in self.blocks2:
+            x = b(x)
+        x = self.patch_embed4(self.patch_embed3(x).flatten(2).permute(0, 2, 1)) + self.pos_embed
+        for b in self.blocks3:
+            x = b(x)
+        return self.head(self.fc_norm(x.mean(1)))
+
+
 def read_safetensors(path):
     """{name: float32 tensor} and the metadata of a safetensors file (float32 entries only)."""
     with open(path, 'rb') as f:
@@ -196,45 +246,64 @@ def read_safetensors(path):
 
 
 def check(path):
-    """Relative errors of loss, pred and every gradient against a pretraining parity fixture."""
+    """Relative errors of the loss, the output and every gradient against a parity fixture."""
     t, meta = read_safetensors(path)
     cfg = json.loads(meta['config'])
+    finetune = 'input.labels' in t
     torch.set_default_dtype(torch.float64)
-    m = ConvMAE(cfg, eps=cfg.get('layer_norm_eps', 1e-6)).double()
-    m.norm_pix = cfg['norm_pix_loss']
-    state = {k[len('param.'):]: v.double() for k, v in t.items() if k.startswith('param.')}
-    missing, unexpected = m.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f'{path}: state dict mismatch: missing {missing}, unexpected {unexpected}')
-    loss, pred, _ = m(t['input.imgs'].double(), t['input.noise'].double(), cfg['mask_ratio'])
-    loss.backward()
-    rel = lambda a, b: float((a - b).norm() / max(float(b.norm()), 1e-30))
-    errs = {'loss': rel(loss.reshape(1), t['out.loss'].double()), 'pred': rel(pred.detach(), t['out.pred'].double())}
-    worst_grad = ('', 0.0)
-    for k, p in m.named_parameters():
-        g = t.get('grad.' + k)
-        if g is not None and p.grad is not None:
-            e = rel(p.grad, g.double())
-            worst_grad = max(worst_grad, (k, e), key=lambda x: x[1])
-    torch.set_default_dtype(torch.float32)
-    ok = errs['loss'] <= 1e-4 and errs['pred'] <= 1e-4 and worst_grad[1] <= 1e-3
-    print(f'{path}: loss {errs["loss"]:.2e}, pred {errs["pred"]:.2e}, worst grad {worst_grad[1]:.2e} ({worst_grad[0]}): {"ok" if ok else "FAIL"}')
+    try:
+        eps = cfg.get('layer_norm_eps', 1e-6)
+        m = (ConvViT(cfg, cfg['num_classes'], cfg.get('drop_path', 0.0), eps) if finetune else ConvMAE(cfg, eps)).double()
+        state = {k[len('param.'):]: v.double() for k, v in t.items() if k.startswith('param.')}
+        missing, unexpected = m.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f'{path}: state dict mismatch: missing {missing}, unexpected {unexpected}')
+        if finetune:
+            m.eval()  # as the fixture was made: no stochastic depth
+            out = m(t['input.imgs'].double())
+            loss = F.cross_entropy(out, t['input.labels'].long())
+            want = t['out.logits']
+        else:
+            loss, out, _ = m(t['input.imgs'].double(), t['input.noise'].double(), cfg['mask_ratio'])
+            want = t['out.pred']
+        loss.backward()
+        rel = lambda a, b: float((a - b).norm() / max(float(b.norm()), 1e-30))
+        errs = {'loss': rel(loss.reshape(1), t['out.loss'].double()), 'out': rel(out.detach(), want.double())}
+        worst_grad, grads = ('', 0.0), 0
+        for k, p in m.named_parameters():
+            g = t.get('grad.' + k)
+            if g is not None and p.grad is not None:
+                grads += 1
+                worst_grad = max(worst_grad, (k, rel(p.grad, g.double())), key=lambda x: x[1])
+    finally:
+        torch.set_default_dtype(torch.float32)
+    ok = errs['loss'] <= 1e-4 and errs['out'] <= 1e-4 and worst_grad[1] <= 1e-3 and grads > 0
+    print(f'{path}: loss {errs["loss"]:.2e}, {"logits" if finetune else "pred"} {errs["out"]:.2e}, '
+          f'worst of {grads} grads {worst_grad[1]:.2e} ({worst_grad[0]}): {"ok" if ok else "FAIL"}')
     return ok
 
 
-def time_step(batch, steps, precision, device):
-    """Images/s and (cuda) peak memory of the ConvMAE-B pretraining step."""
-    cfg = dict(embed_dim=[256, 384, 768], depth=[2, 2, 11], num_heads=12, dec_dim=512, dec_depth=8, dec_heads=16,
-               mlp_ratio=[4, 4, 4], dec_mlp_ratio=4, norm_pix_loss=True)
+BASE = dict(embed_dim=[256, 384, 768], depth=[2, 2, 11], num_heads=12, dec_dim=512, dec_depth=8, dec_heads=16,
+            mlp_ratio=[4, 4, 4], dec_mlp_ratio=4, norm_pix_loss=True)
+
+
+def time_step(kind, batch, steps, precision, device):
+    """Images/s and (cuda) peak memory of the ConvMAE-B pretraining or ConvViT-B finetuning step."""
     dev = torch.device(device)
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    m = ConvMAE(cfg).to(dev)
+    m = (ConvMAE(BASE) if kind == 'pretrain' else ConvViT(BASE, 1000, 0.1)).to(dev)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
     imgs = torch.randn(batch, 3, 224, 224, device=dev)
+    # soft targets (label smoothing 0.1), as mixup/cutmix give the official finetuning
+    targets = torch.full((batch, 1000), 0.1 / 1000, device=dev)
+    targets[torch.arange(batch), torch.arange(batch) % 1000] += 0.9
 
     def step():
         with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == 'bf16'):
-            loss, _, _ = m(imgs, torch.rand(batch, 196, device=dev))
+            if kind == 'pretrain':
+                loss, _, _ = m(imgs, torch.rand(batch, 196, device=dev))
+            else:
+                loss = torch.sum(-targets * F.log_softmax(m(imgs), dim=-1), dim=-1).mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -249,17 +318,20 @@ def time_step(batch, steps, precision, device):
         step()
     sync()
     sec = time.perf_counter() - t0
-    r = {'model': 'ConvMAE-B (official structure, eager)', 'batch': batch, 'precision': precision, 'img_per_s': batch * steps / sec,
+    name = 'ConvMAE-B pretraining' if kind == 'pretrain' else 'ConvViT-B finetuning'
+    r = {'step': f'{name} (official structure, eager)', 'batch': batch, 'precision': precision, 'img_per_s': batch * steps / sec,
          'device': torch.cuda.get_device_name() if device == 'cuda' else 'cpu', 'torch': torch.__version__}
     if device == 'cuda':
         r['peak_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
     print(json.dumps(r))
+    del m, opt
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--check', nargs='*', default=[], help='parity fixtures (pretrain-*) to check the model against')
-    ap.add_argument('--time', action='store_true', help='time the ConvMAE-B pretraining step on the GPU')
+    ap.add_argument('--check', nargs='*', default=[], help='parity fixtures (pretrain-* and finetune-*) to check the models against')
+    ap.add_argument('--time', action='store_true', help='time the base-size steps')
+    ap.add_argument('--kind', choices=['pretrain', 'finetune', 'both'], default='both')
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--steps', type=int, default=5)
     ap.add_argument('--precision', choices=['bf16', 'float32'], default='bf16')
@@ -273,7 +345,8 @@ def main():
         ap.error('--precision bf16 times the CUDA autocast step; on the cpu use --precision float32')
     ok = all([check(p) for p in a.check])
     if a.time:
-        time_step(a.batch, a.steps, a.precision, a.device)
+        for kind in (['pretrain', 'finetune'] if a.kind == 'both' else [a.kind]):
+            time_step(kind, a.batch, a.steps, a.precision, a.device)
     sys.exit(0 if ok else 1)
 
 

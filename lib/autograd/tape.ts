@@ -6,7 +6,8 @@
 // into their `.grad`. A rule is also shown the gradient already collected for each input (from
 // the uses of it that come later in the forward, e.g. a residual connection); a rule whose kernel
 // can add in place may add its contribution into that tensor and return it, saving the separate
-// add (the tape owns those tensors, so writing into them is safe). Recording is off inside noGrad() and when no input requires a gradient.
+// add (the tape owns those tensors, so writing into them is safe). Recording is off inside
+// noGrad() and when no input requires a gradient.
 import { keep } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { add, fill_ } from '../ops/elementwise';

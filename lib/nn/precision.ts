@@ -61,7 +61,10 @@ export function withParamCasts<T>(params: readonly Tensor[], dtype: DType, fn: (
   }
 }
 
-/** A parameter as the layer input x needs it: itself, its cast made by withParamCasts, or a differentiable cast to x's dtype. */
+/**
+ * A parameter as the layer input x needs it: itself, its cast made by withParamCasts, or a
+ * differentiable cast to x's dtype.
+ */
 export function useParam(p: Tensor, x: Tensor): Tensor {
   const cast = paramCasts?.get(p);
   return cast !== undefined && cast.dtype === x.dtype ? cast : castTo(p, x.dtype);

@@ -56,6 +56,25 @@ export NO_COLOR=1
 status=0
 summary=()
 
+# Our steps' images/s over the PyTorch official-structure steps' in this run, where both ran.
+step_ratios() {
+  [[ -f "$out/gpu_check.txt" && -f "$out/torch_step.txt" ]] || return 0
+  local kind ours_label torch_label torch_ips line ips
+  echo
+  echo "step images/s, ours / PyTorch official structure (eager, bf16), this run:"
+  for kind in pretrain finetune; do
+    [[ $kind == pretrain ]] && { ours_label='ConvMAE-B pretrain'; torch_label='ConvMAE-B pretraining'; } ||
+      { ours_label='ConvViT-B finetune'; torch_label='ConvViT-B finetuning'; }
+    torch_ips=$(grep -F "$torch_label" "$out/torch_step.txt" | grep -oE '"img_per_s": [0-9.]+' | head -1 | awk '{print $2}')
+    [[ -n $torch_ips ]] || continue
+    grep -E "^  $ours_label step b[0-9]+ bf16 " "$out/gpu_check.txt" | while IFS= read -r line; do
+      ips=$(grep -oE '[0-9.]+ img/s' <<< "$line" | awk '{print $1}')
+      [[ -n $ips ]] && awk -v a="$ips" -v b="$torch_ips" -v l="$(cut -d'|' -f1 <<< "$line" | sed 's/^ *//;s/ *$//')" \
+        'BEGIN { printf "  %-58s %8.1f / %8.1f = %.2fx\n", l, a, b, a / b }'
+    done
+  done
+}
+
 # Prints the tables and the summary; runs however the script ends.
 finish() {
   for f in op_timings op_timings_fast; do
@@ -69,6 +88,7 @@ finish() {
     sed -n '/^check /,$p' "$out/gpu_check.txt"
     grep -q '^check ' "$out/gpu_check.txt" || tail -20 "$out/gpu_check.txt"
   fi
+  step_ratios
   echo
   printf '%s\n' "${summary[@]}"
   echo "gpu-check: $((SECONDS - start)) s of the $budget s budget; exit $status"

@@ -1,8 +1,8 @@
 // cast and cast_multi on CUDA (contract in native/ops/cast.h): values pass through double, as on
 // the CPU; the float32 <-> bfloat16 casts of the mixed-precision policy take a direct 8-wide path
 // (the same values: a float32 converts to double exactly). cast_multi puts up to kMaxPairs
-// float32 <-> bfloat16 pairs in one launch (cuda/multi_tensor.cuh) and casts any other pair on
-// its own.
+// float32 <-> bfloat16 pairs in one launch (cuda/multi_tensor.cuh; 8 elements per access for the
+// pairs whose size and addresses allow it) and casts any other pair on its own.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -70,7 +70,22 @@ struct MultiPair {
   const void* in;
   int64_t n, first_block;
   bool to_bf16;  // float32 -> bfloat16, else bfloat16 -> float32
+  bool wide;     // n % 8 == 0 and both 16-byte aligned: 8 elements per access
 };
+
+// Elements [begin, end) of in converted into out, 8 at a time where wide (begin, end multiples of 8).
+template <typename S, typename D>
+__device__ inline void convert_range(D* out, const S* in, int64_t begin, int64_t end, bool wide) {
+  if (wide) {
+    for (int64_t i = begin + 8 * int64_t(threadIdx.x); i < end; i += 8 * multi_tensor::kThreads) {
+      float v[8];
+      load8(in + i, v);
+      store8(out + i, v);
+    }
+  } else {
+    for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads) stf(out, i, ldf(in, i));
+  }
+}
 struct MultiLaunch {
   MultiPair e[kMaxPairs];
   int count;
@@ -81,15 +96,8 @@ __global__ void __launch_bounds__(multi_tensor::kThreads) cast_multi_kernel(cons
   const MultiPair& e = multi_tensor::block_entry(L.e, L.count);
   int64_t begin, end;
   multi_tensor::block_range(e, begin, end);
-  if (e.to_bf16) {
-    const float* in = static_cast<const float*>(e.in);
-    __nv_bfloat16* out = static_cast<__nv_bfloat16*>(e.out);
-    for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads) out[i] = __float2bfloat16_rn(in[i]);
-  } else {
-    const __nv_bfloat16* in = static_cast<const __nv_bfloat16*>(e.in);
-    float* out = static_cast<float*>(e.out);
-    for (int64_t i = begin + threadIdx.x; i < end; i += multi_tensor::kThreads) out[i] = __bfloat162float(in[i]);
-  }
+  if (e.to_bf16) convert_range(static_cast<__nv_bfloat16*>(e.out), static_cast<const float*>(e.in), begin, end, e.wide);
+  else convert_range(static_cast<float*>(e.out), static_cast<const __nv_bfloat16*>(e.in), begin, end, e.wide);
 }
 }  // namespace
 
@@ -102,7 +110,9 @@ void cuda_cast_multi(const CastMultiParams& p) {
     if (c.out->numel == 0) continue;
     const bool to_bf16 = c.in->dtype == DType::F32 && c.out->dtype == DType::BF16;
     const bool to_f32 = c.in->dtype == DType::BF16 && c.out->dtype == DType::F32;
-    if (to_bf16 || to_f32) batch.add(MultiPair{c.out->data, c.in->data, c.out->numel, 0, to_bf16});
+    const bool wide = c.out->numel % 8 == 0 && reinterpret_cast<uintptr_t>(c.out->data) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(c.in->data) % 16 == 0;
+    if (to_bf16 || to_f32) batch.add(MultiPair{c.out->data, c.in->data, c.out->numel, 0, to_bf16, wide});
     else cuda_cast(c);
   }
   batch.flush();

@@ -212,8 +212,7 @@ bool probe_wgmma() {
 
 namespace cuda {
 bool wgmma_available() {
-  if (!info().usable) return false;
-  static const bool available = probe_wgmma();
+  static const bool available = info().usable && probe_wgmma();  // decided once: gemm asks per call
   return available;
 }
 }  // namespace cuda

@@ -59,7 +59,9 @@ export function statsDType(d: DType): DType {
 function layerNormGrad(dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, into: Tensor | null = null): Tensor[] {
   const op = 'layerNorm backward';
   const c = weight.numel;
-  const accumulate = into !== null && into.numel === x.numel && into.dtype === x.dtype && into.device === x.device;
+  // (never into a view of dy's storage: the kernel reads dy while it writes dx)
+  const accumulate = into !== null && into.numel === x.numel && into.dtype === x.dtype && into.device === x.device &&
+    into.handle(op) !== dy.handle(op);
   const dx = accumulate ? into : Tensor.allocate(x.shape, x.dtype, x.device);
   const dw = Tensor.allocate([c], x.dtype, x.device);
   const db = Tensor.allocate([c], x.dtype, x.device);

@@ -34,8 +34,8 @@
 #   7. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   8. optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and (GPU_CHECK_NCU=1) Nsight
 #      Compute on the 8192^3 GEMM.
-# GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_ONLY="1 3" runs only
-# the listed sections.
+# GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
+# the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -144,6 +144,11 @@ if wanted 2; then
   run "torch_convmae.py" 120 "$out/torch_step.txt" python3 bench/torch_convmae.py \
     --check $(ls test/fixtures/parity/*.safetensors) --time
   note "PyTorch official-structure steps: $ran, $(grep -E 'FAIL|img_per_s' "$out/torch_step.txt" | tr '\n' ' ')"
+  #    with GPU_CHECK_TORCH_COMPILE=1 also the torch.compile pretraining step (minutes of compiling)
+  if [[ "${GPU_CHECK_TORCH_COMPILE:-0}" == 1 ]]; then
+    run "torch_convmae.py --compile" 300 "$out/torch_step_compiled.txt" python3 bench/torch_convmae.py --time --kind pretrain --compile
+    note "PyTorch official-structure step, torch.compile: $ran, $(grep -E 'img_per_s' "$out/torch_step_compiled.txt" | tr '\n' ' ')"
+  fi
 fi
 if wanted 3; then
   run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30

@@ -8,9 +8,11 @@ them, written from SPEC.md, to time the official steps on the same card in the s
       float64 on the CPU); exit 1 when any is off by more than the parity tolerances (1e-4
       forward, 1e-3 gradients)
   python3 bench/torch_convmae.py --time [--kind pretrain|finetune|both] [--batch 128] [--steps 5]
-      [--precision bf16|float32] [--device cuda|cpu]
+      [--precision bf16|float32] [--device cuda|cpu] [--compile]
       the ConvMAE-B pretraining step and/or the ConvViT-B finetuning step (drop path 0.1, soft
-      targets) (forward, backward, AdamW): images/s and, on cuda, peak memory, a line of JSON each
+      targets) (forward, backward, AdamW): images/s and, on cuda, peak memory, a line of JSON each;
+      --compile runs the model through torch.compile (the issue's second reference figure; the
+      compilation takes minutes and is not timed)
 
 Structure, as the official code has it (SPEC.md sections 2 and 3): NCHW tensors; stages 1-2 run
 densely over the whole 56x56 / 28x28 maps with the visibility mask multiplied after conv1
@@ -287,12 +289,13 @@ BASE = dict(embed_dim=[256, 384, 768], depth=[2, 2, 11], num_heads=12, dec_dim=5
             mlp_ratio=[4, 4, 4], dec_mlp_ratio=4, norm_pix_loss=True)
 
 
-def time_step(kind, batch, steps, precision, device):
+def time_step(kind, batch, steps, precision, device, compiled):
     """Images/s and (cuda) peak memory of the ConvMAE-B pretraining or ConvViT-B finetuning step."""
     dev = torch.device(device)
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     m = (ConvMAE(BASE) if kind == 'pretrain' else ConvViT(BASE, 1000, 0.1)).to(dev)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
+    run = torch.compile(m) if compiled else m
     imgs = torch.randn(batch, 3, 224, 224, device=dev)
     # soft targets (label smoothing 0.1), as mixup/cutmix give the official finetuning
     targets = torch.full((batch, 1000), 0.1 / 1000, device=dev)
@@ -301,9 +304,9 @@ def time_step(kind, batch, steps, precision, device):
     def step():
         with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == 'bf16'):
             if kind == 'pretrain':
-                loss, _, _ = m(imgs, torch.rand(batch, 196, device=dev))
+                loss, _, _ = run(imgs, torch.rand(batch, 196, device=dev))
             else:
-                loss = torch.sum(-targets * F.log_softmax(m(imgs), dim=-1), dim=-1).mean()
+                loss = torch.sum(-targets * F.log_softmax(run(imgs), dim=-1), dim=-1).mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -319,12 +322,12 @@ def time_step(kind, batch, steps, precision, device):
     sync()
     sec = time.perf_counter() - t0
     name = 'ConvMAE-B pretraining' if kind == 'pretrain' else 'ConvViT-B finetuning'
-    r = {'step': f'{name} (official structure, eager)', 'batch': batch, 'precision': precision, 'img_per_s': batch * steps / sec,
+    r = {'step': f'{name} (official structure, {"torch.compile" if compiled else "eager"})', 'batch': batch, 'precision': precision, 'img_per_s': batch * steps / sec,
          'device': torch.cuda.get_device_name() if device == 'cuda' else 'cpu', 'torch': torch.__version__}
     if device == 'cuda':
         r['peak_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30
     print(json.dumps(r))
-    del m, opt
+    del m, run, opt
 
 
 def main():
@@ -336,6 +339,7 @@ def main():
     ap.add_argument('--steps', type=int, default=5)
     ap.add_argument('--precision', choices=['bf16', 'float32'], default='bf16')
     ap.add_argument('--device', choices=['cuda', 'cpu'], default='cuda')
+    ap.add_argument('--compile', action='store_true', help='time the torch.compile model (compiled first, untimed)')
     a = ap.parse_args()
     if not a.check and not a.time:
         ap.error('nothing to do: give --check FIXTURE... and/or --time')
@@ -346,7 +350,7 @@ def main():
     ok = all([check(p) for p in a.check])
     if a.time:
         for kind in (['pretrain', 'finetune'] if a.kind == 'both' else [a.kind]):
-            time_step(kind, a.batch, a.steps, a.precision, a.device)
+            time_step(kind, a.batch, a.steps, a.precision, a.device, a.compile)
     sys.exit(0 if ok else 1)
 
 

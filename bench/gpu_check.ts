@@ -229,7 +229,7 @@ function main(): void {
     process.exitCode = 1;
     return;
   }
-  console.log(`gpu_check: ${dev === 'cuda' ? `${b.cuda.name}, CUDA runtime ${b.cuda.runtimeVersion}` : 'dry run on the CPU'}; reference ${ref}`);
+  console.log(`gpu_check: ${dev === 'cuda' ? `${b.cuda.name}, CUDA runtime ${b.cuda.runtimeVersion}, wgmma GEMM ${b.cuda.wgmma ? 'available' : 'not available'}` : 'dry run on the CPU'}; reference ${ref}`);
   checkOps();
   checkParity();
   checkStep();

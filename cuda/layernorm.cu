@@ -19,8 +19,8 @@
 // Same formulas; the sums group differently (per lane over its vectors, then the warp).
 // dgamma/dbeta: the rows are cut into ≤ 256 chunks (a split that depends only on `rows`, so the
 // result is deterministic); a first kernel writes per-chunk partial sums [chunks, 2, C] (32 columns
-// x 8 row lanes per block, column tiles on grid x, chunks on grid y), a second sums the chunks of
-// each column in order.
+// x 8 row lanes per block, or 256 columns with 8 per thread and 16-byte loads where C % 8 == 0;
+// column tiles on grid x, chunks on grid y), a second sums the chunks of each column in order.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -194,13 +194,16 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, cons
   }
 }
 
-// Whether the rows family takes a problem: chosen, C a multiple of 8 up to 1024, every buffer
-// it reads or writes in 16-byte pieces aligned.
-bool rows_family(int64_t C, std::initializer_list<const void*> buffers) {
-  if (kernel_choice("layernorm") != "rows" || C % 8 != 0 || C > 1024) return false;
+bool aligned16(std::initializer_list<const void*> buffers) {
   for (const void* b : buffers)
     if (reinterpret_cast<uintptr_t>(b) % 16 != 0) return false;
   return true;
+}
+
+// Whether the rows family takes a problem: chosen, C a multiple of 8 up to 1024, every buffer
+// it reads or writes in 16-byte pieces aligned.
+bool rows_family(int64_t C, std::initializer_list<const void*> buffers) {
+  return kernel_choice("layernorm") == "rows" && C % 8 == 0 && C <= 1024 && aligned16(buffers);
 }
 
 // Calls f(std::integral_constant<int, V>) with V = the vectors per lane C needs (1..4).
@@ -245,6 +248,57 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
       }
       part[(ch * 2) * C + c] = tg;
       part[(ch * 2 + 1) * C + c] = tb;
+    }
+    __syncthreads();  // before the next tile overwrites sg/sb
+  }
+}
+
+// The same partial sums 8 columns per thread (16-byte loads of dy and x), for C % 8 == 0 and
+// aligned rows: a block covers 256 columns x 8 row lanes.
+constexpr int kVec = 8, kColTile8 = kColTile * kVec;
+
+template <typename T>
+__global__ void __launch_bounds__(kColTile* kRowLanes)
+    layernorm_partial8_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows,
+                              int64_t C, int64_t chunk) {
+  __shared__ float sg[kRowLanes][kColTile8];
+  __shared__ float sb[kRowLanes][kColTile8];
+  const int tx = threadIdx.x % kColTile, ty = threadIdx.x / kColTile;
+  const int64_t ch = blockIdx.y;
+  const int64_t r0 = ch * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+  const int64_t tiles = (C + kColTile8 - 1) / kColTile8;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {  // uniform per block
+    const int64_t c = tile * kColTile8 + tx * kVec;
+    float ag[kVec] = {}, ab[kVec] = {};
+    if (c < C) {
+      for (int64_t r = r0 + ty; r < r1; r += kRowLanes) {
+        float d[kVec], v[kVec];
+        load8(dy + r * C + c, d);
+        load8(x + r * C + c, v);
+        const float m = mean[r], rs = rstd[r];
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) {
+          ag[e] += d[e] * ((v[e] - m) * rs);
+          ab[e] += d[e];
+        }
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      sg[ty][tx * kVec + e] = ag[e];
+      sb[ty][tx * kVec + e] = ab[e];
+    }
+    __syncthreads();
+    const int64_t col = tile * kColTile8 + threadIdx.x;  // 256 threads, one column of the tile each
+    if (col < C) {
+      float tg = 0.f, tb = 0.f;
+#pragma unroll
+      for (int k = 0; k < kRowLanes; ++k) {
+        tg += sg[k][threadIdx.x];
+        tb += sb[k][threadIdx.x];
+      }
+      part[(ch * 2) * C + col] = tg;
+      part[(ch * 2 + 1) * C + col] = tb;
     }
     __syncthreads();  // before the next tile overwrites sg/sb
   }
@@ -305,10 +359,15 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
             p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.gamma->as<T>(), R, C,
             p.accumulate);
       }
-      const int64_t tiles = (C + kColTile - 1) / kColTile;
+      const bool wide = C % kVec == 0 && aligned16({p.dy->data, p.x->data});
+      const int64_t tiles = (C + (wide ? kColTile8 : kColTile) - 1) / (wide ? kColTile8 : kColTile);
       dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
-      layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
-          part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
+      if (wide)
+        layernorm_partial8_kernel<T><<<grid, kColTile * kRowLanes, 0, st>>>(
+            part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
+      else
+        layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
+            part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
     }
     layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);

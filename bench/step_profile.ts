@@ -90,6 +90,14 @@ function main(): void {
       }
     }
     console.log(`\nsummary: wall ${wallMs.toFixed(2)} ms per step; host clock ${totals.host.toFixed(2)} ms; device clock ${totals.device.toFixed(2)} ms`);
+    if (device === 'cuda') {
+      // Launching all of the step's work takes the host clock; where that is most of the wall
+      // time, the GPU waits on the host between kernels.
+      const hostShare = totals.host / wallMs;
+      console.log(hostShare >= 0.8
+        ? `verdict: launch-bound (the host spends ${(100 * hostShare).toFixed(0)}% of the wall time launching): fewer launches or a CUDA graph pay`
+        : `verdict: device-bound (launching takes ${(100 * hostShare).toFixed(0)}% of the wall time): the device-clock rows are where the time goes`);
+    }
   } finally {
     profiler.uninstall();
     clearTape();

@@ -21,3 +21,10 @@ if [[ ! -f .gpu/node_modules.tar.xz || package-lock.json -nt .gpu/node_modules.t
 fi
 du -sh .gpu/* dist
 echo "tracked tree: $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) bytes (fixtures under test/fixtures/parity/*small* can stay behind)"
+# What one device run carries: the tree git sees (tracked and untracked-not-ignored, without the
+# *small* fixtures) plus .gpu and dist; the device tool takes 64 MiB in all.
+tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | grep -zv 'parity/.*small' | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+carry=$(du -cb .gpu dist | tail -1 | cut -f1)
+total=$((tree + carry))
+echo "one run carries $((total / 1048576)) MiB without the *small* fixtures (limit 64 MiB)"
+((total <= 64 * 1048576)) || echo "WARNING: over the 64 MiB the device tool carries; build without the sweep (CONVMAE_GEMM_SWEEP unset) or drop sharp from node_modules.tar.xz"

@@ -15,6 +15,8 @@
 # that cannot get GPU_CHECK_MIN_SECTION seconds (default 20) is skipped and says so, and the
 # summary is printed however the run ends. Sections, most important first (logs under $OUT or
 # /tmp/gpu-check):
+#   0. a smoke check of the fast kernel families (bench/fast_smoke.ts, seconds); where it fails or
+#      hangs, every later section leaves wgmma/mma/rows out;
 #   1. the vitest CUDA blocks of test/ops, test/models/precision and test/bench (every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm in both kernel families; the bf16
 #      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
@@ -128,16 +130,36 @@ run() {
 note() { [[ $ran == skipped ]] || summary+=("$1"); }
 tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 
+# 0. the fast families' smoke check (bench/fast_smoke.ts, seconds): where it fails or hangs, the
+#    rest of the run leaves wgmma/mma/rows out (their tests, timings and sanitizer runs), so that one
+#    broken kernel does not take the run's time
+fast_ok=1
+if run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast node dist/bench/fast_smoke.js; then :; else
+  fast_ok=0
+fi
+note "fast kernels smoke (wgmma/mma/rows): $ran, $(tail -1 "$out/fast_smoke.txt")"
+cat "$out/fast_smoke.txt"
+vitest_filter=()
+if ((fast_ok == 0)); then
+  vitest_filter=(-t '^(?!.*kernel family (wgmma|mma|rows)).*$')
+  summary+=("the fast families are left out of the rest of this run (the smoke check did not pass)")
+fi
+# fast_only CMD...: CMD when the fast families passed the smoke check, else a note.
+fast_only() {
+  if ((fast_ok)); then "$@"; else ran=skipped; summary+=("$2: skipped (the fast families are left out)"); fi
+}
+
 if wanted 1; then
-  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts test/bench
+  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts test/bench \
+    "${vitest_filter[@]}"
   note "vitest test/ops test/models/precision test/bench: $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
-  run "vitest (fast kernels)" 100 "$out/vitest_fast.txt" env CONVMAE_KERNELS=$fast node node_modules/vitest/vitest.mjs run \
+  fast_only run "vitest (fast kernels)" 100 "$out/vitest_fast.txt" env CONVMAE_KERNELS=$fast node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
   note "vitest (fast kernels) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_fast.txt")"
 fi
 if wanted 2; then
-  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick
+  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick $( ((fast_ok)) || echo --one-family)
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
   #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:
   #    first checked against the parity fixtures present, then both base-size steps timed)
@@ -152,7 +174,7 @@ if wanted 2; then
 fi
 if wanted 3; then
   run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30
-  run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/step_profile.js --top 30
+  fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/step_profile.js --top 30
   for f in step_profile step_profile_fast; do
     [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
   done
@@ -161,19 +183,19 @@ if wanted 4; then
   node dist/bench/op_timings.js --plan /tmp/plan.json
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
   run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
-  run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
+  fast_only run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
     --only '^(gemm|mlp|attention|layernorm)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
 fi
 if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   if command -v compute-sanitizer >/dev/null; then
     # no benchmark: timings under the sanitizer mean nothing; the fast families, so the bf16 tiny
     # step runs the wgmma and mma kernels under it too
-    run "memcheck" 150 "$out/memcheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool memcheck --leak-check full \
+    run "memcheck" 150 "$out/memcheck.txt" env CONVMAE_KERNELS=$( ((fast_ok)) && echo $fast || echo gemm=wmma) compute-sanitizer --tool memcheck --leak-check full \
       --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
     note "memcheck: $ran, $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')"
     if [[ "${GPU_CHECK_RACECHECK:-0}" == 1 ]]; then
       # shared-memory hazards (the mma attention and wgmma kernels share tiles between warps)
-      run "racecheck" 240 "$out/racecheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool racecheck \
+      fast_only run "racecheck" 240 "$out/racecheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool racecheck \
         --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
       note "racecheck: $ran, $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.txt" | tail -1 || echo 'no summary (see racecheck.txt)')"
     fi
@@ -182,7 +204,7 @@ if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   fi
 fi
 if wanted 6; then
-  run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/gpu_check.js --quick --no-bench
+  fast_only run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/gpu_check.js --quick --no-bench
   note "gpu_check --quick with wgmma/mma/rows: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
   for f in test/fixtures/parity/*.safetensors; do
     run "parity $(basename "$f")" 60 "$out/parity.txt" node dist/lib/cli/main.js parity "$f" --device cuda

@@ -9,8 +9,9 @@
 //     (bf16), forward + backward + AdamW, images/s and peak memory, and the caching allocator's
 //     driver calls across the steady steps.
 // Prints a short table last and exits 1 when a check fails.
-// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--batch N] [--devices cpu,cuda]
-//      (--devices cpu,cpu: a dry run on the CPU)
+// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--batch N] [--devices cpu,cuda]
+//      (--devices cpu,cpu: a dry run on the CPU; --one-family: time the steps on the chosen kernel
+//      families only, not also on the other set)
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -238,7 +239,7 @@ function main(): void {
     const precisions: Precision[] = dev === 'cuda' ? ['bf16', 'float32'] : ['float32'];
     for (const p of precisions) timeStepB('pretrain', p, batch);
     timeStepB('finetune', precisions[0], batch);
-    if (dev === 'cuda') {
+    if (dev === 'cuda' && !process.argv.includes('--one-family')) {
       // The same bf16 steps on the other kernel families (fast if the defaults are the checked
       // ones, else the checked ones), in the same run.
       const chosen = kernels();

@@ -325,7 +325,7 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
 
   const initial = kernels().attention;
   for (const family of ['mma', 'simt'] as const) {
-    describe(`${family} kernels`, () => {
+    describe(`kernel family ${family}`, () => {
       beforeAll(() => setKernel('attention', family));
       afterAll(() => setKernel('attention', initial));
 

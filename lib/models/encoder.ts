@@ -101,8 +101,12 @@ export class ConvEncoder extends Module {
     const p4 = this.patch_embed4.forward(p3);
     capture?.('patch_embed4', p4);
     const c3 = this.config.embedDim[2];
-    const pos = gatherRows(this.positionTable(layout.g, p4), layout.cells);
-    const tokens = reshape(add(p4, pos), [layout.n, layout.k, c3]);
+    const table = this.positionTable(layout.g, p4);
+    // Every cell in raster order (finetuning, features): the table added to each sample as it is,
+    // whose gradient is a column sum; else the kept cells' rows gathered (a scatter-add back).
+    const tokens = layout.ordered
+      ? reshape(add(reshape(p4, [layout.n, layout.k * c3]), reshape(table, [layout.k * c3])), [layout.n, layout.k, c3])
+      : reshape(add(p4, gatherRows(table, layout.cells)), [layout.n, layout.k, c3]);
     return { e1, e2, tokens };
   }
 

@@ -21,6 +21,8 @@ export interface VisibleLayout {
   cells: Tensor;
   /** int32 [N*G*G]: the slot of each cell, or -1 when masked. */
   table: Tensor;
+  /** Every sample keeps every cell, in raster order (slot s holds cell s): nothing is masked or moved. */
+  ordered: boolean;
 }
 
 /** A layout from ids_keep [N*K]; cells must lie in [0, G*G) and be distinct within a sample. */
@@ -46,6 +48,7 @@ export function makeVisibleLayout(cells: Int32Array, n: number, k: number, g: nu
   }
   return {
     n, k, g,
+    ordered: k === gg && cells.every((c, i) => c === i % gg),
     cells: tensor(cells.slice(), [n * k], { dtype: 'int32', device }),
     table: tensor(table, [n * gg], { dtype: 'int32', device }),
   };

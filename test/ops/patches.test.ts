@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
+import { preset } from '../../lib/models/config';
+import { ConvViT } from '../../lib/models/convvit';
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { imageToRows, patchify, rowsToMap, rowsToPatches } from '../../lib/ops/patches';
 import { disposeLayout, fullLayout, makeVisibleLayout } from '../../lib/ops/visible_layout';
@@ -11,7 +13,7 @@ import { tidy } from '../../lib/tensor/scope';
 import { empty, liveTensorCount, tensor, Tensor, zeros } from '../../lib/tensor/tensor';
 import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
-import { relL2 } from '../helpers/close';
+import { expectClose, relL2 } from '../helpers/close';
 import { randomCells } from '../helpers/cells';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { gradcheck, randn } from '../helpers/gradcheck';
@@ -42,6 +44,37 @@ describe('visible layout', () => {
     expect(Array.from(f.cells.toTypedArray() as Int32Array)).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
     expect(Array.from(f.table.toTypedArray() as Int32Array)).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
     disposeLayout(f);
+    // ordered: every cell kept in raster order; not when masked or when all kept but shuffled
+    expect([l.ordered, f.ordered]).toEqual([false, true]);
+    const all = makeVisibleLayout(Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), 2, 4, 2, 'cpu');
+    const shuffled = makeVisibleLayout(Int32Array.from([0, 1, 2, 3, 1, 0, 2, 3]), 2, 4, 2, 'cpu');
+    expect([all.ordered, shuffled.ordered]).toEqual([true, false]);
+    [all, shuffled].forEach(disposeLayout);
+  });
+
+  it('adds the position table the same way whether the layout is ordered or gathered', () => {
+    // ConvViT's stages over the ordered full layout (the table added to each sample as it is)
+    // against the same layout marked unordered (the table's rows gathered), values and gradients.
+    const m = new ConvViT(preset('tiny', { imgSize: 32, numClasses: 3 }), { seed: 4 });
+    const params = m.namedParameters();
+    const imgs = randn(2 * 3 * 32 * 32, 9);
+    const run = (ordered: boolean) => tidy(() => {
+      const full = fullLayout(2, 2, 'cpu');
+      const layout = { ...full, ordered };
+      const tokens = m.stages(tensor(imgs, [2, 3, 32, 32], { dtype: 'float32' }), layout).tokens;
+      const cot = tensor(randn(tokens.numel, 10), tokens.shape, { dtype: 'float32' });
+      backward(tokens, cot);
+      // the parameters of the stages (fc_norm and head take no gradient here)
+      const out = [tokens, ...params.map(([, t]) => t.grad)].map((t) => (t ? Float64Array.from(t.toFloat32Array()) : new Float64Array()));
+      m.zeroGrad();
+      disposeLayout(full);
+      return out;
+    });
+    const a = run(true), b = run(false);
+    expect(a[0]).toEqual(b[0]); // the same additions
+    expect(a.filter((g) => g.length).length).toBeGreaterThan(20);
+    params.forEach(([name], i) => expectClose(a[i + 1], b[i + 1], { atol: 1e-6, rtol: 1e-5 }, name));
+    m.dispose();
   });
 
   it('rejects bad cells and sizes', () => {

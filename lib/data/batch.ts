@@ -35,6 +35,8 @@ export async function assembleBatch(ds: Dataset, indices: Int32Array, seed: numb
     if (r instanceof Promise) pending.push(r.then((sample) => place(k, sample)));
     else place(k, r);
   }
-  await Promise.all(pending);
+  // Every sample settles before the batch does, so no decode is still running when it has failed.
+  const failed = (await Promise.allSettled(pending)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
   return { images, labels };
 }

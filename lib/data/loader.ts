@@ -256,6 +256,8 @@ export class DataLoader {
   private pool: WorkerPool | null = null;
   private readonly orders = new Map<number, Int32Array>();
   private closed = false;
+  /** In-process batch builds not settled yet. */
+  private readonly inProcess = new Set<Promise<void>>();
 
   constructor(readonly dataset: Dataset, opts: LoaderOptions) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize <= 0) {
@@ -339,7 +341,16 @@ export class DataLoader {
     const seed = this.seed;
     const raw = this.pool
       ? this.pool.run(indices, seed, epoch)
-      : new Promise<void>((resolve) => setImmediate(resolve)).then(() => assembleBatch(this.dataset, indices, seed, epoch));
+      : new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        if (this.closed) throw new Error('DataLoader closed');
+        return assembleBatch(this.dataset, indices, seed, epoch);
+      });
+    if (!this.pool) {
+      // close() waits for these, so that no dataset read is still running once it has returned
+      const settled = raw.then(() => undefined, () => undefined);
+      this.inProcess.add(settled);
+      void settled.then(() => this.inProcess.delete(settled));
+    }
     const p = raw.then((b) => ({
       images: b.images, labels: b.labels, indices, epoch, step: position,
       size: indices.length, imageSize: this.dataset.imageSize,
@@ -386,7 +397,10 @@ export class DataLoader {
     while (this.epoch === epoch && !this.closed) yield await this.next();
   }
 
-  /** Terminate the workers; the loader cannot be used afterwards. */
+  /**
+   * Terminate the workers and wait for in-process work already started (no dataset read runs once
+   * this has resolved); the loader cannot be used afterwards.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -394,5 +408,6 @@ export class DataLoader {
     const pool = this.pool;
     this.pool = null;
     if (pool) await pool.close();
+    await Promise.all([...this.inProcess]);
   }
 }

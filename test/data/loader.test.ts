@@ -113,6 +113,27 @@ describe('DataLoader (in-process)', () => {
     }
   });
 
+  test('close() waits for the reads of prefetched batches, and starts none after', async () => {
+    let active = 0, started = 0;
+    const slow: Dataset = {
+      length: 12, numClasses: 2, imageSize: 2, label: () => 0,
+      get: async (): Promise<Sample> => {
+        active++;
+        started++;
+        await new Promise((r) => setTimeout(r, 20));
+        active--;
+        return { image: new Float32Array(12), label: 0 };
+      },
+    };
+    const l = new DataLoader(slow, { batchSize: 2, workers: 0, prefetch: 3, shuffle: false });
+    await l.next(); // batches 1-3 are being prefetched now
+    await l.close();
+    expect(active, 'dataset reads still running after close()').toBe(0);
+    const afterClose = started;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(started, 'dataset reads started after close()').toBe(afterClose);
+  });
+
   test('errors from the dataset reach the consumer', async () => {
     const bad: Dataset = {
       length: 4, numClasses: 2, imageSize: 2, label: () => 0,

@@ -12,17 +12,8 @@ import * as ops from '../lib/ops';
 import { Device } from '../lib/tensor/device';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
+import { relL2 } from './compare';
 import { randn } from './train_step';
-
-/** Relative L2 error of b against a. */
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += a[i] ** 2;
-  }
-  return a.length !== b.length || !Number.isFinite(num) ? Infinity : Math.sqrt(num / (den || 1));
-}
 
 interface Case {
   name: string;
@@ -80,7 +71,7 @@ function main(): void {
       const cpu = evaluate(c, 'cpu', 7), gpu = evaluate(c, dev, 7);
       native.synchronize();
       // bf16 outputs and gradients: ~2^-9 per element; 1e-2 is far from any real mistake's size
-      const worst = Math.max(...cpu.map((a, i) => relL2(a, gpu[i])));
+      const worst = Math.max(...cpu.map((want, i) => relL2(gpu[i], want)));
       const ok = worst <= 1e-2;
       if (!ok) failed++;
       console.log(`  ${c.name.padEnd(48)} worst rel L2 ${worst.toExponential(2)}  ${Date.now() - t0} ms  ${ok ? 'ok' : 'FAIL'}`);

@@ -28,6 +28,7 @@ import { memory, resetPeakMemory } from '../lib/tensor/memory';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
 import { packageRoot } from '../lib/util/package_root';
+import { relL2 } from './compare';
 import { makeTrainStep, randn, StepKind, TrainStep } from './train_step';
 
 const arg = (name: string): string | undefined => {
@@ -42,15 +43,6 @@ let failed = 0;
 function addRow(row: [string, string, string]): void {
   rows.push(row);
   console.log(`  ${row.join(' | ')}`);
-}
-
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return a.length !== b.length || !Number.isFinite(num) ? Infinity : Math.sqrt(num / (den || 1));
 }
 
 interface OpCase {

@@ -216,81 +216,46 @@ void with_vectors_per_lane(int64_t C, F f) {
   else f(std::integral_constant<int, 4>{});
 }
 
-// part[ch][0][c] = Σ_{r in chunk ch} dy·x̂,  part[ch][1][c] = Σ_{r in chunk ch} dy.
-template <typename T>
+// part[ch][0][c] = Σ_{r in chunk ch} dy·x̂,  part[ch][1][c] = Σ_{r in chunk ch} dy. A block of
+// 32 x 8 threads covers 32·VEC columns, each thread VEC consecutive columns (VEC = 8: 16-byte
+// loads of dy and x, for C % 8 == 0 and aligned rows) over every 8th row of the chunk; each
+// column's rows are added in row order, then the 8 row lanes in lane order.
+template <typename T, int VEC>
 __global__ void __launch_bounds__(kColTile* kRowLanes)
-    layernorm_partial_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows, int64_t C,
-                             int64_t chunk) {
-  __shared__ float sg[kRowLanes][kColTile];
-  __shared__ float sb[kRowLanes][kColTile];
-  const int64_t ch = blockIdx.y;
-  const int64_t r0 = ch * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-  const int64_t tiles = (C + kColTile - 1) / kColTile;
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {  // uniform per block
-    const int64_t c = tile * kColTile + threadIdx.x;
-    float ag = 0.f, ab = 0.f;
-    if (c < C) {
-      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) {
-        const float d = ldf(dy, r * C + c);
-        ag += d * ((ldf(x, r * C + c) - ldf(mean, r)) * ldf(rstd, r));
-        ab += d;
-      }
-    }
-    sg[threadIdx.y][threadIdx.x] = ag;
-    sb[threadIdx.y][threadIdx.x] = ab;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-      float tg = 0.f, tb = 0.f;
-#pragma unroll
-      for (int k = 0; k < kRowLanes; ++k) {
-        tg += sg[k][threadIdx.x];
-        tb += sb[k][threadIdx.x];
-      }
-      part[(ch * 2) * C + c] = tg;
-      part[(ch * 2 + 1) * C + c] = tb;
-    }
-    __syncthreads();  // before the next tile overwrites sg/sb
-  }
-}
-
-// The same partial sums 8 columns per thread (16-byte loads of dy and x), for C % 8 == 0 and
-// aligned rows: a block covers 256 columns x 8 row lanes.
-constexpr int kVec = 8, kColTile8 = kColTile * kVec;
-
-template <typename T>
-__global__ void __launch_bounds__(kColTile* kRowLanes)
-    layernorm_partial8_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows,
-                              int64_t C, int64_t chunk) {
-  __shared__ float sg[kRowLanes][kColTile8];
-  __shared__ float sb[kRowLanes][kColTile8];
+    layernorm_partial_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows,
+                             int64_t C, int64_t chunk) {
+  constexpr int W = kColTile * VEC;
+  __shared__ float sg[kRowLanes][W];
+  __shared__ float sb[kRowLanes][W];
   const int tx = threadIdx.x % kColTile, ty = threadIdx.x / kColTile;
   const int64_t ch = blockIdx.y;
   const int64_t r0 = ch * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-  const int64_t tiles = (C + kColTile8 - 1) / kColTile8;
+  const int64_t tiles = (C + W - 1) / W;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {  // uniform per block
-    const int64_t c = tile * kColTile8 + tx * kVec;
-    float ag[kVec] = {}, ab[kVec] = {};
+    const int64_t c = tile * W + tx * VEC;
+    float ag[VEC] = {}, ab[VEC] = {};
     if (c < C) {
+#pragma unroll 1  // rolled: unrolled, the VEC = 1 form spills on sm_80
       for (int64_t r = r0 + ty; r < r1; r += kRowLanes) {
-        float d[kVec], v[kVec];
-        load8(dy + r * C + c, d);
-        load8(x + r * C + c, v);
+        float d[VEC], v[VEC];
+        load_vec<VEC>(dy + r * C + c, d);
+        load_vec<VEC>(x + r * C + c, v);
         const float m = mean[r], rs = rstd[r];
 #pragma unroll
-        for (int e = 0; e < kVec; ++e) {
+        for (int e = 0; e < VEC; ++e) {
           ag[e] += d[e] * ((v[e] - m) * rs);
           ab[e] += d[e];
         }
       }
     }
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      sg[ty][tx * kVec + e] = ag[e];
-      sb[ty][tx * kVec + e] = ab[e];
+    for (int e = 0; e < VEC; ++e) {
+      sg[ty][tx * VEC + e] = ag[e];
+      sb[ty][tx * VEC + e] = ab[e];
     }
     __syncthreads();
-    const int64_t col = tile * kColTile8 + threadIdx.x;  // 256 threads, one column of the tile each
-    if (col < C) {
+    const int64_t col = tile * W + threadIdx.x;  // thread t < W: column t of the tile
+    if (threadIdx.x < W && col < C) {
       float tg = 0.f, tb = 0.f;
 #pragma unroll
       for (int k = 0; k < kRowLanes; ++k) {
@@ -359,15 +324,12 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
             p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.gamma->as<T>(), R, C,
             p.accumulate);
       }
-      const bool wide = C % kVec == 0 && aligned16({p.dy->data, p.x->data});
-      const int64_t tiles = (C + (wide ? kColTile8 : kColTile) - 1) / (wide ? kColTile8 : kColTile);
+      const bool wide = C % 8 == 0 && aligned16({p.dy->data, p.x->data});
+      const int64_t width = wide ? kColTile * 8 : kColTile, tiles = (C + width - 1) / width;
       dim3 grid(unsigned(std::min<int64_t>(tiles, 65535 * 32)), unsigned(chunks), 1);
-      if (wide)
-        layernorm_partial8_kernel<T><<<grid, kColTile * kRowLanes, 0, st>>>(
-            part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
-      else
-        layernorm_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes, 1), 0, st>>>(
-            part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), R, C, chunk);
+      auto kernel = wide ? layernorm_partial_kernel<T, 8> : layernorm_partial_kernel<T, 1>;
+      kernel<<<grid, kColTile * kRowLanes, 0, st>>>(part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(),
+                                                     p.rstd->as<float>(), R, C, chunk);
     }
     layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);

@@ -27,6 +27,14 @@ __device__ inline void load8(const __nv_bfloat16* p, float (&v)[8]) {
 #pragma unroll
   for (int e = 0; e < 8; ++e) v[e] = __bfloat162float(h[e]);
 }
+/** VEC (1 or 8) consecutive elements as fp32: one element, or an aligned piece of 8 (load8). */
+template <int VEC, typename T>
+__device__ inline void load_vec(const T* p, float (&v)[VEC]) {
+  static_assert(VEC == 1 || VEC == 8, "load_vec reads 1 or 8 elements");
+  if constexpr (VEC == 8) load8(p, v);
+  else v[0] = ldf(p, 0);
+}
+
 __device__ inline void store8(float* p, const float (&v)[8]) {
   reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
   reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);

@@ -40,20 +40,22 @@ export function unshuffleTokens(x: Tensor, maskToken: Tensor, pos: Tensor, src: 
   if (missing >= 0) throw new RangeError(`${op}: row ${missing} of \`x\` is placed nowhere in \`src\``);
 
   const device = x.device;
+  const recording = shouldRecord([x, maskToken, pos]);
+  // Every index table uploaded together, before the kernel: an upload waits for the device's queue,
+  // so only the first of them waits on earlier work (none is made in the backward).
   const srcT = tensor(src, [src.length], { dtype: 'int32', device });
+  const invT = recording ? tensor(inv, [r], { dtype: 'int32', device }) : null;
+  const maskedT = recording && masked.length ? tensor(Int32Array.from(masked), [masked.length], { dtype: 'int32', device }) : null;
   const out = Tensor.allocate([n, t, c], x.dtype, device);
   try {
     native.unshuffleTokens(out.handle(op), x.handle(op), maskToken.handle(op), pos.handle(op), srcT.handle(op), n, t, r, c);
   } catch (e) {
-    out.dispose();
+    [out, invT, maskedT].forEach((tt) => tt?.dispose());
     throw e;
   } finally {
     srcT.dispose();
   }
-  if (!shouldRecord([x, maskToken, pos])) return out;
-  // The index tables of the backward, uploaded now (not in the backward, where an upload would wait).
-  const invT = tensor(inv, [r], { dtype: 'int32', device });
-  const maskedT = masked.length ? tensor(Int32Array.from(masked), [masked.length], { dtype: 'int32', device }) : null;
+  if (invT === null) return out;
   record(op, [x, maskToken, pos], [out], ([dout]) => {
     if (!dout) return [null, null, null];
     const bop = `${op} backward`;

@@ -3,6 +3,8 @@
 // float32 on the same bf16-rounded inputs. A smoke check, not the tests (those hold every shape
 // to the per-op rule): it exists so that a GPU run learns in seconds, under a short timeout,
 // whether these kernels run at all (a hang or a fault here means the run should leave them out).
+// Where a gemm case fails, the index probe of bench/gemm_probe.ts follows: which input element
+// each wrong output element was read from.
 //   node dist/bench/fast_smoke.js        prints a line per case, exits 1 when one is off
 //   node dist/bench/fast_smoke.js --dry-run   the CPU against itself (checks the script, not a GPU)
 import { backward, requireGrad } from '../lib/autograd/tape';
@@ -13,25 +15,65 @@ import { Device } from '../lib/tensor/device';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
 import { relL2 } from './compare';
+import { probeGemm } from './gemm_probe';
 import { randn } from './train_step';
 
 interface Case {
   name: string;
   inputs: number[][];
   run: (xs: Tensor[]) => Tensor;
+  /** Names of the output and of each input's gradient, for the breakdown of a failure. */
+  parts: string[];
 }
 
+const QKV = ['out', 'dqkv'];
 const CASES: Case[] = [
-  { name: 'gemm wgmma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b) },
-  { name: 'gemm wgmma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2) },
-  { name: 'attention mma L49 h2 d64', inputs: [[2, 49, 3 * 2 * 64]], run: ([q]) => ops.attention(q, 2) },
-  { name: 'attention mma L196 h2 d32', inputs: [[2, 196, 3 * 2 * 32]], run: ([q]) => ops.attention(q, 2) },
-  { name: 'attention mma L50 h1 d80', inputs: [[1, 50, 3 * 80]], run: ([q]) => ops.attention(q, 1) },
-  { name: 'layernorm rows C768', inputs: [[64, 768], [768], [768]], run: ([x, w, b]) => ops.layerNorm(x, w, b, 1e-6) },
+  { name: 'gemm wgmma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'] },
+  { name: 'gemm wgmma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'] },
+  { name: 'attention mma L49 h2 d64', inputs: [[2, 49, 3 * 2 * 64]], run: ([q]) => ops.attention(q, 2), parts: QKV },
+  { name: 'attention mma L196 h2 d32', inputs: [[2, 196, 3 * 2 * 32]], run: ([q]) => ops.attention(q, 2), parts: QKV },
+  { name: 'attention mma L50 h1 d80', inputs: [[1, 50, 3 * 80]], run: ([q]) => ops.attention(q, 1), parts: QKV },
+  { name: 'layernorm rows C768', inputs: [[64, 768], [768], [768]], run: ([x, w, b]) => ops.layerNorm(x, w, b, 1e-6), parts: ['y', 'dx', 'dgamma', 'dbeta'] },
 ];
 
+/** "0-15, 32, 48-63" for sorted indices (at most `limit` ranges, then "..."). */
+export function ranges(idx: number[], limit = 6): string {
+  const out: string[] = [];
+  for (let i = 0; i < idx.length && out.length <= limit; ) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1] === idx[j] + 1) j++;
+    out.push(i === j ? `${idx[i]}` : `${idx[i]}-${idx[j]}`);
+    i = j + 1;
+  }
+  return out.length > limit ? `${out.slice(0, limit).join(', ')}, ...` : out.join(', ');
+}
+
+/** Per part: its error and the rows (all dims but the last; for dqkv the q, k and v thirds
+ *  apart) whose own relative error passes 5%, so a failure shows which tile or fragment is off. */
+export function breakdown(parts: string[], shapes: number[][], gpu: Float32Array[], cpu: Float32Array[]): string[] {
+  const lines: string[] = [];
+  parts.forEach((name, i) => {
+    const width = shapes[i][shapes[i].length - 1] ?? 1;
+    const pieces = name === 'dqkv' ? ['dq', 'dk', 'dv'].map((n, t) => ({ n, lo: (t * width) / 3, hi: ((t + 1) * width) / 3 })) : [{ n: name, lo: 0, hi: width }];
+    for (const { n, lo, hi } of pieces) {
+      const bad: number[] = [];
+      const rows = cpu[i].length / width;
+      const got: number[] = [], want: number[] = [];
+      for (let r = 0; r < rows; r++) {
+        const g = gpu[i].subarray(r * width + lo, r * width + hi), w = cpu[i].subarray(r * width + lo, r * width + hi);
+        if (relL2(g, w) > 5e-2) bad.push(r);
+        got.push(...g);
+        want.push(...w);
+      }
+      const e = relL2(Float32Array.from(got), Float32Array.from(want));
+      lines.push(`${n}: rel L2 ${e.toExponential(2)}${bad.length ? `, ${bad.length}/${rows} rows off: ${ranges(bad)}` : ''}`);
+    }
+  });
+  return lines;
+}
+
 /** Output and input gradients of a case on a device: bf16 on cuda, float32 on the CPU. */
-function evaluate(c: Case, device: Device, seed: number): Float32Array[] {
+function evaluate(c: Case, device: Device, seed: number): { values: Float32Array[]; shapes: number[][] } {
   return tidy(() => {
     const xs = c.inputs.map((shape, i) => {
       const f = tensor(randn(shape.reduce((p, q) => p * q, 1), seed + i), shape);
@@ -42,9 +84,9 @@ function evaluate(c: Case, device: Device, seed: number): Float32Array[] {
     const y = c.run(xs);
     const dy = tensor(randn(y.numel, seed + 50), y.shape).cast('bfloat16').cast('float32').to(device).cast(y.dtype);
     backward(y, dy);
-    const out = [y, ...xs.map((x) => x.grad!)].map((t) => t.toFloat32Array());
+    const values = [y, ...xs.map((x) => x.grad!)].map((t) => t.toFloat32Array());
     xs.forEach((x) => x.grad!.dispose());
-    return out;
+    return { values, shapes: [[...y.shape], ...c.inputs] };
   });
 }
 
@@ -64,24 +106,36 @@ function main(): void {
     setKernel('layernorm', 'rows');
     console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm cases run wmma)'}`);
   }
-  let failed = 0;
+  let failed = 0, gemmFailed = false;
   for (const c of CASES) {
     const t0 = Date.now();
     try {
-      const cpu = evaluate(c, 'cpu', 7), gpu = evaluate(c, dev, 7);
+      const want = evaluate(c, 'cpu', 7), cpu = want.values, gpu = evaluate(c, dev, 7).values;
       native.synchronize();
       // bf16 outputs and gradients: ~2^-9 per element; 1e-2 is far from any real mistake's size
       const worst = Math.max(...cpu.map((want, i) => relL2(gpu[i], want)));
       const ok = worst <= 1e-2;
       if (!ok) failed++;
+      if (!ok && c.name.startsWith('gemm')) gemmFailed = true;
       console.log(`  ${c.name.padEnd(48)} worst rel L2 ${worst.toExponential(2)}  ${Date.now() - t0} ms  ${ok ? 'ok' : 'FAIL'}`);
+      if (!ok) for (const line of breakdown(c.parts, want.shapes, gpu, cpu)) console.log(`      ${line}`);
     } catch (e) {
       failed++;
+      if (c.name.startsWith('gemm')) gemmFailed = true;
       console.log(`  ${c.name.padEnd(48)} ${(e as Error).message.split('\n')[0]}  FAIL`);
+    }
+  }
+  if (gemmFailed) {
+    // Where the wrong GEMM reads from, for the next fix (bench/gemm_probe.ts).
+    console.log('  gemm probe (identity times an index matrix; ok rows left out):');
+    try {
+      for (const r of probeGemm(dev, 128)) if (r.wrong) console.log(`    ${r.label.padEnd(22)} ${r.wrong}/${r.total} wrong: ${r.detail}`);
+    } catch (e) {
+      console.log(`    ${(e as Error).message.split('\n')[0]}`);
     }
   }
   console.log(failed ? `fast_smoke: ${failed} case(s) FAILED` : 'fast_smoke: all cases ok');
   process.exitCode = failed ? 1 : 0;
 }
 
-main();
+if (require.main === module) main();

@@ -79,6 +79,8 @@ export class OpProfiler {
   private phaseName = '-';
   /** Seconds one empty synchronize pair costs (subtracted from each 'device' call). */
   private overhead: number | null = null;
+  /** Milliseconds spent in this profiler's own bookkeeping while recording (since reset). */
+  private selfMs = 0;
 
   install(): void {
     if (this.originals.size) return;
@@ -110,6 +112,13 @@ export class OpProfiler {
   /** Drops the recorded rows. */
   reset(): void {
     this.rows.clear();
+    this.selfMs = 0;
+  }
+
+  /** Milliseconds of the profiler's own bookkeeping since reset(): subtract it from a wall time
+   *  taken around recorded work to get the work's own time outside native calls. */
+  bookkeepingMs(): number {
+    return this.selfMs;
   }
 
   phase(name: string): void {
@@ -140,7 +149,8 @@ export class OpProfiler {
     const t0 = process.hrtime.bigint();
     const result = fn(...args);
     if (clock === 'device') native.synchronize();
-    const sec = Math.max(0, Number(process.hrtime.bigint() - t0) / 1e9 - (clock === 'device' ? this.overhead ?? 0 : 0));
+    const t1 = process.hrtime.bigint();
+    const sec = Math.max(0, Number(t1 - t0) / 1e9 - (clock === 'device' ? this.overhead ?? 0 : 0));
     this.remember(name, result, args);
     const { sizes, flops } = describe(name, args);
     const key = `${this.phaseName}|${name}|${sizes}`;
@@ -153,6 +163,7 @@ export class OpProfiler {
     row.ms += sec * 1e3;
     row.bytes += this.argBytes(args);
     row.flops += flops;
+    this.selfMs += Number(process.hrtime.bigint() - t1) / 1e6;
     return result;
   }
 

@@ -3,10 +3,15 @@
 // device clock (what each op costs), as tables by category, by phase and by op (bench/op_profile.ts),
 // each row with its calls, time, share of the profiled time, megabytes of buffer arguments and rate.
 //   node dist/bench/step_profile.js [--kind pretrain|finetune] [--model base] [--batch 128]
-//        [--device cuda|cpu] [--precision bf16|float32] [--steps 3] [--top 40]
+//        [--device cuda|cpu] [--precision bf16|float32] [--steps 3] [--top 40] [--img-size N]
+// A small --img-size (32) keeps the model's sequence of ops with little work in each. With
+// --null-compute every compute export is replaced by a no-op after the model is built (memory and
+// transfers stay real), and only the step's wall time is printed: the host's own cost of a step
+// (script, tape, allocation), what bounds the step where the GPU would be faster than that.
 // Kernel families come from CONVMAE_KERNELS as everywhere else. Read it as: if the host-clock
-// total is close to the wall time, the step is launch-bound (fewer launches or a CUDA graph pay);
-// else the device-clock rows say which ops to make faster or fuse.
+// total plus the JavaScript between the calls is close to the wall time, the step is launch-bound
+// (fewer launches, a leaner script or a CUDA graph pay); else the device-clock rows say which ops
+// to make faster or fuse.
 import { clearTape } from '../lib/autograd/tape';
 import { backends, kernels } from '../lib/backends';
 import { native } from '../lib/binding';
@@ -45,6 +50,30 @@ function table(title: string, rows: ProfileRow[], total: number, label: (r: Prof
   }
 }
 
+/** Exports that hold or move memory, or ask about the addon: left real by --null-compute. */
+const REAL = new Set(['alloc', 'free', 'isAlive', 'upload', 'download', 'copy', 'memory', 'resetPeak', 'backends', 'synchronize', 'emptyCache', 'setKernel', 'kernels']);
+
+function nullComputeWall(step: ReturnType<typeof makeTrainStep>, steps: number): void {
+  const target = native as unknown as Record<string, unknown>;
+  const saved = new Map<string, unknown>();
+  let calls = 0;
+  for (const [name, fn] of Object.entries(target)) {
+    if (typeof fn !== 'function' || REAL.has(name)) continue;
+    saved.set(name, fn);
+    target[name] = () => { calls++; };
+  }
+  try {
+    for (let i = 0; i < 3; i++) step.run(i);
+    calls = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < steps; i++) step.run(i + 3);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
+    console.log(`host cost per step with compute replaced by no-ops: ${ms.toFixed(2)} ms (${calls / steps} compute calls per step; mean of ${steps})`);
+  } finally {
+    for (const [name, fn] of saved) target[name] = fn;
+  }
+}
+
 function main(): void {
   const kind = oneOf<StepKind>('kind', 'pretrain', ['pretrain', 'finetune']);
   const device = oneOf<Device>('device', backends().cuda.usable ? 'cuda' : 'cpu', ['cuda', 'cpu']);
@@ -53,14 +82,21 @@ function main(): void {
   const batch = posInt('batch', device === 'cuda' ? '128' : '2');
   const steps = posInt('steps', '3');
   const top = posInt('top', '40');
+  const imgSize = process.argv.includes('--img-size') ? posInt('img-size', '224') : undefined;
   const k = kernels();
-  console.log(`step_profile: ${kind} ${model} batch ${batch} ${precision} on ${device === 'cuda' ? backends().cuda.name : 'the CPU'}` +
+  console.log(`step_profile: ${kind} ${model}${imgSize ? ` at ${imgSize} px` : ''} batch ${batch} ${precision} on ${device === 'cuda' ? backends().cuda.name : 'the CPU'}` +
     (device === 'cuda' ? ` (kernels ${k.gemm}/${k.attention}/${k.layernorm})` : ''));
 
   // Installed before the model is built, so that every buffer's size is known.
   const profiler = new OpProfiler();
   profiler.install();
-  const step = makeTrainStep(kind, device, precision, batch, model);
+  const step = makeTrainStep(kind, device, precision, batch, model, imgSize);
+  if (process.argv.includes('--null-compute')) {
+    profiler.uninstall();
+    nullComputeWall(step, steps);
+    step.dispose();
+    return;
+  }
   try {
     step.run(0);
     step.run(0);
@@ -72,10 +108,13 @@ function main(): void {
     console.log(`wall time per step: ${wallMs.toFixed(2)} ms (${((batch * 1e3) / wallMs).toFixed(1)} img/s, mean of ${steps}); peak ${(memory()[device].peakBytes / 2 ** 30).toFixed(2)} GiB`);
 
     const totals: Record<Clock, number> = { host: 0, device: 0 };
+    let scriptMs = 0;
     for (const clock of ['host', 'device'] as Clock[]) {
       profiler.reset();
       profiler.start(clock);
+      const t1 = process.hrtime.bigint();
       step.run(steps + 1, (phase: StepPhase) => profiler.phase(phase));
+      const issueMs = Number(process.hrtime.bigint() - t1) / 1e6;
       native.synchronize();
       profiler.stop();
       const rows = profiler.report();
@@ -83,17 +122,22 @@ function main(): void {
       totals[clock] = total;
       const calls = rows.reduce((a, r) => a + r.calls, 0);
       console.log(`\n== ${clock} clock: ${calls} native calls, ${total.toFixed(2)} ms in them (${((100 * total) / wallMs).toFixed(0)}% of the wall time)`);
+      if (clock === 'host') {
+        // The step's own JavaScript (tape, tensors, argument checks) between the native calls.
+        scriptMs = Math.max(0, issueMs - total - profiler.bookkeepingMs());
+        console.log(`JavaScript outside the native calls: ${scriptMs.toFixed(2)} ms per step (${((1e3 * scriptMs) / Math.max(1, calls)).toFixed(1)} us per native call)`);
+      }
       table('by category', groupRows(rows, (r) => r.category), total, (r) => r.op);
       table('by phase', groupRows(rows, (r) => r.phase), total, (r) => r.op);
       if (clock === 'device') {
         table(`by op and sizes (top ${top})`, groupRows(rows, (r) => `${r.op} ${r.sizes}`.trim()), total, (r) => r.op, top);
       }
     }
-    console.log(`\nsummary: wall ${wallMs.toFixed(2)} ms per step; host clock ${totals.host.toFixed(2)} ms; device clock ${totals.device.toFixed(2)} ms`);
+    console.log(`\nsummary: wall ${wallMs.toFixed(2)} ms per step; host clock ${totals.host.toFixed(2)} ms + ${scriptMs.toFixed(2)} ms of JavaScript; device clock ${totals.device.toFixed(2)} ms`);
     if (device === 'cuda') {
-      // Launching all of the step's work takes the host clock; where that is most of the wall
-      // time, the GPU waits on the host between kernels.
-      const hostShare = totals.host / wallMs;
+      // Launching all of the step's work takes the host clock plus the script between the calls;
+      // where that is most of the wall time, the GPU waits on the host between kernels.
+      const hostShare = (totals.host + scriptMs) / wallMs;
       console.log(hostShare >= 0.8
         ? `verdict: launch-bound (the host spends ${(100 * hostShare).toFixed(0)}% of the wall time launching): fewer launches or a CUDA graph pay`
         : `verdict: device-bound (launching takes ${(100 * hostShare).toFixed(0)}% of the wall time): the device-clock rows are where the time goes`);

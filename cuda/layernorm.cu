@@ -17,10 +17,14 @@
 // (lane l takes the 8-element vectors l, l + 32, ...), kept in registers for both statistics
 // passes and the output, and written in 16-byte pieces; dx likewise holds x and dy in registers.
 // Same formulas; the sums group differently (per lane over its vectors, then the warp).
-// dgamma/dbeta: the rows are cut into ≤ 256 chunks (a split that depends only on `rows`, so the
-// result is deterministic); a first kernel writes per-chunk partial sums [chunks, 2, C] (32 columns
+// dgamma/dbeta: the rows are cut into chunks (a split that depends only on `rows`, so the result
+// is deterministic) with partial sums [chunks, 2, C], which a last kernel adds up (32 columns x 8
+// chunk lanes per block, each lane its chunks in order, then the lanes in order). The rows family
+// with C <= 768 takes the backward in one pass: one block per chunk (<= 512 chunks of >= 16 rows)
+// computes dx and its chunk's partial sums from the x and dy it holds in registers. Otherwise
+// dx comes first, then a kernel writes the partials of <= 256 chunks of >= 64 rows (32 columns
 // x 8 row lanes per block, or 256 columns with 8 per thread and 16-byte loads where C % 8 == 0;
-// column tiles on grid x, chunks on grid y), a second sums the chunks of each column in order.
+// column tiles on grid x, chunks on grid y).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -42,6 +46,8 @@ namespace convmae {
 namespace {
 constexpr int kThreads = 256, kWarps = kThreads / 32;
 constexpr int kColTile = 32, kRowLanes = 8;  // the partial-sum kernel's block shape
+constexpr int kFusedMaxC = 768;               // widest row the one-pass rows backward takes (3 vectors per lane)
+constexpr int kSumLanes = 8;                  // chunk lanes per column in the final dgamma/dbeta sum
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, float* mean, float* rstd, const T* x, const T* gamma,
@@ -149,13 +155,23 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, float* m
   }
 }
 
-template <typename T, int V>
-__global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, const T* dy, const T* x, const float* mean,
-                                                                     const float* rstd, const T* gamma, int64_t rows, int C,
-                                                                     bool accumulate) {
-  const int lane = threadIdx.x % 32, nv = C / 8;
-  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
-    const float m = ldf(mean, r), rs = ldf(rstd, r);
+// The rows family's backward: dx with x and dy read once into registers (a warp per row). With
+// PARTIALS (C <= kFusedMaxC), also the block's partial dgamma/dbeta over its chunk of rows
+// (part[blockIdx.x][0][c] = Σ dy·x̂, part[blockIdx.x][1][c] = Σ dy) from the same registers, a
+// block per chunk, each lane adding its rows in order and the 8 warps then added in warp order:
+// deterministic for a given chunk. Without, the warps stride over all rows.
+template <typename T, int V, bool PARTIALS>
+__global__ void __launch_bounds__(kThreads)
+    layernorm_rows_backward_kernel(T* dx, float* part, const T* dy, const T* x, const float* mean, const float* rstd,
+                                   const T* gamma, int64_t rows, int C, int64_t chunk, bool accumulate) {
+  __shared__ float acc[2][PARTIALS ? kFusedMaxC : 1];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nv = C / 8;
+  const int64_t first = PARTIALS ? int64_t(blockIdx.x) * chunk + warp : int64_t(blockIdx.x) * kWarps + warp;
+  const int64_t end = PARTIALS ? (first - warp + chunk < rows ? first - warp + chunk : rows) : rows;
+  const int64_t step = PARTIALS ? kWarps : int64_t(gridDim.x) * kWarps;
+  float pg[V][8] = {}, pb[V][8] = {};
+  for (int64_t r = first; r < end; r += step) {
+    const float m = mean[r], rs = rstd[r];
     float xh[V][8], g[V][8];
     float sg = 0.f, sgx = 0.f;  // Σ_c g and Σ_c g·x̂
 #pragma unroll
@@ -169,6 +185,10 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, cons
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           xh[j][e] = (xh[j][e] - m) * rs;
+          if constexpr (PARTIALS) {
+            pg[j][e] += g[j][e] * xh[j][e];
+            pb[j][e] += g[j][e];
+          }
           g[j][e] = __fmul_rn(g[j][e], w[e]);
           sg += g[j][e];
           sgx += g[j][e] * xh[j][e];
@@ -190,6 +210,29 @@ __global__ void __launch_bounds__(kThreads) layernorm_rows_dx_kernel(T* dx, cons
         }
         store8(dx + r * C + 8 * vi, g[j]);
       }
+    }
+  }
+  if constexpr (PARTIALS) {
+    // Every column is some lane's: warp 0 sets acc, warps 1..7 add in turn.
+    for (int w = 0; w < kWarps; ++w) {
+      if (warp == w) {
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const int vi = 32 * j + lane;
+          if (vi < nv) {
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+              acc[0][8 * vi + e] = w == 0 ? pg[j][e] : acc[0][8 * vi + e] + pg[j][e];
+              acc[1][8 * vi + e] = w == 0 ? pb[j][e] : acc[1][8 * vi + e] + pb[j][e];
+            }
+          }
+        }
+      }
+      __syncthreads();
+    }
+    for (int c = threadIdx.x; c < C; c += kThreads) {
+      part[(int64_t(blockIdx.x) * 2) * C + c] = acc[0][c];
+      part[(int64_t(blockIdx.x) * 2 + 1) * C + c] = acc[1][c];
     }
   }
 }
@@ -269,16 +312,38 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
   }
 }
 
+// dgamma[c] = Σ_ch part[ch][0][c], dbeta[c] = Σ_ch part[ch][1][c]: a block of 32 columns x
+// kSumLanes lanes, lane l adding chunks l, l + kSumLanes, ... in order (double), then the lanes
+// added in lane order. Deterministic for a given number of chunks.
 template <typename T>
-__global__ void layernorm_param_grad_kernel(T* dgamma, T* dbeta, const float* part, int64_t chunks, int64_t C) {
-  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < C; c += int64_t(gridDim.x) * blockDim.x) {
+__global__ void __launch_bounds__(kColTile* kSumLanes)
+    layernorm_param_grad_kernel(T* dgamma, T* dbeta, const float* part, int64_t chunks, int64_t C) {
+  __shared__ double sg[kSumLanes][kColTile];
+  __shared__ double sb[kSumLanes][kColTile];
+  const int tx = threadIdx.x % kColTile, ly = threadIdx.x / kColTile;
+  for (int64_t c0 = int64_t(blockIdx.x) * kColTile; c0 < C; c0 += int64_t(gridDim.x) * kColTile) {  // uniform per block
+    const int64_t c = c0 + tx;
     double g = 0, b = 0;
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      g += part[(ch * 2) * C + c];
-      b += part[(ch * 2 + 1) * C + c];
+    if (c < C) {
+      for (int64_t ch = ly; ch < chunks; ch += kSumLanes) {
+        g += part[(ch * 2) * C + c];
+        b += part[(ch * 2 + 1) * C + c];
+      }
     }
-    stf(dgamma, c, float(g));
-    stf(dbeta, c, float(b));
+    sg[ly][tx] = g;
+    sb[ly][tx] = b;
+    __syncthreads();
+    if (ly == 0 && c < C) {
+      double tg = 0, tb = 0;
+#pragma unroll
+      for (int k = 0; k < kSumLanes; ++k) {
+        tg += sg[k][tx];
+        tb += sb[k][tx];
+      }
+      stf(dgamma, c, float(tg));
+      stf(dbeta, c, float(tb));
+    }
+    __syncthreads();  // before the next columns overwrite sg/sb
   }
 }
 }  // namespace
@@ -305,19 +370,30 @@ void cuda_layernorm(const LayerNormParams& p) {
 void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
   const int64_t R = p.rows, C = p.c;
   if (C == 0) return;
-  // The CPU reference's chunking: at most 256 chunks of at least 64 rows.
-  const int64_t chunk = std::max<int64_t>(64, (R + 255) / 256);
+  const bool fused = R > 0 && C <= kFusedMaxC && rows_family(C, {p.dx->data, p.dy->data, p.x->data, p.gamma->data});
+  // One-pass rows backward: up to 512 chunks of at least 16 rows (a block each). Otherwise the
+  // CPU reference's chunking: at most 256 chunks of at least 64 rows.
+  const int64_t chunk = fused ? std::max<int64_t>(16, (R + 511) / 512) : std::max<int64_t>(64, (R + 255) / 256);
   const int64_t chunks = (R + chunk - 1) / chunk;  // 0 when rows == 0: dgamma = dbeta = 0
   Scratch part(size_t(chunks) * 2 * size_t(C) * sizeof(float), "layernormBackward");
   cuda_float_dispatch(p.x->dtype, "layernormBackward", [&](auto zero) {
     using T = decltype(zero);
     cudaStream_t st = cuda::stream();
-    if (R > 0) {
+    if (fused) {
+      with_vectors_per_lane(C, [&](auto v) {
+        constexpr int V = decltype(v)::value;
+        if constexpr (V <= 3) {
+          layernorm_rows_backward_kernel<T, V, true><<<unsigned(chunks), kThreads, 0, st>>>(
+              p.dx->as<T>(), part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(),
+              p.gamma->as<T>(), R, int(C), chunk, p.accumulate);
+        }
+      });
+    } else if (R > 0) {
       if (rows_family(C, {p.dx->data, p.dy->data, p.x->data, p.gamma->data})) {
         with_vectors_per_lane(C, [&](auto v) {
-          layernorm_rows_dx_kernel<T, decltype(v)::value><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
-              p.dx->as<T>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.gamma->as<T>(), R,
-              int(C), p.accumulate);
+          layernorm_rows_backward_kernel<T, decltype(v)::value, false><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
+              p.dx->as<T>(), nullptr, p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(),
+              p.gamma->as<T>(), R, int(C), 0, p.accumulate);
         });
       } else {
         layernorm_dx_kernel<T><<<cuda::grid_for(R, kWarps), kThreads, 0, st>>>(
@@ -331,7 +407,8 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
       kernel<<<grid, kColTile * kRowLanes, 0, st>>>(part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(),
                                                      p.rstd->as<float>(), R, C, chunk);
     }
-    layernorm_param_grad_kernel<T><<<cuda::grid_for(C, 256), 256, 0, st>>>(
+    const int64_t col_blocks = std::min<int64_t>((C + kColTile - 1) / kColTile, 65535 * 32);
+    layernorm_param_grad_kernel<T><<<unsigned(col_blocks), kColTile * kSumLanes, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);
   });
 }

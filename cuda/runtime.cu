@@ -1,5 +1,5 @@
-// CUDA runtime surface of native/cuda_api.h: device discovery, the package stream, copies and a
-// caching allocator. Blocks are rounded (512 B below 1 MiB, 2 MiB above) and kept on free lists
+// CUDA runtime surface of native/cuda_api.h: device discovery, the package stream, copies (uploads
+// are in upload.cu) and a caching allocator. Blocks are rounded (512 B below 1 MiB, 2 MiB above) and kept on free lists
 // keyed by that size class, so a steady training loop stops calling cudaMalloc after its first step.
 // empty_cache() returns cached blocks to the driver; an out-of-memory cudaMalloc first empties
 // the cache and retries.
@@ -149,23 +149,22 @@ void release(void* p, size_t bytes) {
 }
 
 CacheStats cache_stats() {
-  std::lock_guard<std::mutex> lk(state().mu);
-  return state().stats;
+  CacheStats c;
+  {
+    std::lock_guard<std::mutex> lk(state().mu);
+    c = state().stats;
+  }
+  c.pinned_bytes = int64_t(staging_bytes());
+  return c;
 }
 
 void empty_cache() {
   State& s = state();
   if (!s.probed || !s.info.usable) return;
   cudaStreamSynchronize(s.stream);
+  release_staging();
   std::lock_guard<std::mutex> lk(s.mu);
   free_cached_locked(s);
-}
-
-void copy_to_device(void* dst, const void* src, size_t bytes, const char* op) {
-  require(op);
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream());
-  if (e == cudaSuccess) e = cudaStreamSynchronize(stream());  // the host array may move after return
-  if (e != cudaSuccess) fail(op, "host-to-device copy", e);
 }
 
 void copy_to_host(void* dst, const void* src, size_t bytes, const char* op) {

@@ -17,6 +17,10 @@ cudaStream_t stream();
 size_t smem_per_block();
 /** The device's multiprocessor count (after require()). */
 int sm_count();
+/** Pinned host bytes held for uploads (cuda/upload.cu). */
+size_t staging_bytes();
+/** Waits for the stream and frees the upload staging slots (cuda/upload.cu). */
+void release_staging();
 
 /** Lets `kernel` launch with up to `bytes` of dynamic shared memory (the default stops at 48 KB). */
 template <typename K>

@@ -15,6 +15,8 @@ export interface NativeMemory {
   driverFrees?: number;
   reservedBytes?: number;
   cachedBytes?: number;
+  /** Page-locked host memory held to stage uploads to the device. */
+  pinnedBytes?: number;
 }
 
 export interface NativeBackends {

@@ -113,6 +113,7 @@ Napi::Value js_memory(const Napi::CallbackInfo& info) {
     o.Set("driverFrees", Napi::Number::New(info.Env(), double(s.driver_frees)));
     o.Set("reservedBytes", Napi::Number::New(info.Env(), double(s.reserved_bytes)));
     o.Set("cachedBytes", Napi::Number::New(info.Env(), double(s.cached_bytes)));
+    o.Set("pinnedBytes", Napi::Number::New(info.Env(), double(s.pinned_bytes)));
   }
   return o;
 }

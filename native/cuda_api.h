@@ -26,6 +26,7 @@ struct CacheStats {
   int64_t driver_frees = 0;
   int64_t reserved_bytes = 0;  // held from the driver (in use + cached)
   int64_t cached_bytes = 0;    // held but free for reuse
+  int64_t pinned_bytes = 0;    // page-locked host memory held to stage uploads
 };
 
 bool compiled();
@@ -36,7 +37,9 @@ void require(const char* op);
 void* alloc(size_t bytes, const char* op);
 void release(void* p, size_t bytes);
 CacheStats cache_stats();
+// Returns cached device blocks and the upload staging memory.
 void empty_cache();
+// Returns once `src` has been read: the copy itself is queued on the package stream.
 void copy_to_device(void* dst, const void* src, size_t bytes, const char* op);
 void copy_to_host(void* dst, const void* src, size_t bytes, const char* op);
 void copy_device(void* dst, const void* src, size_t bytes, const char* op);

@@ -1,5 +1,6 @@
 // Memory accounting per device: live Tensor objects, native buffers, bytes and peak bytes, and on
-// CUDA the caching allocator's driver calls and reserved/cached bytes.
+// CUDA the caching allocator's driver calls and reserved/cached bytes, and the pinned host memory
+// that stages uploads.
 import { native, NativeMemory } from '../binding';
 import { Device, DEVICE_CODE } from './device';
 import { liveTensorCount } from './tensor';
@@ -15,7 +16,7 @@ export function memory(): Record<Device, DeviceMemory> {
     const m = native.memory(DEVICE_CODE[d]);
     const out: DeviceMemory = { tensors: liveTensorCount(d), buffers: m.buffers, bytes: m.bytes, peakBytes: m.peakBytes };
     if (d === 'cuda' && cuda) Object.assign(out, {
-      driverAllocs: m.driverAllocs, driverFrees: m.driverFrees, reservedBytes: m.reservedBytes, cachedBytes: m.cachedBytes,
+      driverAllocs: m.driverAllocs, driverFrees: m.driverFrees, reservedBytes: m.reservedBytes, cachedBytes: m.cachedBytes, pinnedBytes: m.pinnedBytes,
     });
     return out;
   };

@@ -302,9 +302,10 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
     afterAll(() => setKernel('layernorm', before));
     // [rows, C, row offset]: one row, C = 1, C below and above a warp, the model widths (stage 1-3
     // and decoder), 1, 2, 3 and 4 vectors per lane and one width past the rows family's 1024,
-    // rows past the 256 chunks of the dgamma/dbeta split.
+    // rows past the 256 chunks of the dgamma/dbeta split; for the rows family's one-pass backward
+    // (C <= 768) chunks of 16 rows with 2 per warp, and 512 chunks of 40 rows, 5 per warp.
     it.each([[1, 1, 0], [4, 1, 0], [3, 5, 0], [37, 64, 1], [300, 16, 0], [2, 256, 0.5], [64, 384, 0], [10, 512, 0], [20, 768, 2],
-      [6, 1000, 0], [5, 1024, 1], [4, 1032, 0], [513, 33, 0], [20000, 7, 0]])('forward and backward rows=%i C=%i (offset %d)', (rows, c, offset) => {
+      [6, 1000, 0], [5, 1024, 1], [4, 1032, 0], [513, 33, 0], [20000, 7, 0], [3000, 768, 0], [20000, 64, 0]])('forward and backward rows=%i C=%i (offset %d)', (rows, c, offset) => {
       const seed = freshSeed();
       const X = rand32(rows * c, seed, 2, offset), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5);
       for (const eps of [1e-5, 1e-6]) expectParity(`layernorm eps ${eps} (seed ${seed})`, forward(rows, c, eps), [X, W, B], ['y', 'mean', 'rstd']);
@@ -313,6 +314,16 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
       expectParity(`layernormBackward (seed ${seed})`, backwardRun(rows, c, M, R), [DY, X, W], ['dx', 'dgamma', 'dbeta']);
       const DX0 = rand32(rows * c, seed + 4);
       expectParity(`layernormBackward accumulate (seed ${seed})`, backwardRun(rows, c, M, R), [DY, X, W, DX0], ['dx', 'dgamma', 'dbeta']);
+    });
+
+    it('gives the same dx, dgamma and dbeta bits on a second run (fixed chunks and order)', () => {
+      const seed = freshSeed(), rows = 9000, c = 256;
+      const X = rand32(rows * c, seed), W = rand32(c, seed + 1, 0.3, 1), B = rand32(c, seed + 2, 0.5), DY = rand32(rows * c, seed + 3);
+      const [, M, R] = forward(rows, c, 1e-6)('cpu', 'float32', [X, W, B]);
+      const run = backwardRun(rows, c, M, R);
+      const first = run('cuda', 'bfloat16', [DY, X, W]), second = run('cuda', 'bfloat16', [DY, X, W]);
+      ['dx', 'dgamma', 'dbeta'].forEach((name, k) =>
+        expect(second[k].findIndex((v, i) => !Object.is(v, first[k][i])), `first differing ${name} element (seed ${seed})`).toBe(-1));
     });
 
     it('keeps its precision in float32 on rows with a large mean', () => {

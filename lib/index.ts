@@ -6,7 +6,7 @@ export type { DType } from './tensor/dtype';
 export type { Device } from './tensor/device';
 export { Tensor, tensor, empty, full, zeros, ones, fromNdarray, isTensor } from './tensor/tensor';
 export { tidy, keep } from './tensor/scope';
-export { memory, resetPeakMemory } from './tensor/memory';
+export { emptyCache, memory, resetPeakMemory } from './tensor/memory';
 export type { DeviceMemory } from './tensor/memory';
 export * as ops from './ops';
 export { backward, noGrad, clearTape, requireGrad, retainUntilBackward } from './autograd/tape';

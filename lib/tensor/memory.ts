@@ -23,6 +23,12 @@ export function memory(): Record<Device, DeviceMemory> {
   return { cpu: read('cpu'), cuda: read('cuda') };
 }
 
+/** Returns the CUDA allocator's cached free blocks and the upload staging memory to the driver
+ *  (after waiting for the GPU's queued work); live tensors are untouched. A no-op without CUDA. */
+export function emptyCache(): void {
+  native.emptyCache();
+}
+
 export function resetPeakMemory(device: Device): void {
   native.resetPeak(DEVICE_CODE[device]);
 }

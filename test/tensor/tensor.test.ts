@@ -3,7 +3,7 @@ import ndarray from 'ndarray';
 
 import { Tensor, tensor, zeros, full, empty, fromNdarray } from '../../lib/tensor/tensor';
 import { tidy, keep } from '../../lib/tensor/scope';
-import { memory } from '../../lib/tensor/memory';
+import { emptyCache, memory } from '../../lib/tensor/memory';
 import { DTYPES, bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits } from '../../lib/tensor/dtype';
 import { devices } from '../helpers/devices';
 
@@ -56,6 +56,16 @@ describe.each(devices)('tensor runtime on %s', (device) => {
     expect(t.disposed).toBe(true);
     expect(() => t.toTypedArray()).toThrow(/after dispose/);
     expect(() => t.reshape([2, 2])).toThrow(/after dispose/);
+  });
+
+  it('emptyCache leaves live tensors and their values as they were', () => {
+    const t = tensor([1.5, -2, 3], [3], { device });
+    const before = memory()[device];
+    emptyCache();
+    const after = memory()[device];
+    expect([after.tensors, after.buffers, after.bytes]).toEqual([before.tensors, before.buffers, before.bytes]);
+    expect(Array.from(t.toTypedArray() as Float32Array)).toEqual([1.5, -2, 3]);
+    t.dispose();
   });
 
   it('tidy frees what fn created except what it returns; counters return to their start', () => {

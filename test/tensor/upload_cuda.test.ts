@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
-import { memory } from '../../lib/tensor/memory';
+import { emptyCache, memory } from '../../lib/tensor/memory';
 import { tensor } from '../../lib/tensor/tensor';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 
@@ -43,7 +43,7 @@ describe.skipIf(!cudaUsable)(`uploads through pinned staging (cuda) ${cudaSkipRe
   });
 
   it('reuse their staging: many uploads hold a bounded amount, one slot serves uploads in turn, emptyCache frees it', () => {
-    native.emptyCache();
+    emptyCache();
     expect(pinned()).toBe(0);
     const n = 1 << 20; // 4 MiB each, 100 of them: 400 MiB through the slots
     const kept = [];
@@ -54,7 +54,7 @@ describe.skipIf(!cudaUsable)(`uploads through pinned staging (cuda) ${cudaSkipRe
     } finally {
       kept.forEach((t) => t.dispose());
     }
-    native.emptyCache();
+    emptyCache();
     expect(pinned()).toBe(0);
     for (let i = 0; i < 20; i++) {
       const t = tensor(pattern(n, 2000 + i), [n], { device: 'cuda' });
@@ -63,7 +63,7 @@ describe.skipIf(!cudaUsable)(`uploads through pinned staging (cuda) ${cudaSkipRe
       if (i % 7 === 0) expect(firstMismatch(t.toTypedArray(), pattern(n, 2000 + i))).toBe(-1);
       t.dispose();
     }
-    native.emptyCache();
+    emptyCache();
     expect(pinned()).toBe(0);
     const again = tensor(pattern(5000, 7), [5000], { device: 'cuda' });
     expect(firstMismatch(again.toTypedArray(), pattern(5000, 7))).toBe(-1);

@@ -3,6 +3,8 @@
 // float32 on the same bf16-rounded inputs. A smoke check, not the tests (those hold every shape
 // to the per-op rule): it exists so that a GPU run learns in seconds, under a short timeout,
 // whether these kernels run at all (a hang or a fault here means the run should leave them out).
+// The last lines name the families whose every case passed ("fast_smoke passing: gemm=wgmma,...",
+// or "none"), which bench/gpu-check.sh keeps for the rest of its run.
 // Where a gemm case fails, the index probe of bench/gemm_probe.ts follows: which input element
 // each wrong output element was read from.
 //   node dist/bench/fast_smoke.js        prints a line per case, exits 1 when one is off
@@ -25,6 +27,10 @@ interface Case {
   /** Names of the output and of each input's gradient, for the breakdown of a failure. */
   parts: string[];
 }
+
+/** The fast family of each op under check; each case's name starts with its op. */
+const FAST = { gemm: 'wgmma', attention: 'mma', layernorm: 'rows' } as const;
+type FastOp = keyof typeof FAST;
 
 const QKV = ['out', 'dqkv'];
 const CASES: Case[] = [
@@ -101,13 +107,13 @@ function main(): void {
   }
   if (dry) console.log('fast_smoke: dry run, the CPU against itself');
   else {
-    setKernel('gemm', 'wgmma');
-    setKernel('attention', 'mma');
-    setKernel('layernorm', 'rows');
+    for (const op of Object.keys(FAST) as FastOp[]) setKernel(op, FAST[op]);
     console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm cases run wmma)'}`);
   }
-  let failed = 0, gemmFailed = false;
+  let failed = 0;
+  const failedOps = new Set<FastOp>();
   for (const c of CASES) {
+    const op = c.name.split(' ')[0] as FastOp;
     const t0 = Date.now();
     try {
       const want = evaluate(c, 'cpu', 7), cpu = want.values, gpu = evaluate(c, dev, 7).values;
@@ -115,17 +121,19 @@ function main(): void {
       // bf16 outputs and gradients: ~2^-9 per element; 1e-2 is far from any real mistake's size
       const worst = Math.max(...cpu.map((want, i) => relL2(gpu[i], want)));
       const ok = worst <= 1e-2;
-      if (!ok) failed++;
-      if (!ok && c.name.startsWith('gemm')) gemmFailed = true;
+      if (!ok) {
+        failed++;
+        failedOps.add(op);
+      }
       console.log(`  ${c.name.padEnd(48)} worst rel L2 ${worst.toExponential(2)}  ${Date.now() - t0} ms  ${ok ? 'ok' : 'FAIL'}`);
       if (!ok) for (const line of breakdown(c.parts, want.shapes, gpu, cpu)) console.log(`      ${line}`);
     } catch (e) {
       failed++;
-      if (c.name.startsWith('gemm')) gemmFailed = true;
+      failedOps.add(op);
       console.log(`  ${c.name.padEnd(48)} ${(e as Error).message.split('\n')[0]}  FAIL`);
     }
   }
-  if (gemmFailed) {
+  if (failedOps.has('gemm')) {
     // Where the wrong GEMM reads from, for the next fix (bench/gemm_probe.ts).
     console.log('  gemm probe (identity times an index matrix; ok rows left out):');
     try {
@@ -134,6 +142,9 @@ function main(): void {
       console.log(`    ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  // For bench/gpu-check.sh: the fast families whose every case passed (the rest of its run keeps them).
+  const passing = (Object.keys(FAST) as FastOp[]).filter((op) => !failedOps.has(op)).map((op) => `${op}=${FAST[op]}`);
+  console.log(`fast_smoke passing: ${passing.length ? passing.join(',') : 'none'}`);
   console.log(failed ? `fast_smoke: ${failed} case(s) FAILED` : 'fast_smoke: all cases ok');
   process.exitCode = failed ? 1 : 0;
 }

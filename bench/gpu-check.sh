@@ -15,8 +15,8 @@
 # that cannot get GPU_CHECK_MIN_SECTION seconds (default 20) is skipped and says so, and the
 # summary is printed however the run ends. Sections, most important first (logs under $OUT or
 # /tmp/gpu-check):
-#   0. a smoke check of the fast kernel families (bench/fast_smoke.ts, seconds); where it fails or
-#      hangs, every later section leaves wgmma/mma/rows out;
+#   0. a smoke check of the fast kernel families (bench/fast_smoke.ts, seconds); every later
+#      section leaves out the families it fails (all three where it hangs);
 #   1. the vitest CUDA blocks of test/ops, test/models/precision and test/bench (every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm in both kernel families; the bf16
 #      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
@@ -44,7 +44,6 @@ out=${OUT:-/tmp/gpu-check}
 quick=${1:-}
 budget=${GPU_CHECK_BUDGET:-540}
 min_section=${GPU_CHECK_MIN_SECTION:-20}
-fast=gemm=wgmma,attention=mma,layernorm=rows
 start=$SECONDS
 mkdir -p "$out" .gpu/bin
 if ! command -v node >/dev/null; then
@@ -130,19 +129,23 @@ run() {
 note() { [[ $ran == skipped ]] || summary+=("$1"); }
 tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 
-# 0. the fast families' smoke check (bench/fast_smoke.ts, seconds): where it fails or hangs, the
-#    rest of the run leaves wgmma/mma/rows out (their tests, timings and sanitizer runs), so that one
-#    broken kernel does not take the run's time
-fast_ok=1
-if run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast node dist/bench/fast_smoke.js; then :; else
-  fast_ok=0
-fi
+# 0. the fast families' smoke check (bench/fast_smoke.ts, seconds): the families it passes
+#    (its "fast_smoke passing:" line) stay in the rest of the run; a family that fails, or all of
+#    them where it hangs, is left out (its tests, timings and sanitizer runs), so that one broken
+#    kernel does not take the run's time
+fast_all=gemm=wgmma,attention=mma,layernorm=rows
+run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
+fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
+[[ -z $fast || $fast == none ]] && fast=
+fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
 note "fast kernels smoke (wgmma/mma/rows): $ran, $(tail -1 "$out/fast_smoke.txt")"
 cat "$out/fast_smoke.txt"
+# the fast families that did not pass, as a regex alternation (empty: none left out)
+left_out=$(tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${fast:-@}") | cut -d= -f2 | paste -sd'|')
 vitest_filter=()
-if ((fast_ok == 0)); then
-  vitest_filter=(-t '^(?!.*kernel family (wgmma|mma|rows)).*$')
-  summary+=("the fast families are left out of the rest of this run (the smoke check did not pass)")
+if [[ -n $left_out ]]; then
+  vitest_filter=(-t "^(?!.*kernel family ($left_out)).*\$")
+  summary+=("left out of the rest of this run (the smoke check did not pass them): $left_out; kept: ${fast:-none}")
 fi
 # fast_only CMD...: CMD when the fast families passed the smoke check, else a note.
 fast_only() {
@@ -159,7 +162,7 @@ if wanted 1; then
   note "vitest (fast kernels) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_fast.txt")"
 fi
 if wanted 2; then
-  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick $( ((fast_ok)) || echo --one-family)
+  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick $( ((fast_ok)) && echo --fast $fast || echo --one-family)
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
   #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:
   #    first checked against the parity fixtures present, then both base-size steps timed)

@@ -9,9 +9,10 @@
 //     (bf16), forward + backward + AdamW, images/s and peak memory, and the caching allocator's
 //     driver calls across the steady steps.
 // Prints a short table last and exits 1 when a check fails.
-// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--batch N] [--devices cpu,cuda]
-//      (--devices cpu,cpu: a dry run on the CPU; --one-family: time the steps on the chosen kernel
-//      families only, not also on the other set)
+// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--fast op=name,...] [--batch N]
+//      [--devices cpu,cuda] (--devices cpu,cpu: a dry run on the CPU; --one-family: time the steps
+//      on the chosen kernel families only, not also on the other set; --fast: the other set is the
+//      chosen one with just these families changed, e.g. those bench/fast_smoke.ts passed)
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -234,11 +235,13 @@ function main(): void {
     if (dev === 'cuda' && !process.argv.includes('--one-family')) {
       // The same bf16 steps on the other kernel families (fast if the defaults are the checked
       // ones, else the checked ones), in the same run.
+      // --fast gemm=wgmma,layernorm=rows: the other set is the chosen one with just these.
       const chosen = kernels();
       const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows';
-      setKernel('gemm', fast ? 'wmma' : 'wgmma');
-      setKernel('attention', fast ? 'simt' : 'mma');
-      setKernel('layernorm', fast ? 'warp' : 'rows');
+      const other: [keyof typeof chosen, string][] = arg('fast')
+        ? arg('fast')!.split(',').map((pair) => pair.split('=') as [keyof typeof chosen, string])
+        : [['gemm', fast ? 'wmma' : 'wgmma'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows']];
+      for (const [op, name] of other) setKernel(op, name as never);
       timeStepB('pretrain', 'bf16', batch);
       timeStepB('finetune', 'bf16', batch);
       setKernel('gemm', chosen.gemm);

@@ -386,6 +386,8 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
           layernorm_rows_backward_kernel<T, V, true><<<unsigned(chunks), kThreads, 0, st>>>(
               p.dx->as<T>(), part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(), p.rstd->as<float>(),
               p.gamma->as<T>(), R, int(C), chunk, p.accumulate);
+        } else {
+          throw_error("layernormBackward", "internal: the one-pass backward takes C <= 768 only");  // fused excludes it
         }
       });
     } else if (R > 0) {

@@ -96,8 +96,14 @@ Slot* take_slot(Staging& s, size_t bytes) {
     return nullptr;
   }
   slot.bytes = size;
+  try {
+    s.slots.push_back(slot);
+  } catch (...) {
+    cudaEventDestroy(slot.done);
+    cudaFreeHost(slot.host);
+    throw;
+  }
   s.held += size;
-  s.slots.push_back(slot);
   return &s.slots.back();
 }
 
@@ -116,7 +122,9 @@ void copy_to_device(void* dst, const void* src, size_t bytes, const char* op) {
     if (Slot* slot = take_slot(s, bytes)) {
       std::memcpy(slot->host, src, bytes);
       cudaError_t e = cudaMemcpyAsync(dst, slot->host, bytes, cudaMemcpyHostToDevice, stream());
-      if (e == cudaSuccess) e = cudaEventRecord(slot->done, stream());
+      if (e == cudaSuccess && (e = cudaEventRecord(slot->done, stream())) != cudaSuccess) {
+        cudaStreamSynchronize(stream());  // the copy was queued, but the event will not tell when it is done
+      }
       if (e != cudaSuccess) fail(op, e);
       return;
     }

@@ -3,8 +3,8 @@
 // into a page-locked slot before the call returns (the host array may move after), the slot is
 // copied to the device on the package stream (ordered with the kernels before and after it), and
 // an event marks when the slot may be written again. Slots are kept for reuse, sized in powers of
-// two from 64 KiB, up to kStagingCap bytes in all. An upload above the cap, or one for which no
-// pinned memory can be had, takes the pageable path: copy, then synchronize the stream.
+// two from 64 KiB up to half of kStagingCap, and up to kStagingCap bytes in all. A larger upload,
+// or one for which no pinned memory can be had, takes the pageable path: copy, then synchronize.
 // release_staging() (called by empty_cache) waits for the stream and frees the slots.
 #include <cuda_runtime.h>
 
@@ -71,7 +71,7 @@ Slot* take_slot(Staging& s, size_t bytes) {
   }
   if (best) return best;
   const size_t size = slot_size(bytes);
-  if (size > kStagingCap) return nullptr;
+  if (size > kStagingCap / 2) return nullptr;  // two of the largest slots fit: one fills while one copies
   // Make room: idle slots too small for this upload go first.
   for (size_t i = s.slots.size(); i-- > 0 && s.held + size > kStagingCap;) {
     if (s.slots[i].bytes < bytes && idle(s.slots[i])) free_slot(s, i);

@@ -49,18 +49,32 @@ export function adamwMultiStep(tensors: readonly AdamwTensor[], opts: Omit<Adamw
   const lists = { params: [] as NativeBuffer[], grads: [] as NativeBuffer[], ms: [] as NativeBuffer[], vs: [] as NativeBuffer[] };
   const lrs: number[] = [], wds: number[] = [];
   tensors.forEach((t, i) => {
-    const at = `tensors[${i}]`;
-    if (t === null || typeof t !== 'object') fail(op, 'an object { param, grad, m, v, lr, weightDecay }', at, t);
-    checkState(op, `${at}.`, t);
-    if (i > 0) sameKind(op, { [`${at}.param`]: t.param, 'tensors[0].param': tensors[0].param });
+    // The named checks (and their strings) only where the quick test finds something wrong.
+    if (!wellFormed(t, tensors[0])) {
+      const at = `tensors[${i}]`;
+      if (t === null || typeof t !== 'object') fail(op, 'an object { param, grad, m, v, lr, weightDecay }', at, t);
+      checkState(op, `${at}.`, t);
+      if (i > 0) sameKind(op, { [`${at}.param`]: t.param, 'tensors[0].param': tensors[0].param });
+    }
     lists.params.push(t.param.handle(op));
     lists.grads.push(t.grad.handle(op));
     lists.ms.push(t.m.handle(op));
     lists.vs.push(t.v.handle(op));
-    lrs.push(nonNegative(op, `${at}.lr`, t.lr));
-    wds.push(nonNegative(op, `${at}.weightDecay`, t.weightDecay));
+    lrs.push(t.lr >= 0 && Number.isFinite(t.lr) ? t.lr : nonNegative(op, `tensors[${i}].lr`, t.lr));
+    wds.push(t.weightDecay >= 0 && Number.isFinite(t.weightDecay) ? t.weightDecay : nonNegative(op, `tensors[${i}].weightDecay`, t.weightDecay));
   });
   native.adamwMulti(lists.params, lists.grads, lists.ms, lists.vs, lrs, wds, h.beta1, h.beta2, h.eps, h.step);
+}
+
+/** Whether t passes checkState and matches first's device (and dtype), without naming anything. */
+function wellFormed(t: AdamwTensor, first: AdamwTensor): boolean {
+  if (t === null || typeof t !== 'object') return false;
+  const { param, grad, m, v } = t;
+  if (!(param instanceof Tensor && grad instanceof Tensor && m instanceof Tensor && v instanceof Tensor)) return false;
+  if (param.disposed || grad.disposed || m.disposed || v.disposed || param.dtype !== 'float32') return false;
+  const n = param.numel, dev = param.device, p0 = first?.param;
+  const like = (x: Tensor) => x.numel === n && x.device === dev && x.dtype === 'float32';
+  return like(grad) && like(m) && like(v) && p0 instanceof Tensor && p0.device === dev && p0.dtype === 'float32';
 }
 
 /** One parameter's float32 param and its grad, m, v: one device, one size. */

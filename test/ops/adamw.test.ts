@@ -166,6 +166,12 @@ describe('adamwMultiStep', () => {
       expect(() => adamwMultiStep([t(), { ...t(), grad: zeros([5]) }], h)).toThrow(/adamwMultiStep: expected 4 elements .* for `tensors\[1\]\.grad` but got \[5\]/);
       expect(() => adamwMultiStep([t(), { ...t(), lr: -1 }], h)).toThrow(/adamwMultiStep: expected a number >= 0 for `tensors\[1\]\.lr`/);
       expect(() => adamwMultiStep([{ ...t(), weightDecay: NaN }], h)).toThrow(TypeError);
+      expect(() => adamwMultiStep([t(), { ...t(), lr: '1e-3' as unknown as number }], h)).toThrow(/adamwMultiStep: expected a number for `tensors\[1\]\.lr`/);
+      const gone = zeros([4]);
+      gone.dispose();
+      expect(() => adamwMultiStep([t(), t(), { ...t(), grad: gone }], h)).toThrow(/adamwMultiStep: `tensors\[2\]\.grad` was used after dispose/);
+      expect(() => adamwMultiStep([t(), { ...t(), m: zeros([2, 2]) }], h)).not.toThrow();
+      expect(() => adamwMultiStep([t(), { ...t(), v: zeros([4], { dtype: 'float64' }) }], h)).toThrow(/`tensors\[1\]\.v` is float64 but `tensors\[1\]\.param` is float32/);
       expect(() => adamwMultiStep([t(), 3 as unknown as AdamwTensor], h)).toThrow(/adamwMultiStep: expected an object .* for `tensors\[1\]`/);
       expect(() => adamwMultiStep([t()], { ...h, beta2: 1 })).toThrow(/adamwMultiStep: expected a number in \[0, 1\) for `opts.beta2`/);
       expect(() => adamwMultiStep([t()], { ...h, step: 0 })).toThrow(RangeError);

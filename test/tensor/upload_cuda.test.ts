@@ -1,6 +1,7 @@
 // Uploads to the GPU go through pinned staging slots and return before their copy has run
 // (cuda/upload.cu): each must still land whole and in order, with the host array read at the
-// call (it may be overwritten right after), the staging memory bounded, and freed by emptyCache.
+// call (it may be overwritten right after), the staging memory bounded, and freed by emptyCache;
+// an upload above half the cap takes the pageable path.
 import { describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
@@ -65,6 +66,13 @@ describe.skipIf(!cudaUsable)(`uploads through pinned staging (cuda) ${cudaSkipRe
     }
     emptyCache();
     expect(pinned()).toBe(0);
+    // Above half the cap (256 MiB) an upload takes the pageable path and holds no staging.
+    const big = new Float32Array(70 << 20); // 280 MiB
+    for (let i = 0; i < big.length; i += 4099) big[i] = i % 1000;
+    const onDevice = tensor(big, [big.length], { device: 'cuda' });
+    expect(pinned(), 'a 280 MiB upload stages nothing').toBe(0);
+    expect(firstMismatch(onDevice.toTypedArray(), big)).toBe(-1);
+    onDevice.dispose();
     const again = tensor(pattern(5000, 7), [5000], { device: 'cuda' });
     expect(firstMismatch(again.toTypedArray(), pattern(5000, 7))).toBe(-1);
     again.dispose();

@@ -26,7 +26,7 @@
 #      structure in PyTorch (bench/torch_convmae.py: checked against the parity fixtures, then
 #      the ConvMAE-B and ConvViT-B bf16 steps timed), for the ratios in the same run;
 #   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets
-#      (bench/step_profile.ts);
+#      (bench/step_profile.ts), and the host's own cost of a step (--null-compute);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
 #      (bench/op_timings.ts), and the GEMMs, MLPs, attentions and layernorms again on the fast
 #      families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows);
@@ -181,6 +181,9 @@ if wanted 3; then
   for f in step_profile step_profile_fast; do
     [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
   done
+  #    the host's own cost of the step on this machine's CPU (compute calls replaced by no-ops)
+  run "step_profile --null-compute" 40 "$out/step_host.txt" node dist/bench/step_profile.js --null-compute --steps 20
+  note "host cost of a step: $ran, $(grep -E '^host cost' "$out/step_host.txt" || tail -1 "$out/step_host.txt")"
 fi
 if wanted 4; then
   node dist/bench/op_timings.js --plan /tmp/plan.json

@@ -179,7 +179,7 @@ if wanted 3; then
   run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30
   fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/step_profile.js --top 30
   for f in step_profile step_profile_fast; do
-    [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
+    [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|host waits|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
   done
   #    the host's own cost of the step on this machine's CPU (compute calls replaced by no-ops)
   run "step_profile --null-compute" 40 "$out/step_host.txt" node dist/bench/step_profile.js --null-compute --steps 20

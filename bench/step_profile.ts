@@ -101,11 +101,14 @@ function main(): void {
     step.run(0);
     step.run(0);
     native.synchronize();
+    const waits0 = memory().cuda.streamWaits ?? 0;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < steps; i++) step.run(i + 1);
     native.synchronize();
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
     console.log(`wall time per step: ${wallMs.toFixed(2)} ms (${((batch * 1e3) / wallMs).toFixed(1)} img/s, mean of ${steps}); peak ${(memory()[device].peakBytes / 2 ** 30).toFixed(2)} GiB`);
+    // The closing synchronize is one wait; any more are the step's own (each stalls the queue).
+    if (device === 'cuda') console.log(`host waits for the GPU per step: ${(((memory().cuda.streamWaits ?? 0) - waits0 - 1) / steps).toFixed(1)}`);
 
     const totals: Record<Clock, number> = { host: 0, device: 0 };
     let scriptMs = 0;

@@ -202,6 +202,7 @@ bool probe_wgmma() {
   Scratch flag(sizeof(int), "gemm");
   int host = 0;
   wgmma_probe_kernel<<<1, 1, 0, cuda::stream()>>>(flag.as<int>());
+  cuda::count_wait();
   const bool ok = cudaGetLastError() == cudaSuccess &&
                   cudaMemcpyAsync(&host, flag.as<int>(), sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()) == cudaSuccess &&
                   cudaStreamSynchronize(cuda::stream()) == cudaSuccess;

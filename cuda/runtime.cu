@@ -1,10 +1,13 @@
 // CUDA runtime surface of native/cuda_api.h: device discovery, the package stream, copies (uploads
 // are in upload.cu) and a caching allocator. Blocks are rounded (512 B below 1 MiB, 2 MiB above) and kept on free lists
 // keyed by that size class, so a steady training loop stops calling cudaMalloc after its first step.
-// empty_cache() returns cached blocks to the driver; an out-of-memory cudaMalloc first empties
+// A released block is handed out again without waiting for the work queued on it: all work runs
+// on the one package stream, so its next user is queued after that work (stream-ordered reuse).
+// empty_cache() synchronizes, then returns cached blocks to the driver; an out-of-memory cudaMalloc first empties
 // the cache and retries.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,6 +36,8 @@ State& state() {
   static State* s = new State();  // never destroyed: the driver may be gone at exit
   return *s;
 }
+
+std::atomic<int64_t> waits{0};
 
 [[noreturn]] void fail(const char* op, const char* what, cudaError_t e) {
   throw_error(op, std::string(what) + " failed: " + cudaGetErrorString(e));
@@ -92,6 +97,8 @@ void free_cached_locked(State& s) {
 
 bool compiled() { return true; }
 
+void count_wait() { waits.fetch_add(1, std::memory_order_relaxed); }
+
 DeviceInfo info() {
   probe();
   DeviceInfo d = state().info;
@@ -126,6 +133,7 @@ void* alloc(size_t bytes, const char* op) {
   cudaError_t e = cudaMalloc(&p, size);
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
+    count_wait();
     cudaStreamSynchronize(s.stream);
     free_cached_locked(s);
     e = cudaMalloc(&p, size);
@@ -155,12 +163,14 @@ CacheStats cache_stats() {
     c = state().stats;
   }
   c.pinned_bytes = int64_t(staging_bytes());
+  c.stream_waits = waits.load();
   return c;
 }
 
 void empty_cache() {
   State& s = state();
   if (!s.probed || !s.info.usable) return;
+  count_wait();
   cudaStreamSynchronize(s.stream);
   release_staging();
   std::lock_guard<std::mutex> lk(s.mu);
@@ -169,6 +179,7 @@ void empty_cache() {
 
 void copy_to_host(void* dst, const void* src, size_t bytes, const char* op) {
   require(op);
+  count_wait();
   cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream());
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream());
   if (e != cudaSuccess) fail(op, "device-to-host copy", e);
@@ -182,6 +193,7 @@ void copy_device(void* dst, const void* src, size_t bytes, const char* op) {
 
 void synchronize(const char* op) {
   require(op);
+  count_wait();
   cudaError_t e = cudaStreamSynchronize(stream());
   if (e != cudaSuccess) fail(op, "stream synchronize", e);
 }

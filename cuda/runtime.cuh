@@ -17,6 +17,8 @@ cudaStream_t stream();
 size_t smem_per_block();
 /** The device's multiprocessor count (after require()). */
 int sm_count();
+/** Counts one wait of the host for the GPU (a stream or event synchronize), for cache_stats(). */
+void count_wait();
 /** Pinned host bytes held for uploads (cuda/upload.cu). */
 size_t staging_bytes();
 /** Waits for the stream and frees the upload staging slots (cuda/upload.cu). */

@@ -81,6 +81,7 @@ Slot* take_slot(Staging& s, size_t bytes) {
     for (Slot& slot : s.slots) {
       if (slot.bytes >= bytes && (!best || slot.bytes < best->bytes)) best = &slot;
     }
+    if (best) count_wait();
     if (best && cudaEventSynchronize(best->done) == cudaSuccess) return best;
     cudaGetLastError();
     return nullptr;
@@ -123,12 +124,14 @@ void copy_to_device(void* dst, const void* src, size_t bytes, const char* op) {
       std::memcpy(slot->host, src, bytes);
       cudaError_t e = cudaMemcpyAsync(dst, slot->host, bytes, cudaMemcpyHostToDevice, stream());
       if (e == cudaSuccess && (e = cudaEventRecord(slot->done, stream())) != cudaSuccess) {
+        count_wait();
         cudaStreamSynchronize(stream());  // the copy was queued, but the event will not tell when it is done
       }
       if (e != cudaSuccess) fail(op, e);
       return;
     }
   }
+  count_wait();
   cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream());
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream());  // the host array may move after return
   if (e != cudaSuccess) fail(op, e);
@@ -144,6 +147,7 @@ void release_staging() {
   Staging& s = staging();
   std::lock_guard<std::mutex> lk(s.mu);
   if (s.slots.empty()) return;
+  count_wait();
   cudaStreamSynchronize(stream());
   while (!s.slots.empty()) free_slot(s, s.slots.size() - 1);
 }

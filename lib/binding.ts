@@ -17,6 +17,8 @@ export interface NativeMemory {
   cachedBytes?: number;
   /** Page-locked host memory held to stage uploads to the device. */
   pinnedBytes?: number;
+  /** Times the host has waited for the GPU so far (synchronize, downloads, item(), emptyCache). */
+  streamWaits?: number;
 }
 
 export interface NativeBackends {

@@ -38,10 +38,12 @@ Napi::Value js_alloc(const Napi::CallbackInfo& info) {
   return buffer_new(info.Env(), dev, dt, n, "alloc");
 }
 
+// A CUDA buffer goes back to the caching allocator at once, without waiting for the kernels
+// queued on it: every kernel and copy runs on the one package stream, so whoever gets the block
+// next is queued after them (as for Scratch in cuda/scratch.cuh and the finalizer's free).
 Napi::Value js_free(const Napi::CallbackInfo& info) {
   Buffer* b = buffer_from(info[0]);
   if (!b) throw_type("dispose", "expected a tensor buffer");
-  if (b->device == Device::CUDA && b->alive) cuda::synchronize("dispose");
   buffer_free(b);
   return info.Env().Undefined();
 }
@@ -114,6 +116,7 @@ Napi::Value js_memory(const Napi::CallbackInfo& info) {
     o.Set("reservedBytes", Napi::Number::New(info.Env(), double(s.reserved_bytes)));
     o.Set("cachedBytes", Napi::Number::New(info.Env(), double(s.cached_bytes)));
     o.Set("pinnedBytes", Napi::Number::New(info.Env(), double(s.pinned_bytes)));
+    o.Set("streamWaits", Napi::Number::New(info.Env(), double(s.stream_waits)));
   }
   return o;
 }

@@ -27,13 +27,16 @@ struct CacheStats {
   int64_t reserved_bytes = 0;  // held from the driver (in use + cached)
   int64_t cached_bytes = 0;    // held but free for reuse
   int64_t pinned_bytes = 0;    // page-locked host memory held to stage uploads
+  int64_t stream_waits = 0;    // times the host has waited for the GPU (synchronize, downloads, ...)
 };
 
 bool compiled();
 DeviceInfo info();
 // Throws unless a device is usable; selects it on first use.
 void require(const char* op);
-// Caching allocator: sizes are rounded up; freed blocks are kept for reuse.
+// Caching allocator: sizes are rounded up; freed blocks are kept for reuse. release() returns a
+// block at once, even with work still queued on it: all work is on the package stream, so the
+// block's next user is queued after that work (stream-ordered reuse; one stream only).
 void* alloc(size_t bytes, const char* op);
 void release(void* p, size_t bytes);
 CacheStats cache_stats();

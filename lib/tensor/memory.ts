@@ -1,6 +1,6 @@
 // Memory accounting per device: live Tensor objects, native buffers, bytes and peak bytes, and on
-// CUDA the caching allocator's driver calls and reserved/cached bytes, and the pinned host memory
-// that stages uploads.
+// CUDA the caching allocator's driver calls and reserved/cached bytes, the pinned host memory
+// that stages uploads, and how many times the host has waited for the GPU.
 import { native, NativeMemory } from '../binding';
 import { Device, DEVICE_CODE } from './device';
 import { liveTensorCount } from './tensor';
@@ -17,6 +17,7 @@ export function memory(): Record<Device, DeviceMemory> {
     const out: DeviceMemory = { tensors: liveTensorCount(d), buffers: m.buffers, bytes: m.bytes, peakBytes: m.peakBytes };
     if (d === 'cuda' && cuda) Object.assign(out, {
       driverAllocs: m.driverAllocs, driverFrees: m.driverFrees, reservedBytes: m.reservedBytes, cachedBytes: m.cachedBytes, pinnedBytes: m.pinnedBytes,
+      streamWaits: m.streamWaits,
     });
     return out;
   };

@@ -7,7 +7,7 @@
 import { native } from '../binding';
 import { TensorRecord } from '../io/record';
 import { AdamwTensor, adamwMultiStep } from '../ops/adamw';
-import { mul, scale } from '../ops/elementwise';
+import { add, mul, scale } from '../ops/elementwise';
 import { sum } from '../ops/reduce';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor, tensor, zeros } from '../tensor/tensor';
@@ -176,14 +176,17 @@ export class LARS implements Optimizer {
   }
 }
 
-/** Global L2 norm of the gradients present. */
+/** Global L2 norm of the gradients present: the squares summed on the gradients' device, read once. */
 export function gradNorm(params: readonly Tensor[]): number {
-  let total = 0;
-  for (const p of params) {
-    if (!p.grad) continue;
-    total += tidy(() => sum(mul(p.grad!, p.grad!)).item());
-  }
-  return Math.sqrt(total);
+  return tidy(() => {
+    let total: Tensor | null = null;
+    for (const p of params) {
+      if (!p.grad) continue;
+      const squares = sum(mul(p.grad, p.grad));
+      total = total === null ? squares : add(total, squares);
+    }
+    return total === null ? 0 : Math.sqrt(total.item());
+  });
 }
 
 /** Scales gradients so their global norm is at most maxNorm; returns the norm before clipping. */

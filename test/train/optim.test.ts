@@ -9,7 +9,9 @@ import { ConvViT } from '../../lib/models/convvit';
 import { param } from '../../lib/nn/module';
 import { keep } from '../../lib/tensor/scope';
 import { Tensor, tensor } from '../../lib/tensor/tensor';
-import { AdamW, LARS } from '../../lib/train/optim';
+import { AdamW, LARS, clipGradNorm, gradNorm } from '../../lib/train/optim';
+import { memory } from '../../lib/tensor/memory';
+import { devices } from '../helpers/devices';
 import { ParamGroup, finetuneParamGroups } from '../../lib/train/param_groups';
 import { expectClose } from '../helpers/close';
 import { convvitBFinetune } from './convmae_b_params';
@@ -204,5 +206,33 @@ describe('ConvMAE-B layer-decay groups from a real ConvViT (SPEC 6.4)', () => {
     expect(byName.get('layer_12_decay')!.params).toEqual(['head.weight']);
     expect(byName.get('layer_12_no_decay')!.params.sort()).toEqual(['fc_norm.bias', 'fc_norm.weight', 'head.bias']);
     expect(groups.reduce((a, g) => a + g.params.length, 0)).toBe(named.length);
+  });
+});
+
+describe.each(devices)('gradient norm and clipping on %s', (device) => {
+  const withGrad = (g: number[]): Tensor => {
+    const p = keep(param(tensor(new Float32Array(g.length), [g.length], { device })));
+    p.grad = keep(tensor(Float32Array.from(g), [g.length], { device }));
+    return p;
+  };
+
+  it('takes the global L2 norm over the gradients present, reading the device once', () => {
+    const ps = [withGrad([3, 4]), withGrad([12]), keep(param(tensor([1, 2], [2], { device })))];
+    const waits0 = memory().cuda.streamWaits ?? 0;
+    expect(gradNorm(ps)).toBeCloseTo(13, 5);
+    if (device === 'cuda') expect((memory().cuda.streamWaits ?? 0) - waits0, 'one read of the summed squares').toBe(1);
+    expect(gradNorm([ps[2]])).toBe(0);
+    ps.forEach((p) => { p.grad?.dispose(); p.dispose(); });
+  });
+
+  it('scales the gradients down to maxNorm and returns the norm before, or leaves them', () => {
+    const ps = [withGrad([3, 4]), withGrad([12])];
+    expect(clipGradNorm(ps, 26)).toBeCloseTo(13, 5);
+    expect(Array.from(ps[0].grad!.toTypedArray() as Float32Array)).toEqual([3, 4]);
+    expect(clipGradNorm(ps, 6.5)).toBeCloseTo(13, 5);
+    expectClose(ps[0].grad!.toTypedArray() as Float32Array, [1.5, 2], { atol: 1e-5, rtol: 0 }, 'clipped p0');
+    expectClose(ps[1].grad!.toTypedArray() as Float32Array, [6], { atol: 1e-5, rtol: 0 }, 'clipped p1');
+    expect(gradNorm(ps)).toBeCloseTo(6.5, 4);
+    ps.forEach((p) => { p.grad?.dispose(); p.dispose(); });
   });
 });

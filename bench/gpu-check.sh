@@ -17,7 +17,8 @@
 # /tmp/gpu-check):
 #   0. a smoke check of the fast kernel families (bench/fast_smoke.ts, seconds); every later
 #      section leaves out the families it fails (all three where it hangs);
-#   1. the vitest CUDA blocks of test/ops, test/models/precision and test/bench (every op against
+#   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
+#      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm in both kernel families; the bf16
 #      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
 #      defaults;
@@ -153,9 +154,9 @@ fast_only() {
 }
 
 if wanted 1; then
-  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/ops test/models/precision.test.ts test/bench \
-    "${vitest_filter[@]}"
-  note "vitest test/ops test/models/precision test/bench: $ran, $(tests_line "$out/vitest.txt")"
+  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/tensor test/ops test/models/precision.test.ts \
+    test/bench test/train/optim.test.ts "${vitest_filter[@]}"
+  note "vitest test/tensor test/ops test/models/precision test/bench test/train/optim: $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
   fast_only run "vitest (fast kernels)" 100 "$out/vitest_fast.txt" env CONVMAE_KERNELS=$fast node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts

@@ -21,7 +21,7 @@ int sm_count();
 void count_wait();
 /** Pinned host bytes held for uploads (cuda/upload.cu). */
 size_t staging_bytes();
-/** Waits for the stream and frees the upload staging slots (cuda/upload.cu). */
+/** Frees the upload staging slots (cuda/upload.cu); the caller has synchronized the stream. */
 void release_staging();
 
 /** Lets `kernel` launch with up to `bytes` of dynamic shared memory (the default stops at 48 KB). */

@@ -5,7 +5,7 @@
 // an event marks when the slot may be written again. Slots are kept for reuse, sized in powers of
 // two from 64 KiB up to half of kStagingCap, and up to kStagingCap bytes in all. A larger upload,
 // or one for which no pinned memory can be had, takes the pageable path: copy, then synchronize.
-// release_staging() (called by empty_cache) waits for the stream and frees the slots.
+// release_staging() frees the slots; its caller (empty_cache) has synchronized the stream.
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -74,7 +74,10 @@ Slot* take_slot(Staging& s, size_t bytes) {
   if (size > kStagingCap / 2) return nullptr;  // two of the largest slots fit: one fills while one copies
   // Make room: idle slots too small for this upload go first.
   for (size_t i = s.slots.size(); i-- > 0 && s.held + size > kStagingCap;) {
-    if (s.slots[i].bytes < bytes && idle(s.slots[i])) free_slot(s, i);
+    if (s.slots[i].bytes < bytes && idle(s.slots[i])) {
+      count_wait();  // cudaFreeHost waits for the device
+      free_slot(s, i);
+    }
   }
   if (s.held + size > kStagingCap) {
     // Wait for the smallest busy slot that fits instead of holding more pinned memory.
@@ -146,9 +149,6 @@ size_t staging_bytes() {
 void release_staging() {
   Staging& s = staging();
   std::lock_guard<std::mutex> lk(s.mu);
-  if (s.slots.empty()) return;
-  count_wait();
-  cudaStreamSynchronize(stream());
   while (!s.slots.empty()) free_slot(s, s.slots.size() - 1);
 }
 

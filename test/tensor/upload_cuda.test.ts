@@ -55,7 +55,9 @@ describe.skipIf(!cudaUsable)(`uploads through pinned staging (cuda) ${cudaSkipRe
     } finally {
       kept.forEach((t) => t.dispose());
     }
+    const waits = memory().cuda.streamWaits ?? NaN;
     emptyCache();
+    expect((memory().cuda.streamWaits ?? NaN) - waits, 'emptyCache waits for the GPU once').toBe(1);
     expect(pinned()).toBe(0);
     for (let i = 0; i < 20; i++) {
       const t = tensor(pattern(n, 2000 + i), [n], { device: 'cuda' });

@@ -84,8 +84,9 @@ describe.skipIf(!cudaUsable)(`elementwise, sum, fill and cast (cuda) ${cudaSkipR
   });
 
   // [3001, 264]: the 8-column path (cols % 8 == 0) with a partial 256-column tile, many chunks, and
-  // rows that are no multiple of the 4x8 rows a lane reads per step
-  it.each([[1, 1], [3, 5], [64, 768], [1000, 3], [5, 70000], [3001, 264]])('sum over either axis and scale: %i x %i', (rows, cols) => {
+  // rows that are no multiple of the 4x8 rows a lane reads per step; [20000, 96]: 313 chunks, so
+  // each of the final sum's 8 lanes adds ~39 of them
+  it.each([[1, 1], [3, 5], [64, 768], [1000, 3], [5, 70000], [3001, 264], [20000, 96]])('sum over either axis and scale: %i x %i', (rows, cols) => {
     const seed = freshSeed();
     const X = rand32(rows * cols, seed), O = rand32(Math.max(rows, cols), seed + 1);
     for (const axis of [0, 1]) for (const accumulate of [false, true]) {

@@ -150,7 +150,7 @@ void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
       weight_partial_kernel<T><<<grid, block, 0, cuda::stream()>>>(partial.as<float>(), p.dy->as<T>(), p.x->as<T>(),
                                                                   layout_of(g), rows, chunk_rows, taps);
     }
-    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
+    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kSumCols), kSumThreads, 0, cuda::stream()>>>(
         p.dweight->as<T>(), p.dbias->as<T>(), partial.as<float>(), chunks, taps, C);
   });
 }

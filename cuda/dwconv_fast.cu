@@ -141,7 +141,7 @@ void dwconv_fast_weight(const DwconvBackwardWeightParams& p) {
       weight_kernel<T, decltype(ks)::value><<<grid, kThreads, 0, cuda::stream()>>>(
           partial.as<float>(), p.dy->as<T>(), p.x->as<T>(), layout_of(g), rows, chunk_rows);
     }
-    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kThreads), kThreads, 0, cuda::stream()>>>(
+    dwconv_weight_finish_kernel<T><<<cuda::grid_for(taps * C, kSumCols), kSumThreads, 0, cuda::stream()>>>(
         p.dweight->as<T>(), p.dbias->as<T>(), partial.as<float>(), chunks, taps, C);
   });
 }

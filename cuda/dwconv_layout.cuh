@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "chunk_sum.cuh"
 #include "ops/dwconv.h"
 #include "storage.cuh"
 
@@ -45,17 +46,21 @@ __device__ inline int64_t row_at(const Layout& L, int64_t n, int y, int x) {
 // Internal linkage in every file that includes this (like the kernels defined in those files).
 namespace {
 // The weight gradient's last pass (both kernel families): sums partial[chunk][tap][c] over the
-// chunks in chunk order into dweight (taps < ksize²) and dbias (the last tap); chunks = 0 writes
-// zeros.
+// chunks (cuda/chunk_sum.cuh) into dweight (taps < ksize²) and dbias (the last tap); chunks = 0
+// writes zeros. Launch with kSumThreads threads and blocks over taps·C in kSumCols pieces.
 template <typename T>
-__global__ void dwconv_weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
+__global__ void __launch_bounds__(kSumThreads)
+    dwconv_weight_finish_kernel(T* dw, T* db, const float* partial, int64_t chunks, int64_t taps, int64_t C) {
+  __shared__ float lanes[kSumLanes][kSumCols];
   const int64_t total = taps * C, kk = taps - 1;
-  for (int64_t e = first_index(); e < total; e += grid_stride()) {
-    const int64_t j = e / C, c = e - j * C;
-    float s = 0.f;
-    for (int64_t p = 0; p < chunks; ++p) s += partial[(p * taps + j) * C + c];
-    if (j == kk) stf(db, c, s);
-    else stf(dw, c * kk + j, s);
+  for (int64_t e0 = int64_t(blockIdx.x) * kSumCols; e0 < total; e0 += int64_t(gridDim.x) * kSumCols) {  // uniform per block
+    const int64_t e = e0 + column_in_tile();
+    const float s = chunk_column_sum(partial + e, chunks, total, e < total, lanes);
+    if (first_sum_lane() && e < total) {
+      const int64_t j = e / C, c = e - j * C;
+      if (j == kk) stf(db, c, s);
+      else stf(dw, c * kk + j, s);
+    }
   }
 }
 }  // namespace

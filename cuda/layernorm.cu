@@ -18,8 +18,8 @@
 // passes and the output, and written in 16-byte pieces; dx likewise holds x and dy in registers.
 // Same formulas; the sums group differently (per lane over its vectors, then the warp).
 // dgamma/dbeta: the rows are cut into chunks (a split that depends only on `rows`, so the result
-// is deterministic) with partial sums [chunks, 2, C], which a last kernel adds up (32 columns x 8
-// chunk lanes per block, each lane its chunks in order, then the lanes in order). The rows family
+// is deterministic) with partial sums [chunks, 2, C], which a last kernel adds up
+// (cuda/chunk_sum.cuh). The rows family
 // with C <= 768 takes the backward in one pass: one block per chunk (<= 512 chunks of >= 16 rows)
 // computes dx and its chunk's partial sums from the x and dy it holds in registers. Otherwise
 // dx comes first, then a kernel writes the partials of <= 256 chunks of >= 64 rows (32 columns
@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <string>
 
+#include "chunk_sum.cuh"
 #include "cuda_api.h"
 #include "kernel_choice.h"
 #include "errors.h"
@@ -47,7 +48,6 @@ namespace {
 constexpr int kThreads = 256, kWarps = kThreads / 32;
 constexpr int kColTile = 32, kRowLanes = 8;  // the partial-sum kernel's block shape
 constexpr int kFusedMaxC = 768;               // widest row the one-pass rows backward takes (3 vectors per lane)
-constexpr int kSumLanes = 8;                  // chunk lanes per column in the final dgamma/dbeta sum
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) layernorm_kernel(T* y, float* mean, float* rstd, const T* x, const T* gamma,
@@ -312,38 +312,20 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
   }
 }
 
-// dgamma[c] = Σ_ch part[ch][0][c], dbeta[c] = Σ_ch part[ch][1][c]: a block of 32 columns x
-// kSumLanes lanes, lane l adding chunks l, l + kSumLanes, ... in order (double), then the lanes
-// added in lane order. Deterministic for a given number of chunks.
+// dgamma[c] = Σ_ch part[ch][0][c], dbeta[c] = Σ_ch part[ch][1][c], by chunk_column_sum in double
+// (cuda/chunk_sum.cuh).
 template <typename T>
-__global__ void __launch_bounds__(kColTile* kSumLanes)
+__global__ void __launch_bounds__(kSumThreads)
     layernorm_param_grad_kernel(T* dgamma, T* dbeta, const float* part, int64_t chunks, int64_t C) {
-  __shared__ double sg[kSumLanes][kColTile];
-  __shared__ double sb[kSumLanes][kColTile];
-  const int tx = threadIdx.x % kColTile, ly = threadIdx.x / kColTile;
-  for (int64_t c0 = int64_t(blockIdx.x) * kColTile; c0 < C; c0 += int64_t(gridDim.x) * kColTile) {  // uniform per block
-    const int64_t c = c0 + tx;
-    double g = 0, b = 0;
-    if (c < C) {
-      for (int64_t ch = ly; ch < chunks; ch += kSumLanes) {
-        g += part[(ch * 2) * C + c];
-        b += part[(ch * 2 + 1) * C + c];
-      }
+  __shared__ double lanes[kSumLanes][kSumCols];
+  for (int64_t c0 = int64_t(blockIdx.x) * kSumCols; c0 < C; c0 += int64_t(gridDim.x) * kSumCols) {  // uniform per block
+    const int64_t c = c0 + column_in_tile();
+    const double g = chunk_column_sum(part + c, chunks, 2 * C, c < C, lanes);
+    const double b = chunk_column_sum(part + C + c, chunks, 2 * C, c < C, lanes);
+    if (first_sum_lane() && c < C) {
+      stf(dgamma, c, float(g));
+      stf(dbeta, c, float(b));
     }
-    sg[ly][tx] = g;
-    sb[ly][tx] = b;
-    __syncthreads();
-    if (ly == 0 && c < C) {
-      double tg = 0, tb = 0;
-#pragma unroll
-      for (int k = 0; k < kSumLanes; ++k) {
-        tg += sg[k][tx];
-        tb += sb[k][tx];
-      }
-      stf(dgamma, c, float(tg));
-      stf(dbeta, c, float(tb));
-    }
-    __syncthreads();  // before the next columns overwrite sg/sb
   }
 }
 }  // namespace
@@ -409,8 +391,8 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
       kernel<<<grid, kColTile * kRowLanes, 0, st>>>(part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(),
                                                      p.rstd->as<float>(), R, C, chunk);
     }
-    const int64_t col_blocks = std::min<int64_t>((C + kColTile - 1) / kColTile, 65535 * 32);
-    layernorm_param_grad_kernel<T><<<unsigned(col_blocks), kColTile * kSumLanes, 0, st>>>(
+    const int64_t col_blocks = std::min<int64_t>((C + kSumCols - 1) / kSumCols, 65535 * 32);
+    layernorm_param_grad_kernel<T><<<unsigned(col_blocks), kSumThreads, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);
   });
 }

@@ -2,14 +2,14 @@
 // Axis 1 (contiguous runs): one block per output element, a block-wide tree reduction.
 // Axis 0 (column sums, e.g. bias gradients): blocks of 32 columns x 8 row lanes read whole row
 // segments (coalesced), each block summing one chunk of rows into partial[chunk][c]; a second
-// kernel sums the chunks (8 lanes per column, each its chunks in order, then the lanes in order:
-// deterministic) and applies scale / accumulate. Where
+// kernel sums the chunks (cuda/chunk_sum.cuh: deterministic) and applies scale / accumulate. Where
 // cols % 8 == 0 (every bias gradient of the models), each thread takes 8 columns with 16-byte
 // loads, so a block covers 256 columns; the sums are the same either way.
 #include <cuda_bf16.h>
 
 #include <algorithm>
 
+#include "chunk_sum.cuh"
 #include "ops/reduce.h"
 #include "runtime.cuh"
 #include "scratch.cuh"
@@ -83,29 +83,18 @@ __global__ void __launch_bounds__(kCols* kRowLanes)
   }
 }
 
-// out[c] = scale · Σ_k partial[k][c] (+ out[c]): a block of 32 columns x 8 chunk lanes, lane l
-// adding chunks l, l + 8, ... in order, then the lanes added in lane order (deterministic for a
-// given number of chunks; ~8x shorter than one thread per column over every chunk).
+// out[c] = scale · Σ_k partial[k][c] (+ out[c]), by chunk_column_sum (cuda/chunk_sum.cuh).
 template <typename T>
-__global__ void __launch_bounds__(kCols* kRowLanes)
+__global__ void __launch_bounds__(kSumThreads)
     column_finish_kernel(T* out, const float* partial, int64_t chunks, int64_t cols, float scale, bool acc) {
-  __shared__ float lanes[kRowLanes][kCols];
-  const int tx = threadIdx.x % kCols, ly = threadIdx.x / kCols;
-  for (int64_t c0 = int64_t(blockIdx.x) * kCols; c0 < cols; c0 += int64_t(gridDim.x) * kCols) {  // uniform per block
-    const int64_t c = c0 + tx;
-    float s = 0.f;
-    if (c < cols)
-      for (int64_t k = ly; k < chunks; k += kRowLanes) s += partial[k * cols + c];
-    lanes[ly][tx] = s;
-    __syncthreads();
-    if (ly == 0 && c < cols) {
-      float t = 0.f;
-#pragma unroll
-      for (int l = 0; l < kRowLanes; ++l) t += lanes[l][tx];
+  __shared__ float lanes[kSumLanes][kSumCols];
+  for (int64_t c0 = int64_t(blockIdx.x) * kSumCols; c0 < cols; c0 += int64_t(gridDim.x) * kSumCols) {  // uniform per block
+    const int64_t c = c0 + column_in_tile();
+    const float t = chunk_column_sum(partial + c, chunks, cols, c < cols, lanes);
+    if (first_sum_lane() && c < cols) {
       const float v = t * scale;
       stf(out, c, acc ? ldf(out, c) + v : v);
     }
-    __syncthreads();  // before the next columns overwrite the lanes
   }
 }
 
@@ -124,7 +113,7 @@ void launch_columns(const ReduceParams& p) {
     auto kernel = wide ? column_partial_kernel<T, 8> : column_partial_kernel<T, 1>;
     kernel<<<grid, kCols * kRowLanes, 0, cuda::stream()>>>(partial.as<float>(), p.in->as<T>(), p.rows, p.cols, chunk_rows);
   }
-  column_finish_kernel<T><<<cuda::grid_for(p.cols, kCols), kCols * kRowLanes, 0, cuda::stream()>>>(
+  column_finish_kernel<T><<<cuda::grid_for(p.cols, kSumCols), kSumThreads, 0, cuda::stream()>>>(
       p.out->as<T>(), partial.as<float>(), chunks, p.cols, float(p.scale), p.accumulate);
 }
 

@@ -24,7 +24,7 @@ export interface AdamwOptions {
 
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamwOptions): void {
   const op = 'adamwStep';
-  checkState(op, '', { param, grad, m, v });
+  checkState(op, () => '', { param, grad, m, v });
   const h = hyperparameters(op, opts);
   const lr = nonNegative(op, 'opts.lr', opts.lr);
   const weightDecay = nonNegative(op, 'opts.weightDecay', opts.weightDecay);
@@ -49,48 +49,46 @@ export function adamwMultiStep(tensors: readonly AdamwTensor[], opts: Omit<Adamw
   const lists = { params: [] as NativeBuffer[], grads: [] as NativeBuffer[], ms: [] as NativeBuffer[], vs: [] as NativeBuffer[] };
   const lrs: number[] = [], wds: number[] = [];
   tensors.forEach((t, i) => {
-    // The named checks (and their strings) only where the quick test finds something wrong.
-    if (!wellFormed(t, tensors[0])) {
-      const at = `tensors[${i}]`;
-      if (t === null || typeof t !== 'object') fail(op, 'an object { param, grad, m, v, lr, weightDecay }', at, t);
-      checkState(op, `${at}.`, t);
-      if (i > 0) sameKind(op, { [`${at}.param`]: t.param, 'tensors[0].param': tensors[0].param });
-    }
+    const at = () => `tensors[${i}]`;
+    if (t === null || typeof t !== 'object') fail(op, 'an object { param, grad, m, v, lr, weightDecay }', at(), t);
+    checkState(op, () => `${at()}.`, t, i > 0 ? tensors[0].param : undefined);
     lists.params.push(t.param.handle(op));
     lists.grads.push(t.grad.handle(op));
     lists.ms.push(t.m.handle(op));
     lists.vs.push(t.v.handle(op));
-    lrs.push(t.lr >= 0 && Number.isFinite(t.lr) ? t.lr : nonNegative(op, `tensors[${i}].lr`, t.lr));
-    wds.push(t.weightDecay >= 0 && Number.isFinite(t.weightDecay) ? t.weightDecay : nonNegative(op, `tensors[${i}].weightDecay`, t.weightDecay));
+    lrs.push(nonNegative(op, () => `${at()}.lr`, t.lr));
+    wds.push(nonNegative(op, () => `${at()}.weightDecay`, t.weightDecay));
   });
   native.adamwMulti(lists.params, lists.grads, lists.ms, lists.vs, lrs, wds, h.beta1, h.beta2, h.eps, h.step);
 }
 
-/** Whether t passes checkState and matches first's device (and dtype), without naming anything. */
-function wellFormed(t: AdamwTensor, first: AdamwTensor): boolean {
-  if (t === null || typeof t !== 'object') return false;
+/**
+ * One parameter's float32 param and its grad, m, v: live, one device, one size, and on the device
+ * of `first` when given. A quick test first; the named checks (and the strings of their names,
+ * from `prefix`) only where it fails, since AdamW checks every parameter every step.
+ */
+function checkState(op: string, prefix: () => string, t: { param: Tensor; grad: Tensor; m: Tensor; v: Tensor }, first?: Tensor): void {
   const { param, grad, m, v } = t;
-  if (!(param instanceof Tensor && grad instanceof Tensor && m instanceof Tensor && v instanceof Tensor)) return false;
-  if (param.disposed || grad.disposed || m.disposed || v.disposed || param.dtype !== 'float32') return false;
-  const n = param.numel, dev = param.device, p0 = first?.param;
-  const like = (x: Tensor) => x.numel === n && x.device === dev && x.dtype === 'float32';
-  return like(grad) && like(m) && like(v) && p0 instanceof Tensor && p0.device === dev && p0.dtype === 'float32';
-}
-
-/** One parameter's float32 param and its grad, m, v: one device, one size. */
-function checkState(op: string, prefix: string, t: { param: Tensor; grad: Tensor; m: Tensor; v: Tensor }): void {
-  sameKind(op, { [`${prefix}param`]: t.param, [`${prefix}grad`]: t.grad, [`${prefix}m`]: t.m, [`${prefix}v`]: t.v });
-  if (t.param.dtype !== 'float32') fail(op, 'a float32 tensor', `${prefix}param`, t.param.dtype);
+  const like = (x: unknown) => x instanceof Tensor && !x.disposed && x.device === param.device && x.dtype === 'float32';
+  const sized = (x: Tensor) => like(x) && x.numel === param.numel;
+  if (like(param) && sized(grad) && sized(m) && sized(v) && (first === undefined || like(first))) return;
+  const p = prefix();
+  sameKind(op, { [`${p}param`]: param, [`${p}grad`]: grad, [`${p}m`]: m, [`${p}v`]: v });
+  if (param.dtype !== 'float32') fail(op, 'a float32 tensor', `${p}param`, param.dtype);
   for (const name of ['grad', 'm', 'v'] as const) {
-    if (t[name].numel !== t.param.numel) {
-      throw new RangeError(`${op}: expected ${t.param.numel} elements (like \`${prefix}param\` ${shapeStr(t.param.shape)}) for \`${prefix}${name}\` but got ${shapeStr(t[name].shape)}`);
+    if (t[name].numel !== param.numel) {
+      throw new RangeError(`${op}: expected ${param.numel} elements (like \`${p}param\` ${shapeStr(param.shape)}) for \`${p}${name}\` but got ${shapeStr(t[name].shape)}`);
     }
   }
+  if (first !== undefined) sameKind(op, { [`${p}param`]: param, 'tensors[0].param': first });
 }
 
-function nonNegative(op: string, name: string, value: unknown): number {
-  const x = checkFinite(op, name, value);
-  if (x < 0) fail(op, 'a number >= 0', name, x, RangeError);
+/** A finite number >= 0; the name (or the function giving it) is only read for the error. */
+function nonNegative(op: string, name: string | (() => string), value: unknown): number {
+  if (typeof value === 'number' && value >= 0 && Number.isFinite(value)) return value;
+  const n = typeof name === 'string' ? name : name();
+  const x = checkFinite(op, n, value);
+  if (x < 0) fail(op, 'a number >= 0', n, x, RangeError);
   return x;
 }
 

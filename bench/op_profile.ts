@@ -27,7 +27,7 @@ export interface ProfileRow {
 }
 
 /** Exports that are not work on tensors: never recorded. */
-const UNTIMED = new Set(['isAlive', 'memory', 'resetPeak', 'backends', 'synchronize', 'emptyCache', 'setKernel', 'kernels']);
+export const UNTIMED = new Set(['isAlive', 'memory', 'resetPeak', 'backends', 'synchronize', 'emptyCache', 'setKernel', 'kernels']);
 
 const CATEGORY: Record<string, string> = {
   gemm: 'gemm', attention: 'attention', attentionBackward: 'attention',

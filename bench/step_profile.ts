@@ -18,7 +18,7 @@ import { native } from '../lib/binding';
 import { Precision } from '../lib/nn/precision';
 import { Device } from '../lib/tensor/device';
 import { memory } from '../lib/tensor/memory';
-import { Clock, groupRows, OpProfiler, ProfileRow, rate } from './op_profile';
+import { Clock, groupRows, OpProfiler, ProfileRow, rate, UNTIMED } from './op_profile';
 import { makeTrainStep, StepKind, StepPhase } from './train_step';
 
 const arg = (name: string, dflt: string): string => {
@@ -51,7 +51,7 @@ function table(title: string, rows: ProfileRow[], total: number, label: (r: Prof
 }
 
 /** Exports that hold or move memory, or ask about the addon: left real by --null-compute. */
-const REAL = new Set(['alloc', 'free', 'isAlive', 'upload', 'download', 'copy', 'memory', 'resetPeak', 'backends', 'synchronize', 'emptyCache', 'setKernel', 'kernels']);
+const REAL = new Set([...UNTIMED, 'alloc', 'free', 'upload', 'download', 'copy']);
 
 function nullComputeWall(step: ReturnType<typeof makeTrainStep>, steps: number): void {
   const target = native as unknown as Record<string, unknown>;

@@ -63,15 +63,14 @@ export function breakdown(parts: string[], shapes: number[][], gpu: Float32Array
     const pieces = name === 'dqkv' ? ['dq', 'dk', 'dv'].map((n, t) => ({ n, lo: (t * width) / 3, hi: ((t + 1) * width) / 3 })) : [{ n: name, lo: 0, hi: width }];
     for (const { n, lo, hi } of pieces) {
       const bad: number[] = [];
-      const rows = cpu[i].length / width;
-      const got: number[] = [], want: number[] = [];
+      const rows = cpu[i].length / width, w = hi - lo;
+      const got = new Float32Array(rows * w), want = new Float32Array(rows * w);
       for (let r = 0; r < rows; r++) {
-        const g = gpu[i].subarray(r * width + lo, r * width + hi), w = cpu[i].subarray(r * width + lo, r * width + hi);
-        if (relL2(g, w) > 5e-2) bad.push(r);
-        got.push(...g);
-        want.push(...w);
+        got.set(gpu[i].subarray(r * width + lo, r * width + hi), r * w);
+        want.set(cpu[i].subarray(r * width + lo, r * width + hi), r * w);
+        if (relL2(got.subarray(r * w, (r + 1) * w), want.subarray(r * w, (r + 1) * w)) > 5e-2) bad.push(r);
       }
-      const e = relL2(Float32Array.from(got), Float32Array.from(want));
+      const e = relL2(got, want);
       lines.push(`${n}: rel L2 ${e.toExponential(2)}${bad.length ? `, ${bad.length}/${rows} rows off: ${ranges(bad)}` : ''}`);
     }
   });

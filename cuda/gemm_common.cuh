@@ -76,6 +76,13 @@ inline TcDims tc_dims(const GemmParams& p) {
                 float(p.alpha), float(p.beta)};
 }
 
+// (The emulated build, emu/, runs its twins of the cp.async instructions.)
+#ifdef CONVMAE_CUDA_EMULATION
+__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) { ::emu::cp_async16(smem, gmem, valid); }
+__device__ inline void cp_async_commit() { ::emu::cp_async_commit(); }
+template <int N>
+__device__ inline void cp_async_wait() { ::emu::cp_async_wait(N); }
+#else
 __device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
@@ -84,6 +91,7 @@ __device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+#endif
 
 /**
  * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned): into the split

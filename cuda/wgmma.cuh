@@ -15,7 +15,8 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The emulated build (emu/) compiles the kernel too, with its twins of the instructions below.
+#if (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)) || defined(CONVMAE_CUDA_EMULATION)
 #define CONVMAE_WGMMA_DEVICE 1
 #endif
 
@@ -30,6 +31,23 @@ __device__ inline uint64_t wgmma_desc(const void* smem, uint32_t lbo_bytes, uint
   const auto enc = [](uint32_t x) { return uint64_t((x & 0x3FFFF) >> 4); };
   return enc(addr) | (enc(lbo_bytes) << 16) | (enc(sbo_bytes) << 32) | (uint64_t(1) << 62);
 }
+#ifdef CONVMAE_CUDA_EMULATION
+__device__ inline void wgmma_fence() {}
+__device__ inline void wgmma_commit() { ::emu::wgmma_commit(); }
+template <int N>
+__device__ inline void wgmma_wait() { ::emu::wgmma_wait(N); }
+__device__ inline void fence_proxy_async_smem() {}
+template <int R>
+__device__ inline void wgmma_fence_operands(float (&)[R]) {}
+template <int TA, int TB>
+__device__ inline void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b) {
+  ::emu::wgmma_bf16(d, 128, desc_a, desc_b, TA, TB);
+}
+template <int TA, int TB>
+__device__ inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
+  ::emu::wgmma_bf16(d, 256, desc_a, desc_b, TA, TB);
+}
+#else
 __device__ inline void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ inline void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -97,6 +115,7 @@ __device__ inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64
         "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "l"(desc_a), "l"(desc_b), "r"(1), "n"(TA), "n"(TB));
 }
+#endif  // CONVMAE_CUDA_EMULATION
 #endif  // CONVMAE_WGMMA_DEVICE
 
 }  // namespace convmae

@@ -20,7 +20,7 @@ const total = (ts: Tensor[]): Tensor => ts.map((t) => sum(t)).reduce((p, q) => a
 /** Tensors of the given sizes and dtypes on a device, filled with scaled normal samples. */
 function inputs(sizes: number[], dtypes: DType[], device: 'cpu' | 'cuda', seed: number): Tensor[] {
   return sizes.map((n, i) => {
-    const f = tensor(randn(n, seed + i, 100), [n], { device });
+    const f = tensor(randn(n, seed + i, 100), [n], { device, dtype: 'float32' });
     if (dtypes[i] === 'float32') return f;
     const t = f.cast(dtypes[i]);
     f.dispose();
@@ -109,7 +109,7 @@ describe.skipIf(!cudaUsable)(`castAllTo on cuda ${cudaSkipReason}`, () => {
       const ys = multi ? castAllTo(xs, 'bfloat16') : xs.map((x) => castTo(x, 'bfloat16'));
       const f = ys.map((y) => y.cast('float32').toFloat32Array());
       // float32 weights that are not exact in bfloat16, so the gradients' rounding shows
-      backward(total(ys.map((y, i) => mul(castTo(y, 'float32'), tensor(randn(y.numel, 40 + i), [y.numel], { device: 'cuda' })))));
+      backward(total(ys.map((y, i) => mul(castTo(y, 'float32'), tensor(randn(y.numel, 40 + i), [y.numel], { device: 'cuda', dtype: 'float32' })))));
       const g = xs.map((x) => x.grad!.toFloat32Array());
       xs.forEach((x) => x.grad!.dispose());
       return [...f, ...g];

@@ -126,7 +126,7 @@ describe.skipIf(!cudaUsable)(`unshuffleTokens (cuda) ${cudaSkipReason}`, () => {
       [hostF(unshuffleTokens(put(X, [n * k, c], device, mode), put(M, [c], device, mode), put(P, [t, c], device, mode), src))]);
     expectParity(`unshuffleTokens (seed ${seed})`, fwd, [rand32(n * k * c, seed), rand32(c, seed + 1), rand32(t * c, seed + 2)], ['out']);
     const grads = (device: Device) => tidy(() => {
-      const o = { device };
+      const o = { device, dtype: 'float32' as const };
       const [x, m, p] = [tensor(rand32(n * k * c, seed), [n * k, c], o), tensor(rand32(c, seed + 1), [c], o), tensor(rand32(t * c, seed + 2), [t, c], o)].map(requireGrad);
       backward(unshuffleTokens(x, m, p, src), tensor(rand32(n * t * c, seed + 3), [n, t, c], o));
       const g = [x, m, p].map((v) => hostF(v.grad!));

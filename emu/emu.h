@@ -1,0 +1,106 @@
+// The CUDA emulator's execution model (implemented in emu/scheduler.cc), for checking the
+// package's CUDA kernels on a machine without a GPU. A launch runs at once on the calling thread:
+// blocks one after another, each block's threads as cooperative fibers that switch only at
+// barriers (__syncthreads, __syncwarp, shuffles and the warp-collective matrix operations), in
+// thread order between barriers. So code that relies on lanes running in lockstep without a
+// __syncwarp reads what the other lanes have not written yet, as it may on a real GPU.
+//
+// Detected and reported as a launch error (cudaGetLastError, then the op's usual OpError):
+// barriers that some threads of the block (or the named lanes of a warp) never reach, a
+// warp-collective operation naming a lane that has exited, a block of more than 1024 threads,
+// dynamic shared memory above 48 KB without cudaFuncSetAttribute (or above the device's limit),
+// a WMMA load or store from a pointer that is not 32-byte aligned or with ldm not a multiple of
+// 8 (4 for fp32 stores). Dynamic shared memory and new device allocations start as 0xff bytes (NaN in
+// every float format), and a cp.async destination reads as NaN until its group is waited for.
+// Not modelled: timing, memory ordering between blocks, static __shared__ poisoning, wgmma.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace emu {
+
+/** The running thread's indices (threadIdx) and the running block's (blockIdx, blockDim, gridDim). */
+extern uint3 g_thread_idx;
+extern uint3 g_block_idx;
+extern dim3 g_block_dim, g_grid_dim;
+
+/** Lane (0..31) and warp index in the block of the running thread. */
+int lane();
+int warp();
+
+/** Base of the running block's dynamic shared memory (extern __shared__ arrays). */
+void* dynamic_smem();
+
+/** Waits until every live thread of the block is here (__syncthreads). */
+void sync_block();
+/** Waits until the lanes of `mask` in this warp are here (__syncwarp and every collective). */
+void sync_warp(unsigned mask);
+
+/** Every lane's `mine` (lanes of `mask`; the others' slots are stale): one warp barrier. */
+const void* warp_gather(const void* mine, size_t bytes, unsigned mask);
+
+template <typename T>
+T shuffle(unsigned mask, T v, int src_lane) {
+  static_assert(sizeof(T) <= 64 && std::is_trivially_copyable<T>::value, "shuffle of a small plain type");
+  const unsigned char* all = static_cast<const unsigned char*>(warp_gather(&v, sizeof(T), mask));
+  T out;
+  std::memcpy(&out, all + size_t(src_lane & 31) * 64, sizeof(T));
+  return out;
+}
+
+/** Records an emulator error for the running launch (first one wins); the launch then fails. */
+void fail(const std::string& what);
+
+// cp.async: a 16-byte copy (or zero fill) queued per thread, done when its group is waited for.
+void cp_async16(void* smem, const void* gmem, bool valid);
+void cp_async_commit();
+void cp_async_wait(int keep_groups);
+
+// ldmatrix .x4 (.trans) and mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32, warp-collective.
+void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans);
+void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+
+// Hopper's warpgroup MMA (emu/wgmma.cc): shared addresses, m64nNk16 bf16 from two 128B-swizzled
+// descriptors, and its commit / wait groups.
+uint32_t shared_address(const void* p);
+void wgmma_bf16(float* d, int n, uint64_t desc_a, uint64_t desc_b, bool mn_major_a, bool mn_major_b);
+void wgmma_commit();
+void wgmma_wait(int keep_groups);
+/** Drops every thread's wgmma still queued; with `check`, a queued one is an error (block end). */
+void wgmma_end_block(bool check);
+
+struct Config {
+  dim3 grid, block;
+  size_t smem;
+  Config(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
+};
+
+/** Runs `body` once per thread of the grid; `kernel` keys the shared-memory attribute. */
+void run_grid(const Config& c, const void* kernel, const std::function<void()>& body);
+
+/** Dynamic shared memory a kernel may use (cudaFuncSetAttribute). */
+void set_max_dynamic_smem(const void* kernel, int bytes);
+
+/** A kernel's address, the key of its shared-memory attribute. */
+template <typename F>
+const void* key(F* kernel) {
+  return reinterpret_cast<const void*>(kernel);
+}
+
+/** kernel<<<config>>>(args...) as emu/translate.js writes it: the arguments are evaluated once,
+ *  and every thread calls `call` (which calls the kernel) with its own copies. */
+template <typename F, typename... A>
+void launch(const Config& c, const void* kernel_key, F&& call, A&&... args) {
+  std::tuple<typename std::decay<A>::type...> params(std::forward<A>(args)...);
+  run_grid(c, kernel_key, [&] { std::apply(call, params); });
+}
+
+}  // namespace emu

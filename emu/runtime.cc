@@ -1,0 +1,153 @@
+// The CUDA runtime calls the package makes (cuda/runtime.cu, cuda/upload.cu, the launchers),
+// defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's
+// compute capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB
+// of opt-in shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it
+// report 8.0 instead (an A100: the wgmma family then falls back to wmma). Device and pinned memory are host memory; copies and kernels complete before the call
+// returns, so streams and events are always idle. Device allocations start as 0xff bytes. A
+// launch the emulator rejects surfaces, as on a GPU, from the next cudaGetLastError.
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "emu.h"
+
+struct CUstream_st {
+  int unused;
+};
+struct CUevent_st {
+  int unused;
+};
+
+namespace emu {
+std::string take_error();
+}
+
+namespace {
+constexpr size_t kTotalBytes = size_t(24) << 30;
+size_t g_in_use = 0;
+std::string g_last_message;
+
+void* host_block(size_t bytes) {
+  const size_t rounded = (bytes + 255) / 256 * 256;
+  return std::aligned_alloc(256, rounded ? rounded : 256);
+}
+}  // namespace
+
+extern "C" {
+
+cudaError_t cudaGetLastError() {
+  const std::string e = emu::take_error();
+  if (e.empty()) return cudaSuccess;
+  g_last_message = "emulated launch failed: " + e;
+  return cudaErrorLaunchFailure;
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+  if (error == cudaErrorLaunchFailure && !g_last_message.empty()) return g_last_message.c_str();
+  if (error == cudaSuccess) return "no error";
+  if (error == cudaErrorMemoryAllocation) return "out of memory";
+  if (error == cudaErrorNotReady) return "device not ready";
+  return "emulated runtime error";
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return cudaErrorInvalidDevice;
+  std::memset(prop, 0, sizeof *prop);
+  std::strncpy(prop->name, "convmae CUDA emulator (CPU)", sizeof prop->name - 1);
+  const char* sm = std::getenv("CONVMAE_EMU_SM");
+  const bool ampere = sm && std::string(sm) == "80";
+  prop->major = ampere ? 8 : 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = 132;
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->sharedMemPerBlockOptin = 227 * 1024;
+  prop->totalGlobalMem = kTotalBytes;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  *total = kTotalBytes;
+  *free_bytes = g_in_use < kTotalBytes ? kTotalBytes - g_in_use : 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = host_block(bytes);
+  if (!*p) return cudaErrorMemoryAllocation;
+  std::memset(*p, 0xff, bytes);
+  g_in_use += bytes;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+  std::free(p);  // the allocator (cuda/runtime.cu) frees only on emptyCache; sizes are not tracked back
+  return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int) {
+  *p = host_block(bytes);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
+  static CUstream_st the_stream{0};
+  *s = &the_stream;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int) {
+  *e = new CUevent_st{0};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+    if (value > 227 * 1024) return cudaErrorInvalidValue;
+    emu::set_max_dynamic_smem(func, value);
+  }
+  return cudaSuccess;
+}
+
+}  // extern "C"

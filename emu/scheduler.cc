@@ -1,0 +1,293 @@
+// The CUDA emulator's launches, barriers and warp exchanges (contract in emu/emu.h). Each thread
+// of a block is a fiber (emu/fiber.h) on a stack from a pool; the scheduler runs every ready
+// fiber in thread order until it finishes or waits at a barrier, then releases the barriers that
+// every thread they name has reached, and repeats. A round that releases nothing while threads
+// still wait is a deadlock: the launch fails with the waiting threads named.
+#include <sys/mman.h>
+
+#include <array>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "emu.h"
+#include "fiber.h"
+
+namespace emu {
+
+uint3 g_thread_idx;
+uint3 g_block_idx;
+dim3 g_block_dim, g_grid_dim;
+
+namespace {
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kDefaultSmem = 48 * 1024;
+constexpr size_t kMaxSmem = 227 * 1024;  // the largest opt-in of the cards the package targets
+constexpr int kSlotBytes = 64;
+
+enum class State { Ready, AtBlock, AtWarp, Done };
+
+struct Copy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+
+struct Thread {
+  FiberContext ctx;
+  void* stack = nullptr;
+  State state = State::Done;
+  unsigned mask = 0;  // lanes named by the warp barrier this thread waits at
+  uint3 tid{};
+  int lane = 0, warp = 0;
+  int snapshot = -1;  // which of its warp's snapshots a released gather reads
+  std::vector<Copy> pending;
+  std::deque<std::vector<Copy>> groups;
+};
+
+struct Warp {
+  unsigned char slots[32][kSlotBytes];
+  std::vector<std::array<unsigned char, 32 * kSlotBytes>> snapshots;
+};
+
+struct Grid {
+  std::vector<Thread> threads;
+  std::vector<Warp> warps;
+  std::vector<unsigned char> smem_store;
+  unsigned char* smem = nullptr;  // 128-byte aligned inside smem_store
+  FiberContext scheduler;
+  Thread* current = nullptr;
+  const std::function<void()>* body = nullptr;
+  std::string error;
+};
+
+Grid& grid() {
+  static Grid g;
+  return g;
+}
+
+std::map<const void*, size_t>& smem_limits() {
+  static std::map<const void*, size_t> m;
+  return m;
+}
+
+void* new_stack() {
+  void* p = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void thread_main() {
+  Grid& g = grid();
+  (*g.body)();
+  g.current->state = State::Done;
+  fiber_switch(&g.current->ctx, &g.scheduler);
+}
+
+void wait_here(State s, unsigned mask) {
+  Grid& g = grid();
+  Thread* t = g.current;
+  t->state = s;
+  t->mask = mask;
+  fiber_switch(&t->ctx, &g.scheduler);
+}
+
+std::string where(const Thread& t) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", t.tid.x, t.tid.y, t.tid.z, g_block_idx.x,
+                g_block_idx.y, g_block_idx.z);
+  return buf;
+}
+
+// Releases the warp barriers whose named lanes all wait there, else the block barrier once every
+// live thread waits at it. False when nothing could be released.
+bool release(Grid& g, size_t nthreads, size_t nwarps) {
+  for (size_t w = 0; w < nwarps; ++w) g.warps[w].snapshots.clear();
+  bool released = false;
+  for (size_t w = 0; w < nwarps; ++w) {
+    Thread* lanes = &g.threads[w * 32];
+    const int width = int(std::min<size_t>(32, nthreads - w * 32));
+    for (int l = 0; l < width; ++l) {
+      if (lanes[l].state != State::AtWarp) continue;
+      const unsigned mask = lanes[l].mask;
+      bool all = true;
+      for (int m = 0; m < width && all; ++m) {
+        if (!(mask >> m & 1u)) continue;
+        if (lanes[m].state == State::Done) {
+          fail("a warp-collective operation names lane " + std::to_string(m) + ", which has exited (" +
+               where(lanes[l]) + ")");
+          return false;
+        }
+        all = lanes[m].state == State::AtWarp && lanes[m].mask == mask;
+      }
+      if (!all) continue;
+      Warp& wp = g.warps[w];
+      wp.snapshots.emplace_back();
+      std::memcpy(wp.snapshots.back().data(), wp.slots, sizeof wp.slots);
+      for (int m = 0; m < width; ++m) {
+        if (!(mask >> m & 1u)) continue;
+        lanes[m].state = State::Ready;
+        lanes[m].snapshot = int(wp.snapshots.size()) - 1;
+      }
+      released = true;
+    }
+  }
+  if (released) return true;
+  bool any_waiting = false;
+  for (size_t i = 0; i < nthreads; ++i) {
+    if (g.threads[i].state == State::Done) continue;
+    if (g.threads[i].state != State::AtBlock) {
+      fail("deadlock: " + where(g.threads[i]) + " waits at a warp barrier its named lanes never reach");
+      return false;
+    }
+    any_waiting = true;
+  }
+  if (!any_waiting) return false;
+  for (size_t i = 0; i < nthreads; ++i)
+    if (g.threads[i].state == State::AtBlock) g.threads[i].state = State::Ready;
+  return true;
+}
+
+void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
+  std::memset(g.smem, 0xff, dyn_smem);
+  for (size_t i = 0; i < nthreads; ++i) {
+    Thread& t = g.threads[i];
+    t.state = State::Ready;
+    t.tid = uint3{unsigned(i % g_block_dim.x), unsigned(i / g_block_dim.x % g_block_dim.y),
+                  unsigned(i / (size_t(g_block_dim.x) * g_block_dim.y))};
+    t.lane = int(i % 32);
+    t.warp = int(i / 32);
+    t.pending.clear();
+    t.groups.clear();
+    fiber_make(&t.ctx, t.stack, kStackBytes, thread_main);
+  }
+  wgmma_end_block(false);
+  const size_t nwarps = (nthreads + 31) / 32;
+  for (;;) {
+    for (size_t i = 0; i < nthreads; ++i) {
+      Thread& t = g.threads[i];
+      if (t.state != State::Ready) continue;
+      g.current = &t;
+      g_thread_idx = t.tid;
+      fiber_switch(&g.scheduler, &t.ctx);
+    }
+    g.current = nullptr;
+    if (!g.error.empty()) return;
+    bool done = true;
+    for (size_t i = 0; i < nthreads && done; ++i) done = g.threads[i].state == State::Done;
+    if (done) {
+      wgmma_end_block(true);
+      return;
+    }
+    if (!release(g, nthreads, nwarps)) {
+      if (g.error.empty()) fail("deadlock: threads wait at barriers that cannot be released");
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+int lane() { return grid().current->lane; }
+int warp() { return grid().current->warp; }
+void* dynamic_smem() { return grid().smem; }
+
+void fail(const std::string& what) {
+  Grid& g = grid();
+  if (g.error.empty()) g.error = what;
+}
+
+void sync_block() { wait_here(State::AtBlock, 0); }
+void sync_warp(unsigned mask) { wait_here(State::AtWarp, mask); }
+
+const void* warp_gather(const void* mine, size_t bytes, unsigned mask) {
+  Grid& g = grid();
+  Thread* t = g.current;
+  std::memcpy(g.warps[size_t(t->warp)].slots[t->lane], mine, bytes);
+  sync_warp(mask);
+  return g.warps[size_t(t->warp)].snapshots[size_t(t->snapshot)].data();
+}
+
+void set_max_dynamic_smem(const void* kernel, int bytes) { smem_limits()[kernel] = size_t(bytes < 0 ? 0 : bytes); }
+
+void run_grid(const Config& c, const void* kernel, const std::function<void()>& body) {
+  Grid& g = grid();
+  const size_t nthreads = size_t(c.block.x) * c.block.y * c.block.z;
+  const size_t nblocks = size_t(c.grid.x) * c.grid.y * c.grid.z;
+  if (nthreads == 0 || nthreads > 1024 || c.block.z > 64 || nblocks == 0 || c.grid.y > 65535 || c.grid.z > 65535) {
+    fail("invalid launch configuration: grid (" + std::to_string(c.grid.x) + "," + std::to_string(c.grid.y) + "," +
+         std::to_string(c.grid.z) + "), block (" + std::to_string(c.block.x) + "," + std::to_string(c.block.y) + "," +
+         std::to_string(c.block.z) + ")");
+    return;
+  }
+  auto lim = smem_limits().find(kernel);
+  const size_t allowed = std::min(kMaxSmem, lim == smem_limits().end() ? kDefaultSmem : std::max(kDefaultSmem, lim->second));
+  if (c.smem > allowed) {
+    fail("a launch asks for " + std::to_string(c.smem) + " bytes of dynamic shared memory; the kernel may use " +
+         std::to_string(allowed) + " (cudaFuncSetAttribute raises the 48 KB default)");
+    return;
+  }
+  if (g.threads.size() < nthreads) {
+    const size_t old = g.threads.size();
+    g.threads.resize(nthreads);
+    for (size_t i = old; i < nthreads; ++i) {
+      g.threads[i].stack = new_stack();
+      if (!g.threads[i].stack) {
+        g.threads.resize(i);
+        fail("cannot map a fiber stack");
+        return;
+      }
+    }
+  }
+  if (g.warps.size() < (nthreads + 31) / 32) g.warps.resize((nthreads + 31) / 32);
+  if (g.smem_store.size() < c.smem + 128) {
+    g.smem_store.resize(c.smem + 128);
+    const auto base = reinterpret_cast<uintptr_t>(g.smem_store.data());
+    g.smem = g.smem_store.data() + ((128 - base % 128) % 128);
+  }
+  g.body = &body;
+  g_block_dim = c.block;
+  g_grid_dim = c.grid;
+  for (unsigned z = 0; z < c.grid.z && g.error.empty(); ++z)
+    for (unsigned y = 0; y < c.grid.y && g.error.empty(); ++y)
+      for (unsigned x = 0; x < c.grid.x && g.error.empty(); ++x) {
+        g_block_idx = uint3{x, y, z};
+        run_block(g, nthreads, c.smem);
+      }
+  g.body = nullptr;
+}
+
+// The launch error, taken by cudaGetLastError (emu/runtime.cc).
+std::string take_error() {
+  std::string e;
+  e.swap(grid().error);
+  return e;
+}
+
+// ---- cp.async ------------------------------------------------------------------------------
+
+void cp_async16(void* smem, const void* gmem, bool valid) {
+  Thread* t = grid().current;
+  std::memset(smem, 0xff, 16);  // not there until waited for
+  t->pending.push_back(Copy{smem, gmem, valid});
+}
+
+void cp_async_commit() {
+  Thread* t = grid().current;
+  t->groups.push_back(std::move(t->pending));
+  t->pending.clear();
+}
+
+void cp_async_wait(int keep_groups) {
+  Thread* t = grid().current;
+  while (t->groups.size() > size_t(keep_groups)) {
+    for (const Copy& c : t->groups.front()) {
+      if (c.valid) std::memcpy(c.dst, c.src, 16);
+      else std::memset(c.dst, 0, 16);
+    }
+    t->groups.pop_front();
+  }
+}
+
+}  // namespace emu

@@ -1,0 +1,73 @@
+// The CUDA emulator's twins of ldmatrix .x4 and mma.sync m16n8k16 bf16 (contract in emu/emu.h),
+// with the register layouts of the PTX ISA: lane = 4·g + t; the A fragment a0..a3 holds (row g,
+// cols 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); B b0/b1 hold (k 2t..2t+1, col g) and
+// (k 2t+8.., col g); C/D hold (g, 2t..2t+1) and (g+8, 2t..2t+1). The low half of a 32-bit
+// register is the lower column (or k) index.
+#include <cstdint>
+#include <cstring>
+
+#include "emu.h"
+
+namespace emu {
+namespace {
+constexpr int kSlot = 64;  // bytes per lane in a warp_gather result
+
+float bf16_at(uint32_t reg, int half) {
+  const uint32_t bits = (half ? reg >> 16 : reg & 0xffffu) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t load16(const void* row, int col) {
+  uint16_t v;
+  std::memcpy(&v, static_cast<const unsigned char*>(row) + 2 * col, 2);
+  return v;
+}
+
+template <typename T>
+T from(const unsigned char* all, int lane) {
+  T v;
+  std::memcpy(&v, all + size_t(lane) * kSlot, sizeof(T));
+  return v;
+}
+}  // namespace
+
+void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans) {
+  if (reinterpret_cast<uintptr_t>(row_addr) % 16 != 0) fail("ldmatrix: a row address is not 16-byte aligned");
+  const auto* all = static_cast<const unsigned char*>(warp_gather(&row_addr, sizeof row_addr, 0xffffffffu));
+  const int l = lane(), g = l / 4, t = l % 4;
+  for (int m = 0; m < 4; ++m) {
+    uint16_t lo, hi;
+    if (!trans) {
+      const void* row = from<const void*>(all, m * 8 + g);
+      lo = load16(row, 2 * t);
+      hi = load16(row, 2 * t + 1);
+    } else {
+      lo = load16(from<const void*>(all, m * 8 + 2 * t), g);
+      hi = load16(from<const void*>(all, m * 8 + 2 * t + 1), g);
+    }
+    r[m] = uint32_t(lo) | uint32_t(hi) << 16;
+  }
+}
+
+void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  struct Regs {
+    uint32_t a[4], b[2];
+  } mine{{a[0], a[1], a[2], a[3]}, {b0, b1}};
+  const auto* all = static_cast<const unsigned char*>(warp_gather(&mine, sizeof mine, 0xffffffffu));
+  auto A = [&](int row, int k) {
+    const int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return bf16_at(from<Regs>(all, (row % 8) * 4 + (k % 8) / 2).a[reg], k % 2);
+  };
+  auto B = [&](int k, int col) { return bf16_at(from<Regs>(all, col * 4 + (k % 8) / 2).b[k >= 8 ? 1 : 0], k % 2); };
+  const int l = lane(), g = l / 4, t = l % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i % 2);
+    float s = d[i];
+    for (int k = 0; k < 16; ++k) s += A(row, k) * B(k, col);
+    d[i] = s;
+  }
+}
+
+}  // namespace emu

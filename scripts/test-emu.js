@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
+// Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
+// headers; no nvcc or GPU needed), then runs vitest with it twice: the default kernel families,
+// then the fast ones (gemm=wgmma, attention=mma, layernorm=rows) on the suites that choose them.
+// Skips, saying so, where the CUDA headers are missing. Extra arguments go to both vitest runs.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const root = path.resolve(__dirname, '..');
+const headerDirs = [process.env.CUDA_PATH && path.join(process.env.CUDA_PATH, 'include'), '/usr/local/cuda/include'].filter(Boolean);
+if (!headerDirs.some((d) => fs.existsSync(path.join(d, 'cuda_runtime.h')))) {
+  console.log(`test:emu skipped: no CUDA headers (cuda_runtime.h) in ${headerDirs.join(' or ')}; the emulated build needs them (not a GPU)`);
+  process.exit(0);
+}
+
+const run = (label, args, env) => {
+  console.log(`\n== ${label}`);
+  const start = Date.now();
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, ...env } });
+  console.log(`== ${label}: ${r.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - start) / 1000).toFixed(0)} s`);
+  return r.status === 0;
+};
+
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+if (!run('build the emulated addon (build-emu/)', [cmakeJs, 'compile', '-O', 'build-emu', '--parallel', '2'], { CONVMAE_CUDA_EMULATE: '1' })) {
+  process.exit(1);
+}
+const addon = path.join(root, 'build-emu', 'Release', 'convmae.node');
+const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const extra = process.argv.slice(2);
+const suites = ['test/ops', 'test/tensor', 'test/train/optim.test.ts', 'test/models/precision.test.ts', 'test/kernels.test.ts'];
+const fastSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
+  'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts'];
+const ok = [
+  run('CUDA suites on the emulator, default kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon }),
+  run('CUDA suites on the emulator, fast kernel families', [vitest, 'run', ...fastSuites, ...extra],
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma,attention=mma,layernorm=rows' }),
+].every(Boolean);
+process.exit(ok ? 0 : 1);

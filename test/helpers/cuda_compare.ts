@@ -9,8 +9,9 @@ import { randn } from './gradcheck';
 
 export type Mode = 'float32' | 'bfloat16';
 
-/** A new seed per run (print it in test labels so a failure can be replayed). */
-export const freshSeed = (): number => 1 + Math.floor(Math.random() * 2 ** 30);
+/** A new seed per run, printed in test labels; CONVMAE_TEST_SEED=<seed> replays a failure with it. */
+export const freshSeed = (): number =>
+  process.env.CONVMAE_TEST_SEED ? Number(process.env.CONVMAE_TEST_SEED) : 1 + Math.floor(Math.random() * 2 ** 30);
 
 /** Normal samples (times scale, plus shift) rounded to float32, held as float64. */
 export const rand32 = (n: number, seed: number, scale = 1, shift = 0): Float64Array =>
@@ -45,15 +46,18 @@ export type Run = (device: Device, mode: Mode, inputs: Float64Array[]) => Float6
  * CUDA against CPU: float32 within relative L2 1e-5; bfloat16 (inputs cast on the device) within
  * twice the error of the float32 CPU op on bf16-rounded inputs with its outputs rounded to bf16,
  * plus one bf16 step spread over the output (2^-7/sqrt(n)): a bf16 output cannot beat its own
- * rounding, so the budget counts it.
+ * rounding, so the budget counts it. Where the op under test stores an intermediate that it reads
+ * back (attention's backward reads the forward's out), `roundedRun` is the float32 CPU op with
+ * that intermediate rounded to bf16 as well (default: run on the rounded inputs).
  */
-export function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[]): void {
+export function expectParity(label: string, run: Run, inputs: Float64Array[], names: string[],
+  roundedRun: (inputs: Float64Array[]) => Float64Array[] = (xs) => run('cpu', 'float32', xs.map(roundBf16))): void {
   const cpu = run('cpu', 'float32', inputs), gpu = run('cuda', 'float32', inputs);
   names.forEach((name, k) => {
     expect(gpu[k].length, `${label} ${name}`).toBe(cpu[k].length);
     expect(relL2(gpu[k], cpu[k]), `${label} ${name} float32`).toBeLessThanOrEqual(1e-5);
   });
-  const rounded = run('cpu', 'float32', inputs.map(roundBf16)), bf = run('cuda', 'bfloat16', inputs);
+  const rounded = roundedRun(inputs), bf = run('cuda', 'bfloat16', inputs);
   names.forEach((name, k) => {
     const budget = relL2(roundBf16(rounded[k]), cpu[k]);
     const tol = 2 * budget + 2 ** -7 / Math.sqrt(Math.max(1, cpu[k].length));

@@ -3,8 +3,8 @@
 // `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
 // `::emu::launch(::emu::Config(grid, block, ...), key, [&](auto&&... a) { kernel(a...); }, args)`
 // (the kernel called as CUDA calls it, template arguments deduced from the arguments; `key` is
-// its address where the name is a template-id or a variable of this file, for the shared-memory
-// attribute check, else null), and every
+// its address, for the shared-memory attribute check, except for a kernel template of this file
+// named without its template arguments: null), and every
 // `extern __shared__ T name[];` a pointer to the block's dynamic shared memory. Everything else
 // is kept; a #line directive and the kept line count point compiler messages at the original.
 //   node emu/translate.js <in.cu|in.cuh> <out>
@@ -39,9 +39,9 @@ function kernelStart(src, end) {
 
 const lines = (text) => (text.match(/\n/g) || []).length;
 
-/** Whether `name` is assigned as a variable in the file (a kernel pointer chosen at run time). */
-function isVariable(src, name) {
-  return /^\w+$/.test(name) && new RegExp(`\\b${name}\\s*=[^=]`).test(src);
+/** Whether `name` is a kernel template of this file (called with its arguments deduced: no address). */
+function isTemplateKernel(src, name) {
+  return /^\w+$/.test(name) && new RegExp(`template\\s*<[^;{}]*>\\s*__global__[^;{}]*?\\b${name}\\s*\\(`).test(src);
 }
 
 function translate(src, file) {
@@ -62,7 +62,7 @@ function translate(src, file) {
     const kernel = src.slice(start, open).trim();
     const config = src.slice(open + 3, close).trim();
     const args = src.slice(p + 1, argsEnd - 1).trim();
-    const key = kernel.includes('<') || isVariable(src, kernel) ? `::emu::key(${kernel})` : 'nullptr';
+    const key = kernel.includes('<') || !isTemplateKernel(src, kernel) ? `::emu::key(${kernel})` : 'nullptr';
     const call = `[&](auto&&... a) { ${kernel}(a...); }`;
     const launch = `::emu::launch(::emu::Config(${config}), ${key}, ${call}${args ? `, ${args}` : ''})`;
     const lost = lines(src.slice(start, argsEnd)) - lines(launch);  // newlines to restore after it

@@ -134,6 +134,8 @@ export interface Native {
   maxPool2x2(out: NativeBuffer, argmax: NativeBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number): void;
   /** maxPool2x2 backward: dx = dout at each argmax, 0 elsewhere (=). */
   maxPool2x2Backward(dx: NativeBuffer, dout: NativeBuffer, argmax: NativeBuffer, N: number, C: number, H: number, W: number): void;
+  /** Only in the CUDA emulator's build (emu/): runs one of its rule-breaking self-test kernels. */
+  emuSelfTest?(name: string): string;
 }
 
 function load(): Native {

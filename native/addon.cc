@@ -51,6 +51,9 @@ Napi::Value js_gather_rows(const Napi::CallbackInfo&);
 Napi::Value js_scatter_add_rows(const Napi::CallbackInfo&);
 Napi::Value js_max_pool2x2(const Napi::CallbackInfo&);
 Napi::Value js_max_pool2x2_backward(const Napi::CallbackInfo&);
+#ifdef CONVMAE_CUDA_EMULATION
+Napi::Value js_emu_selftest(const Napi::CallbackInfo&);  // emu/selftest_binding.cc
+#endif
 }  // namespace convmae
 
 using namespace convmae;
@@ -103,6 +106,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "scatterAddRows", js_scatter_add_rows);
   CM_EXPORT(exports, "maxPool2x2", js_max_pool2x2);
   CM_EXPORT(exports, "maxPool2x2Backward", js_max_pool2x2_backward);
+#ifdef CONVMAE_CUDA_EMULATION
+  CM_EXPORT(exports, "emuSelfTest", js_emu_selftest);
+#endif
   return exports;
 }
 

@@ -31,7 +31,7 @@ if (!run('build the emulated addon (build-emu/)', [cmakeJs, 'compile', '-O', 'bu
 const addon = path.join(root, 'build-emu', 'Release', 'convmae.node');
 const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const extra = process.argv.slice(2);
-const suites = ['test/ops', 'test/tensor', 'test/train/optim.test.ts', 'test/train/memory_flat.test.ts', 'test/models/precision.test.ts',
+const suites = ['test/emu', 'test/ops', 'test/tensor', 'test/train/optim.test.ts', 'test/train/memory_flat.test.ts', 'test/models/precision.test.ts',
   'test/kernels.test.ts'];
 const fastSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
   'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts',

@@ -12,7 +12,7 @@ function translate(src: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-emu-'));
   try {
     fs.writeFileSync(path.join(dir, 'k.cu'), src);
-    execFileSync(process.execPath, [path.join(root, 'emu', 'translate.js'), path.join(dir, 'k.cu'), path.join(dir, 'k.cc')]);
+    execFileSync(process.execPath, [path.join(root, 'emu', 'translate.js'), path.join(dir, 'k.cu'), path.join(dir, 'k.cc')], { stdio: 'pipe' });
     return fs.readFileSync(path.join(dir, 'k.cc'), 'utf8');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -27,17 +27,20 @@ describe('emu/translate.js', () => {
     expect(out).toContain(`::emu::launch(::emu::Config(grid, 256, smem, cuda::stream()), ::emu::key(kernel_a<T, decltype(v)::value>), ${call('kernel_a<T, decltype(v)::value>')}, p.x->as<T>(), n);`);
   });
 
-  it('keys a kernel pointer variable, and leaves a deduced template name without a key', () => {
-    const out = translate('auto kernel = pick ? k1<T> : k2<T>;\nkernel<<<g, b>>>(x);\nif (n % 8 == 0) deduced<<<g, b, 0, s>>>(y, n);\n');
+  it('keys a kernel pointer variable and a plain kernel, and leaves a deduced template name without a key', () => {
+    const src = 'template <typename T>\n__global__ void __launch_bounds__(256) deduced(T* y, int n) {}\n__global__ void plain(float* x) {}\n' +
+      'auto kernel = pick ? k1<T> : k2<T>;\nkernel<<<g, b>>>(x);\nif (n % 8 == 0) deduced<<<g, b, 0, s>>>(y, n);\nplain<<<1, 32>>>(x);\n';
+    const out = translate(src);
     expect(out).toContain(`::emu::launch(::emu::Config(g, b), ::emu::key(kernel), ${call('kernel')}, x);`);
     expect(out).toContain(`if (n % 8 == 0) ::emu::launch(::emu::Config(g, b, 0, s), nullptr, ${call('deduced')}, y, n);`);
+    expect(out).toContain(`::emu::launch(::emu::Config(1, 32), ::emu::key(plain), ${call('plain')}, x);`);
   });
 
   it('keeps return statements, argument-less launches and the line count', () => {
     const src = 'void f() {\n  return k<<<cuda::grid_for(n, 256),\n    256>>>(\n    a, b);\n}\nvoid g() { probe<<<1, 1>>>(); }\n';
     const out = translate(src);
-    expect(out).toContain(`return ::emu::launch(::emu::Config(cuda::grid_for(n, 256),\n    256), nullptr, ${call('k')}, a, b)`);
-    expect(out).toContain(`::emu::launch(::emu::Config(1, 1), nullptr, ${call('probe')});`);
+    expect(out).toContain(`return ::emu::launch(::emu::Config(cuda::grid_for(n, 256),\n    256), ::emu::key(k), ${call('k')}, a, b)`);
+    expect(out).toContain(`::emu::launch(::emu::Config(1, 1), ::emu::key(probe), ${call('probe')});`);
     expect(out.split('\n')[0]).toMatch(/^#line 1 ".*k\.cu"$/);
     expect(out.split('\n').length).toBe(src.split('\n').length + 1);
   });

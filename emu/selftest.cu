@@ -1,0 +1,117 @@
+// Kernels that break CUDA's rules on purpose, run only in the emulated build, so that the tests
+// (test/emu/selftest.test.ts, through the emuSelfTest export) show the emulator reports each kind
+// of mistake it claims to (emu/emu.h) and models the asynchronous copies and wgmma as the hardware
+// does. emu_selftest(name) runs one case and returns the launch error, or what the kernel saw.
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include <cmath>
+#include <string>
+
+#include "gemm_common.cuh"
+#include "wgmma.cuh"
+
+namespace convmae {
+namespace {
+
+__global__ void divergent_barriers() {
+  if (threadIdx.x < 16) __syncwarp();
+  else __syncthreads();
+}
+
+__global__ void shuffle_with_exited_lanes(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, float(threadIdx.x), 1);
+}
+
+__global__ void uses_dynamic_smem(float* out) {
+  extern __shared__ float dyn[];
+  dyn[threadIdx.x] = 1.f;
+  out[threadIdx.x] = dyn[threadIdx.x];
+}
+
+__global__ void wmma_misaligned(const __nv_bfloat16* in) {
+  __shared__ __align__(128) __nv_bfloat16 tile[16 * 24];
+  for (int i = threadIdx.x; i < 16 * 24; i += 32) tile[i] = in[0];
+  __syncwarp();
+  nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+  nvcuda::wmma::load_matrix_sync(a, tile + 8, 24);  // 16 bytes past an aligned start
+}
+
+// out[0] = the copy's destination before the wait, out[1] = after.
+__global__ void cp_async_read_early(float* out, const float* src) {
+  __shared__ __align__(16) float dst[4];
+  cp_async16(dst, src, true);
+  cp_async_commit();
+  out[0] = dst[0];
+  cp_async_wait<0>();
+  out[1] = dst[0];
+}
+
+// Ones in both 128B-swizzled operands; out[0] = d[0] read before the wait, out[1] after (16 = K).
+__global__ void wgmma_read_early(float* out, bool wait) {
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* smem = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  __nv_bfloat16* ones = reinterpret_cast<__nv_bfloat16*>(smem);
+  for (int i = threadIdx.x; i < (64 + 128) * 64; i += 128) ones[i] = __float2bfloat16_rn(1.f);
+  __syncthreads();
+  float d[64] = {};
+  wgmma_fence();
+  wgmma_m64n128k16<0, 0>(d, wgmma_desc(smem, 16, 1024), wgmma_desc(smem + 64 * 128, 16, 1024));
+  wgmma_commit();
+  if (threadIdx.x == 0) out[0] = d[0];
+  if (!wait) return;
+  wgmma_wait<0>();
+  if (threadIdx.x == 0) out[1] = d[0];
+}
+
+std::string launch_error() {
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? "" : cudaGetErrorString(e);
+}
+
+std::string num(float v) { return std::isnan(v) ? "nan" : std::to_string(int(v)); }
+
+}  // namespace
+
+std::string emu_selftest(const std::string& name) {
+  static float buf[64];
+  static const float one[4] = {1.f, 1.f, 1.f, 1.f};
+  static const __nv_bfloat16 half_one = __float2bfloat16_rn(0.5f);
+  if (name == "divergent-barriers") {
+    divergent_barriers<<<1, 32>>>();
+    return launch_error();
+  }
+  if (name == "exited-lanes") {
+    shuffle_with_exited_lanes<<<1, 32>>>(buf);
+    return launch_error();
+  }
+  if (name == "smem-limit") {
+    uses_dynamic_smem<<<1, 32, 64 * 1024>>>(buf);
+    const std::string before = launch_error();
+    cudaFuncSetAttribute(uses_dynamic_smem, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024);
+    uses_dynamic_smem<<<1, 32, 64 * 1024>>>(buf);
+    return before + " | after the attribute: " + (launch_error().empty() ? "ok" : "failed");
+  }
+  if (name == "wmma-misaligned") {
+    wmma_misaligned<<<1, 32>>>(&half_one);
+    return launch_error();
+  }
+  if (name == "cp-async") {
+    cp_async_read_early<<<1, 1>>>(buf, one);
+    const std::string e = launch_error();
+    return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) : e;
+  }
+  if (name == "wgmma" || name == "wgmma-no-wait") {
+    const bool wait = name == "wgmma";
+    cudaFuncSetAttribute(wgmma_read_early, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024);
+    buf[1] = -1.f;
+    wgmma_read_early<<<1, 128, 64 * 1024>>>(buf, wait);
+    const std::string e = launch_error();
+    return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) : e;
+  }
+  return "unknown self-test `" + name + "`";
+}
+
+}  // namespace convmae

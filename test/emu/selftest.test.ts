@@ -1,0 +1,42 @@
+// The CUDA emulator (emu/) reports each kind of mistake it claims to, and models cp.async and
+// wgmma as asynchronous: kernels of emu/selftest.cu that break the rules on purpose. Runs only on
+// the emulated build (npm run test:emu); elsewhere it skips, saying so.
+import { describe, expect, it } from 'vitest';
+
+import { native } from '../../lib/binding';
+
+const selfTest = native.emuSelfTest;
+const why = selfTest ? '' : '(not the CUDA emulator build: npm run test:emu runs these)';
+
+describe.skipIf(!selfTest)(`the CUDA emulator's own checks ${why}`, () => {
+  const run = (name: string) => selfTest!(name);
+
+  it('fails a launch whose threads wait at barriers that cannot meet', () => {
+    expect(run('divergent-barriers')).toMatch(/emulated launch failed: deadlock: thread \(0,0,0\) of block \(0,0,0\) waits at a warp barrier/);
+  });
+
+  it('fails a shuffle whose mask names a lane that has exited', () => {
+    expect(run('exited-lanes')).toMatch(/names lane 16, which has exited/);
+  });
+
+  it('holds dynamic shared memory to 48 KB until cudaFuncSetAttribute raises it', () => {
+    expect(run('smem-limit')).toMatch(/asks for 65536 bytes of dynamic shared memory; the kernel may use 49152 .* \| after the attribute: ok$/);
+  });
+
+  it('fails a WMMA load from a pointer that is not 32-byte aligned', () => {
+    expect(run('wmma-misaligned')).toMatch(/wmma::load_matrix_sync: the pointer is not 32-byte aligned/);
+  });
+
+  it('shows a cp.async destination as NaN until its group is waited for', () => {
+    expect(run('cp-async')).toBe('before the wait nan, after 1');
+  });
+
+  it('applies a wgmma when its group is waited for, and fails a thread that never waits', () => {
+    expect(run('wgmma')).toBe('before the wait 0, after 16');
+    expect(run('wgmma-no-wait')).toMatch(/a thread exited with wgmma operations never waited for/);
+  });
+
+  it('names an unknown case', () => {
+    expect(run('nope')).toBe('unknown self-test `nope`');
+  });
+});

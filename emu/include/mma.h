@@ -50,22 +50,14 @@ inline float at(const T* p, unsigned ldm, bool row_major, int r, int c) {
 }
 }  // namespace detail
 
-template <typename Layout>
-void load_matrix_sync(fragment<matrix_a, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
+// An A or B tile: element (i, j) (row and k for A, k and column for B) into v[i·16 + j].
+template <typename Use, typename Layout>
+void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
   ::emu::sync_warp(0xffffffffu);
   detail::check(p, ldm, 8, "wmma::load_matrix_sync");
   constexpr bool rm = std::is_same<Layout, row_major>::value;
-  for (int r = 0; r < 16; ++r)
-    for (int k = 0; k < 16; ++k) f.v[r * 16 + k] = detail::at(p, ldm, rm, r, k);
-}
-
-template <typename Layout>
-void load_matrix_sync(fragment<matrix_b, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
-  ::emu::sync_warp(0xffffffffu);
-  detail::check(p, ldm, 8, "wmma::load_matrix_sync");
-  constexpr bool rm = std::is_same<Layout, row_major>::value;
-  for (int k = 0; k < 16; ++k)
-    for (int c = 0; c < 16; ++c) f.v[k * 16 + c] = detail::at(p, ldm, rm, k, c);
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) f.v[i * 16 + j] = detail::at(p, ldm, rm, i, j);
 }
 
 inline void fill_fragment(Acc& f, float x) {

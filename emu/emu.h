@@ -32,9 +32,8 @@ extern uint3 g_thread_idx;
 extern uint3 g_block_idx;
 extern dim3 g_block_dim, g_grid_dim;
 
-/** Lane (0..31) and warp index in the block of the running thread. */
+/** Lane (0..31) of the running thread. */
 int lane();
-int warp();
 
 /** Base of the running block's dynamic shared memory (extern __shared__ arrays). */
 void* dynamic_smem();
@@ -58,6 +57,8 @@ T shuffle(unsigned mask, T v, int src_lane) {
 
 /** Records an emulator error for the running launch (first one wins); the launch then fails. */
 void fail(const std::string& what);
+/** Takes the recorded error ("" when none): cudaGetLastError's (emu/runtime.cc). */
+std::string take_error();
 
 // cp.async: a 16-byte copy (or zero fill) queued per thread, done when its group is waited for.
 void cp_async16(void* smem, const void* gmem, bool valid);

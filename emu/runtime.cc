@@ -20,10 +20,6 @@ struct CUevent_st {
   int unused;
 };
 
-namespace emu {
-std::string take_error();
-}
-
 namespace {
 constexpr size_t kTotalBytes = size_t(24) << 30;
 size_t g_in_use = 0;

@@ -5,6 +5,10 @@
 // still wait is a deadlock: the launch fails with the waiting threads named.
 #include <sys/mman.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <array>
 #include <cstdio>
 #include <deque>
@@ -61,6 +65,7 @@ struct Grid {
   Thread* current = nullptr;
   const std::function<void()>* body = nullptr;
   std::string error;
+  bool abandoned = false;  // a block stopped with fibers mid-call (their frames never returned)
 };
 
 Grid& grid() {
@@ -173,7 +178,10 @@ void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
       fiber_switch(&g.scheduler, &t.ctx);
     }
     g.current = nullptr;
-    if (!g.error.empty()) return;
+    if (!g.error.empty()) {
+      g.abandoned = true;
+      return;
+    }
     bool done = true;
     for (size_t i = 0; i < nthreads && done; ++i) done = g.threads[i].state == State::Done;
     if (done) {
@@ -182,6 +190,7 @@ void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
     }
     if (!release(g, nthreads, nwarps)) {
       if (g.error.empty()) fail("deadlock: threads wait at barriers that cannot be released");
+      g.abandoned = true;
       return;
     }
   }
@@ -190,7 +199,6 @@ void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
 }  // namespace
 
 int lane() { return grid().current->lane; }
-int warp() { return grid().current->warp; }
 void* dynamic_smem() { return grid().smem; }
 
 void fail(const std::string& what) {
@@ -240,6 +248,12 @@ void run_grid(const Config& c, const void* kernel, const std::function<void()>& 
       }
     }
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // Frames of abandoned fibers never returned, so AddressSanitizer still marks their redzones.
+  if (g.abandoned)
+    for (Thread& t : g.threads) __asan_unpoison_memory_region(t.stack, kStackBytes);
+#endif
+  g.abandoned = false;
   if (g.warps.size() < (nthreads + 31) / 32) g.warps.resize((nthreads + 31) / 32);
   if (g.smem_store.size() < c.smem + 128) {
     g.smem_store.resize(c.smem + 128);
@@ -258,7 +272,6 @@ void run_grid(const Config& c, const void* kernel, const std::function<void()>& 
   g.body = nullptr;
 }
 
-// The launch error, taken by cudaGetLastError (emu/runtime.cc).
 std::string take_error() {
   std::string e;
   e.swap(grid().error);

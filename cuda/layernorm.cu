@@ -391,8 +391,7 @@ void cuda_layernorm_backward(const LayerNormBackwardParams& p) {
       kernel<<<grid, kColTile * kRowLanes, 0, st>>>(part.as<float>(), p.dy->as<T>(), p.x->as<T>(), p.mean->as<float>(),
                                                      p.rstd->as<float>(), R, C, chunk);
     }
-    const int64_t col_blocks = std::min<int64_t>((C + kSumCols - 1) / kSumCols, 65535 * 32);
-    layernorm_param_grad_kernel<T><<<unsigned(col_blocks), kSumThreads, 0, st>>>(
+    layernorm_param_grad_kernel<T><<<cuda::grid_for(C, kSumCols), kSumThreads, 0, st>>>(
         p.dgamma->as<T>(), p.dbeta->as<T>(), part.as<float>(), chunks, C);
   });
 }

@@ -43,15 +43,18 @@ void sync_block();
 /** Waits until the lanes of `mask` in this warp are here (__syncwarp and every collective). */
 void sync_warp(unsigned mask);
 
+/** Bytes per lane in a warp_gather result: lane l's value starts at l·kGatherSlot. */
+constexpr size_t kGatherSlot = 64;
+
 /** Every lane's `mine` (lanes of `mask`; the others' slots are stale): one warp barrier. */
 const void* warp_gather(const void* mine, size_t bytes, unsigned mask);
 
 template <typename T>
 T shuffle(unsigned mask, T v, int src_lane) {
-  static_assert(sizeof(T) <= 64 && std::is_trivially_copyable<T>::value, "shuffle of a small plain type");
+  static_assert(sizeof(T) <= kGatherSlot && std::is_trivially_copyable<T>::value, "shuffle of a small plain type");
   const unsigned char* all = static_cast<const unsigned char*>(warp_gather(&v, sizeof(T), mask));
   T out;
-  std::memcpy(&out, all + size_t(src_lane & 31) * 64, sizeof(T));
+  std::memcpy(&out, all + size_t(src_lane & 31) * kGatherSlot, sizeof(T));
   return out;
 }
 

@@ -29,7 +29,6 @@ namespace {
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kDefaultSmem = 48 * 1024;
 constexpr size_t kMaxSmem = 227 * 1024;  // the largest opt-in of the cards the package targets
-constexpr int kSlotBytes = 64;
 
 enum class State { Ready, AtBlock, AtWarp, Done };
 
@@ -52,8 +51,8 @@ struct Thread {
 };
 
 struct Warp {
-  unsigned char slots[32][kSlotBytes];
-  std::vector<std::array<unsigned char, 32 * kSlotBytes>> snapshots;
+  unsigned char slots[32][kGatherSlot];
+  std::vector<std::array<unsigned char, 32 * kGatherSlot>> snapshots;
 };
 
 struct Grid {

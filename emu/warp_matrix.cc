@@ -10,8 +10,6 @@
 
 namespace emu {
 namespace {
-constexpr int kSlot = 64;  // bytes per lane in a warp_gather result
-
 float bf16_at(uint32_t reg, int half) {
   const uint32_t bits = (half ? reg >> 16 : reg & 0xffffu) << 16;
   float f;
@@ -25,27 +23,27 @@ uint16_t load16(const void* row, int col) {
   return v;
 }
 
+// Every lane's gathered value, copied out of the warp_gather result.
 template <typename T>
-T from(const unsigned char* all, int lane) {
-  T v;
-  std::memcpy(&v, all + size_t(lane) * kSlot, sizeof(T));
-  return v;
+void unpack(const void* gathered, T (&all)[32]) {
+  static_assert(sizeof(T) <= kGatherSlot, "a gathered value fits its slot");
+  for (int l = 0; l < 32; ++l) std::memcpy(&all[l], static_cast<const unsigned char*>(gathered) + l * kGatherSlot, sizeof(T));
 }
 }  // namespace
 
 void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans) {
   if (reinterpret_cast<uintptr_t>(row_addr) % 16 != 0) fail("ldmatrix: a row address is not 16-byte aligned");
-  const auto* all = static_cast<const unsigned char*>(warp_gather(&row_addr, sizeof row_addr, 0xffffffffu));
+  const void* rows[32];
+  unpack(warp_gather(&row_addr, sizeof row_addr, 0xffffffffu), rows);
   const int l = lane(), g = l / 4, t = l % 4;
   for (int m = 0; m < 4; ++m) {
     uint16_t lo, hi;
     if (!trans) {
-      const void* row = from<const void*>(all, m * 8 + g);
-      lo = load16(row, 2 * t);
-      hi = load16(row, 2 * t + 1);
+      lo = load16(rows[m * 8 + g], 2 * t);
+      hi = load16(rows[m * 8 + g], 2 * t + 1);
     } else {
-      lo = load16(from<const void*>(all, m * 8 + 2 * t), g);
-      hi = load16(from<const void*>(all, m * 8 + 2 * t + 1), g);
+      lo = load16(rows[m * 8 + 2 * t], g);
+      hi = load16(rows[m * 8 + 2 * t + 1], g);
     }
     r[m] = uint32_t(lo) | uint32_t(hi) << 16;
   }
@@ -55,12 +53,13 @@ void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint3
   struct Regs {
     uint32_t a[4], b[2];
   } mine{{a[0], a[1], a[2], a[3]}, {b0, b1}};
-  const auto* all = static_cast<const unsigned char*>(warp_gather(&mine, sizeof mine, 0xffffffffu));
+  Regs all[32];
+  unpack(warp_gather(&mine, sizeof mine, 0xffffffffu), all);
   auto A = [&](int row, int k) {
     const int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-    return bf16_at(from<Regs>(all, (row % 8) * 4 + (k % 8) / 2).a[reg], k % 2);
+    return bf16_at(all[(row % 8) * 4 + (k % 8) / 2].a[reg], k % 2);
   };
-  auto B = [&](int k, int col) { return bf16_at(from<Regs>(all, col * 4 + (k % 8) / 2).b[k >= 8 ? 1 : 0], k % 2); };
+  auto B = [&](int k, int col) { return bf16_at(all[col * 4 + (k % 8) / 2].b[k >= 8 ? 1 : 0], k % 2); };
   const int l = lane(), g = l / 4, t = l % 4;
   for (int i = 0; i < 4; ++i) {
     const int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i % 2);

@@ -36,7 +36,6 @@
 #define blockIdx (::emu::g_block_idx)
 #define blockDim (::emu::g_block_dim)
 #define gridDim (::emu::g_grid_dim)
-#define warpSize 32
 
 inline size_t __cvta_generic_to_shared(const void* p) { return ::emu::shared_address(p); }
 inline void __syncthreads() { ::emu::sync_block(); }
@@ -53,12 +52,6 @@ T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
   const int src = lane ^ lane_mask;
   return ::emu::shuffle(mask, v, (src & ~(width - 1)) == (lane & ~(width - 1)) ? src : lane);
 }
-template <typename T>
-T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  const int lane = ::emu::lane(), seg = lane & ~(width - 1);
-  const int src = lane + int(delta);
-  return ::emu::shuffle(mask, v, src < seg + width ? src : lane);
-}
 
 // One fiber runs at a time, so read-modify-write is atomic.
 template <typename T>
@@ -68,13 +61,8 @@ T atomicAdd(T* p, T v) {
   return old;
 }
 
-using std::isfinite;
-using std::isinf;
 using std::isnan;
-inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __expf(float x) { return std::exp(x); }
-inline float __logf(float x) { return std::log(x); }
 
 // CUDA's integer min/max accept mixed operand types.
 template <typename A, typename B>

@@ -41,8 +41,8 @@ export function unshuffleTokens(x: Tensor, maskToken: Tensor, pos: Tensor, src: 
 
   const device = x.device;
   const recording = shouldRecord([x, maskToken, pos]);
-  // Every index table uploaded together, before the kernel: an upload waits for the device's queue,
-  // so only the first of them waits on earlier work (none is made in the backward).
+  // The backward's index tables are uploaded with the forward's (queued like it), so the backward
+  // makes no upload of its own.
   const srcT = tensor(src, [src.length], { dtype: 'int32', device });
   const invT = recording ? tensor(inv, [r], { dtype: 'int32', device }) : null;
   const maskedT = recording && masked.length ? tensor(Int32Array.from(masked), [masked.length], { dtype: 'int32', device }) : null;

@@ -103,7 +103,7 @@ export interface OpTiming {
 }
 
 /** Forward and forward+backward closures of one case (inputs made once, kept until dispose). */
-function build(c: OpCase, device: Device, dt: DType): { fwd: () => void; fwdBwd: (() => void) | null; work: OpTiming['work']; dispose: () => void } {
+export function buildCase(c: OpCase, device: Device, dt: DType): { fwd: () => void; fwdBwd: (() => void) | null; work: OpTiming['work']; dispose: () => void } {
   const grad = (t: Tensor) => requireGrad(keep(t));
   const inputs: Tensor[] = [];
   const mk = (shape: number[], dtype = dt, g = true) => {
@@ -184,9 +184,9 @@ export function timeOps(b: number, device: Device, reps: number, log: (s: string
   const dt: DType = device === 'cuda' ? 'bfloat16' : 'float32';
   const out: (OpTiming & { error?: string })[] = [];
   for (const c of opCases(b).filter((x) => !only || only.test(x.name))) {
-    let built: ReturnType<typeof build> | null = null;
+    let built: ReturnType<typeof buildCase> | null = null;
     try {
-      built = build(c, device, dt);
+      built = buildCase(c, device, dt);
       const big = c.kind === 'gemm' && c.m * c.k * c.n > 1e11;
       const r = big ? Math.max(2, Math.floor(reps / 3)) : reps;
       const fwd = timeIt(built.fwd, r);

@@ -94,7 +94,8 @@ __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n
 #endif
 
 /**
- * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned): into the split
+ * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned shared memory,
+ * read by load8_spread: the callers give consecutive lanes consecutive 32-byte pieces): into the split
  * scratch `ws` at slice `slice` when SPLIT (fp32, as they are), else C = alpha·sv + beta·C + bias and the
  * extras (`x`, already offset to this problem) in fp32, one rounding to bf16. 16-byte accesses
  * when the row is aligned and whole, else per element.
@@ -106,8 +107,10 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
   if constexpr (SPLIT) {
     float* wr = ws + (slice * d.m + r) * d.n + c0;
     if (d.n % 4 == 0 && c0 + 8 <= d.n) {
-      reinterpret_cast<float4*>(wr)[0] = reinterpret_cast<const float4*>(sv)[0];
-      reinterpret_cast<float4*>(wr)[1] = reinterpret_cast<const float4*>(sv)[1];
+      float v[8];
+      load8_spread(sv, v);
+      reinterpret_cast<float4*>(wr)[0] = make_float4(v[0], v[1], v[2], v[3]);
+      reinterpret_cast<float4*>(wr)[1] = make_float4(v[4], v[5], v[6], v[7]);
     } else {
       for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[e] = sv[e];
     }
@@ -117,8 +120,9 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
   __nv_bfloat16* cr = C + at;
   if (d.n % 8 == 0 && d.sc % 8 == 0 && c0 + 8 <= d.n) {
     float v[8], t[8];
+    load8_spread(sv, v);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = d.alpha * sv[e];
+    for (int e = 0; e < 8; ++e) v[e] *= d.alpha;
     if (d.beta != 0.f) {
       load8(cr, t);
 #pragma unroll

@@ -27,6 +27,7 @@ using namespace nvcuda;
 using bf16 = __nv_bfloat16;
 
 constexpr int PAD = 8;  // bf16 elements of row padding: keeps 16-byte rows and spreads banks
+constexpr int kStageLd = 24, kStageElems = 16 * kStageLd;  // a warp's fp32 epilogue tile: 16 rows of 24
 
 // A tiling: block tile BM x BN, K step BK, WARPS_M x WARPS_N warps (each owning a
 // (BM/WARPS_M) x (BN/WARPS_N) tile of 16x16 fragments), a STAGES-deep copy pipeline, and the
@@ -63,7 +64,15 @@ __device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o
   constexpr int vec_per_row = (kContig ? BK : Outer) / 8;
   constexpr int vecs = TileT::rows * vec_per_row;
   for (int v = threadIdx.x; v < vecs; v += THREADS) {
-    const int r = v / vec_per_row, c = (v % vec_per_row) * 8;
+    int r = v / vec_per_row, c = (v % vec_per_row) * 8;
+    if constexpr (vec_per_row == 4) {
+      static_assert(TileT::rows % 8 == 0 && TileT::ld == 40, "whole groups of 8 rows, 80-byte pitch");
+      // Rows of 4 vectors at an 80-byte pitch: the 8 lanes of a quarter-warp take rows r and r + 4
+      // (16 banks apart) rather than r and r + 1 (20 apart, whose last 4 banks meet: 2-way conflicts).
+      const int group = v / 8, w = v % 8;
+      r = (group / 4) * 8 + group % 4 + 4 * (w / 4);
+      c = (w % 4) * 8;
+    }
     // kContig: r is the outer index, c the k offset; else r is the k offset, c the outer index.
     const int64_t o = kContig ? o0 + r : o0 + c;
     const int64_t k = kContig ? k0 + c : k0 + r;
@@ -85,7 +94,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   extern __shared__ __align__(128) unsigned char smem_raw[];
   bf16* sa = reinterpret_cast<bf16*>(smem_raw);
   bf16* sb = sa + STAGES * TA_::elems;
-  float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // a 16x16 fp32 tile per warp
+  float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // a 16-row fp32 tile per warp
 
   int64_t k_begin = 0, k_end = d.k;
   if (SPLIT) {  // one problem; grid z is the K slice
@@ -150,18 +159,21 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   }
   cp_async_wait<0>();
 
-  // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile: lane l owns
-  // row l/2, columns (l%2)*8 .. +8 (epilogue_store8 writes them).
-  float* st = stage_out + warp * 256;
-  const int er = lane / 2, ec = (lane % 2) * 8;
+  // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile (rows of
+  // kStageLd floats): lane l owns row l%16, columns (l/16)*8 .. +8 (epilogue_store8 writes them).
+  // With that pitch and this ownership the 16-byte reads of epilogue_store8 are free of bank
+  // conflicts, and so is the fragment's store if it writes in the mma accumulator layout (WMMA's
+  // is opaque; npm run profile:emu assumes that one). 16-float rows: 2-way, and read per element 8-way.
+  float* st = stage_out + warp * kStageElems;
+  const int er = lane % 16, ec = (lane / 16) * 8;
 #pragma unroll
   for (int i = 0; i < FM; ++i) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) {
-      wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
+      wmma::store_matrix_sync(st, acc[i][j], kStageLd, wmma::mem_row_major);
       __syncwarp();
       epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
-                      st + er * 16 + ec);
+                      st + er * kStageLd + ec);
       __syncwarp();
     }
   }
@@ -171,7 +183,7 @@ template <typename G>
 constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
   return size_t(G::STAGES) * ((a_kc ? Tile<true, G::BM, G::BK>::elems : Tile<false, G::BM, G::BK>::elems) +
                               (b_kc ? Tile<true, G::BN, G::BK>::elems : Tile<false, G::BN, G::BK>::elems)) * sizeof(bf16) +
-         G::WARPS * 256 * sizeof(float);
+         G::WARPS * kStageElems * sizeof(float);
 }
 
 template <typename G, bool TA, bool TB, bool SPLIT>

@@ -164,7 +164,7 @@ template <typename T, int V, bool PARTIALS>
 __global__ void __launch_bounds__(kThreads)
     layernorm_rows_backward_kernel(T* dx, float* part, const T* dy, const T* x, const float* mean, const float* rstd,
                                    const T* gamma, int64_t rows, int C, int64_t chunk, bool accumulate) {
-  __shared__ float acc[2][PARTIALS ? kFusedMaxC : 1];
+  __shared__ __align__(16) float acc[2][PARTIALS ? kFusedMaxC : 1];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nv = C / 8;
   const int64_t first = PARTIALS ? int64_t(blockIdx.x) * chunk + warp : int64_t(blockIdx.x) * kWarps + warp;
   const int64_t end = PARTIALS ? (first - warp + chunk < rows ? first - warp + chunk : rows) : rows;
@@ -221,9 +221,13 @@ __global__ void __launch_bounds__(kThreads)
           const int vi = 32 * j + lane;
           if (vi < nv) {
 #pragma unroll
-            for (int e = 0; e < 8; ++e) {
-              acc[0][8 * vi + e] = w == 0 ? pg[j][e] : acc[0][8 * vi + e] + pg[j][e];
-              acc[1][8 * vi + e] = w == 0 ? pb[j][e] : acc[1][8 * vi + e] + pb[j][e];
+            for (int q = 0; q < 2; ++q) {  // the dgamma sums, then the dbeta sums
+              const float(&mine)[8] = q ? pb[j] : pg[j];
+              float sum[8];
+              if (w > 0) load8_spread(&acc[q][8 * vi], sum);
+#pragma unroll
+              for (int e = 0; e < 8; ++e) sum[e] = w == 0 ? mine[e] : sum[e] + mine[e];
+              store8_spread(&acc[q][8 * vi], sum);
             }
           }
         }
@@ -268,8 +272,8 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
     layernorm_partial_kernel(float* part, const T* dy, const T* x, const float* mean, const float* rstd, int64_t rows,
                              int64_t C, int64_t chunk) {
   constexpr int W = kColTile * VEC;
-  __shared__ float sg[kRowLanes][W];
-  __shared__ float sb[kRowLanes][W];
+  __shared__ __align__(16) float sg[kRowLanes][W];
+  __shared__ __align__(16) float sb[kRowLanes][W];
   const int tx = threadIdx.x % kColTile, ty = threadIdx.x / kColTile;
   const int64_t ch = blockIdx.y;
   const int64_t r0 = ch * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
@@ -291,10 +295,12 @@ __global__ void __launch_bounds__(kColTile* kRowLanes)
         }
       }
     }
-#pragma unroll
-    for (int e = 0; e < VEC; ++e) {
-      sg[ty][tx * VEC + e] = ag[e];
-      sb[ty][tx * VEC + e] = ab[e];
+    if constexpr (VEC == 8) {
+      store8_spread(&sg[ty][tx * 8], ag);
+      store8_spread(&sb[ty][tx * 8], ab);
+    } else {
+      sg[ty][tx] = ag[0];
+      sb[ty][tx] = ab[0];
     }
     __syncthreads();
     const int64_t col = tile * W + threadIdx.x;  // thread t < W: column t of the tile

@@ -48,7 +48,7 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(kCols* kRowLanes)
     column_partial_kernel(float* partial, const T* in, int64_t rows, int64_t cols, int64_t chunk_rows) {
   constexpr int W = kCols * VEC;
-  __shared__ float lanes[kRowLanes][W + (VEC == 1)];  // (+1: no bank conflicts for VEC = 1)
+  __shared__ __align__(16) float lanes[kRowLanes][W + (VEC == 1)];  // (+1: no bank conflicts for VEC = 1)
   const int tx = threadIdx.x % kCols, ty = threadIdx.x / kCols;
   const int64_t c = int64_t(blockIdx.x) * W + tx * VEC;
   const int64_t r0 = int64_t(blockIdx.y) * chunk_rows, r1 = min(rows, r0 + chunk_rows);
@@ -71,8 +71,8 @@ __global__ void __launch_bounds__(kCols* kRowLanes)
       for (int e = 0; e < VEC; ++e) s[e] += v[e];
     }
   }
-#pragma unroll
-  for (int e = 0; e < VEC; ++e) lanes[ty][tx * VEC + e] = s[e];
+  if constexpr (VEC == 8) store8_spread(&lanes[ty][tx * 8], s);
+  else lanes[ty][tx] = s[0];
   __syncthreads();
   // thread t < W sums column t of the tile over the row lanes
   const int64_t col = int64_t(blockIdx.x) * W + threadIdx.x;

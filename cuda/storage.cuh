@@ -47,6 +47,26 @@ __device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
+/**
+ * Eight consecutive fp32 values to or from shared memory at p (16-byte aligned) as two 16-byte
+ * accesses, lanes 4-7 of every 8 taking their upper half first. Where consecutive lanes own
+ * consecutive 32-byte pieces (a warp's row of 8-wide columns), the 8 lanes of each quarter-warp
+ * phase then cover the 32 banks once per access instead of half of them twice (2-way conflicts;
+ * eight scalar accesses would be 8-way).
+ */
+__device__ inline void store8_spread(float* p, const float (&v)[8]) {
+  const int first = (threadIdx.x >> 2) & 1;
+  const float4 lo = make_float4(v[0], v[1], v[2], v[3]), hi = make_float4(v[4], v[5], v[6], v[7]);
+  reinterpret_cast<float4*>(p)[first] = first ? hi : lo;
+  reinterpret_cast<float4*>(p)[first ^ 1] = first ? lo : hi;
+}
+__device__ inline void load8_spread(const float* p, float (&v)[8]) {
+  const int first = (threadIdx.x >> 2) & 1;
+  const float4 a = reinterpret_cast<const float4*>(p)[first], b = reinterpret_cast<const float4*>(p)[first ^ 1];
+  const float4 lo = first ? b : a, hi = first ? a : b;
+  v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w; v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
+}
+
 /** Sum and max over the 32 lanes of a full warp (every lane gets the result). */
 __device__ inline float warp_sum(float v) {
 #pragma unroll

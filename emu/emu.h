@@ -12,7 +12,9 @@
 // a WMMA load or store from a pointer that is not 32-byte aligned or with ldm not a multiple of
 // 8 (4 for fp32 stores). Dynamic shared memory and new device allocations start as 0xff bytes (NaN in
 // every float format), and a cp.async destination reads as NaN until its group is waited for.
-// Not modelled: timing, memory ordering between blocks, static __shared__ poisoning, wgmma.
+// Not modelled: timing, memory ordering between blocks, static __shared__ poisoning. The memory-
+// access profiler (emu/access_profile.h, profile builds) hooks in through g_access_hook and
+// g_block_end_hook below.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -35,8 +37,23 @@ extern dim3 g_block_dim, g_grid_dim;
 /** Lane (0..31) of the running thread. */
 int lane();
 
-/** Base of the running block's dynamic shared memory (extern __shared__ arrays). */
+/** Base of the running block's dynamic shared memory (extern __shared__ arrays), and its size. */
 void* dynamic_smem();
+size_t dynamic_smem_bytes();
+
+/** Index of the running CUDA thread in its block (thread order), or -1 outside a kernel. */
+int running_thread();
+
+/** Whether p lies in a live device allocation (cudaMalloc, emu/runtime.cc). */
+bool is_device_memory(const void* p);
+
+/** Set only while the access profiler records (emu/access_profile.h): told of each access the
+ *  twins of ldmatrix, cp.async and WMMA model, and of each block's end. */
+extern void (*g_access_hook)(const void* site, const void* addr, unsigned bytes, bool store);
+extern void (*g_block_end_hook)(size_t nthreads);
+inline void note_access(const void* site, const void* addr, unsigned bytes, bool store) {
+  if (g_access_hook) g_access_hook(site, addr, bytes, store);
+}
 
 /** Waits until every live thread of the block is here (__syncthreads). */
 void sync_block();
@@ -72,6 +89,13 @@ void cp_async_wait(int keep_groups);
 void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans);
 void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 
+// The memory accesses a WMMA tile load or fp32 store makes, for the access profiler: a load as
+// ldmatrix .x4 reads it (lane l: 16 bytes of row l % 16, half l / 16), a store as the mma
+// accumulator layout writes it (lane 4g + t: columns 2t, 2t + 1 and 2t + 8, 2t + 9 of rows g, g + 8).
+// `site` is the kernel's call of the WMMA operation.
+void note_wmma_load(const void* site, const void* tile, size_t row_bytes);
+void note_wmma_store(const void* site, const void* tile, size_t row_bytes, bool row_major);
+
 // Hopper's warpgroup MMA (emu/wgmma.cc): shared addresses, m64nNk16 bf16 from two 128B-swizzled
 // descriptors, and its commit / wait groups.
 uint32_t shared_address(const void* p);
@@ -87,8 +111,11 @@ struct Config {
   Config(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
 };
 
-/** Runs `body` once per thread of the grid; `kernel` keys the shared-memory attribute. */
-void run_grid(const Config& c, const void* kernel, const std::function<void()>& body);
+/** Runs `body` once per thread of the grid; `kernel` keys the shared-memory attribute and
+ *  `site` ("file.cu:line kernel", a string literal) names the launch while it runs. */
+void run_grid(const Config& c, const void* kernel, const char* site, const std::function<void()>& body);
+/** The running launch's site (run_grid), or null outside one. */
+const char* launch_site();
 
 /** Dynamic shared memory a kernel may use (cudaFuncSetAttribute). */
 void set_max_dynamic_smem(const void* kernel, int bytes);
@@ -102,9 +129,9 @@ const void* key(F* kernel) {
 /** kernel<<<config>>>(args...) as emu/translate.js writes it: the arguments are evaluated once,
  *  and every thread calls `call` (which calls the kernel) with its own copies. */
 template <typename F, typename... A>
-void launch(const Config& c, const void* kernel_key, F&& call, A&&... args) {
+void launch(const Config& c, const void* kernel_key, const char* site, F&& call, A&&... args) {
   std::tuple<typename std::decay<A>::type...> params(std::forward<A>(args)...);
-  run_grid(c, kernel_key, [&] { std::apply(call, params); });
+  run_grid(c, kernel_key, site, [&] { std::apply(call, params); });
 }
 
 }  // namespace emu

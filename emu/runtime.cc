@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "emu.h"
@@ -24,6 +25,7 @@ namespace {
 constexpr size_t kTotalBytes = size_t(24) << 30;
 size_t g_in_use = 0;
 std::string g_last_message;
+std::map<uintptr_t, size_t> g_device_blocks;  // live cudaMalloc blocks: start -> bytes
 
 // 256-byte aligned like cudaMalloc, and of the exact size asked (AddressSanitizer builds see overruns).
 void* host_block(size_t bytes) {
@@ -31,6 +33,16 @@ void* host_block(size_t bytes) {
   return posix_memalign(&p, 256, bytes ? bytes : 1) == 0 ? p : nullptr;
 }
 }  // namespace
+
+namespace emu {
+bool is_device_memory(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  auto it = g_device_blocks.upper_bound(a);
+  if (it == g_device_blocks.begin()) return false;
+  --it;
+  return a < it->first + it->second;
+}
+}  // namespace emu
 
 extern "C" {
 
@@ -94,11 +106,17 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (!*p) return cudaErrorMemoryAllocation;
   std::memset(*p, 0xff, bytes);
   g_in_use += bytes;
+  g_device_blocks[reinterpret_cast<uintptr_t>(*p)] = bytes;
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* p) {
-  std::free(p);  // the allocator (cuda/runtime.cu) frees only on emptyCache; sizes are not tracked back
+  auto it = g_device_blocks.find(reinterpret_cast<uintptr_t>(p));
+  if (it != g_device_blocks.end()) {
+    g_in_use -= it->second;
+    g_device_blocks.erase(it);
+  }
+  std::free(p);
   return cudaSuccess;
 }
 

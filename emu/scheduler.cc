@@ -23,6 +23,8 @@ namespace emu {
 uint3 g_thread_idx;
 uint3 g_block_idx;
 dim3 g_block_dim, g_grid_dim;
+void (*g_access_hook)(const void*, const void*, unsigned, bool) = nullptr;
+void (*g_block_end_hook)(size_t) = nullptr;
 
 namespace {
 
@@ -60,9 +62,11 @@ struct Grid {
   std::vector<Warp> warps;
   std::vector<unsigned char> smem_store;
   unsigned char* smem = nullptr;  // 128-byte aligned inside smem_store
+  size_t smem_bytes = 0;          // the running launch's dynamic shared memory
   FiberContext scheduler;
   Thread* current = nullptr;
   const std::function<void()>* body = nullptr;
+  const char* site = nullptr;  // the running launch's
   std::string error;
   bool abandoned = false;  // a block stopped with fibers mid-call (their frames never returned)
 };
@@ -179,26 +183,32 @@ void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
     g.current = nullptr;
     if (!g.error.empty()) {
       g.abandoned = true;
-      return;
+      break;
     }
     bool done = true;
     for (size_t i = 0; i < nthreads && done; ++i) done = g.threads[i].state == State::Done;
     if (done) {
       wgmma_end_block(true);
-      return;
+      break;
     }
     if (!release(g, nthreads, nwarps)) {
       if (g.error.empty()) fail("deadlock: threads wait at barriers that cannot be released");
       g.abandoned = true;
-      return;
+      break;
     }
   }
+  if (g_block_end_hook) g_block_end_hook(nthreads);
 }
 
 }  // namespace
 
 int lane() { return grid().current->lane; }
 void* dynamic_smem() { return grid().smem; }
+size_t dynamic_smem_bytes() { return grid().smem_bytes; }
+int running_thread() {
+  const Grid& g = grid();
+  return g.current ? int(g.current - g.threads.data()) : -1;
+}
 
 void fail(const std::string& what) {
   Grid& g = grid();
@@ -218,7 +228,9 @@ const void* warp_gather(const void* mine, size_t bytes, unsigned mask) {
 
 void set_max_dynamic_smem(const void* kernel, int bytes) { smem_limits()[kernel] = size_t(bytes < 0 ? 0 : bytes); }
 
-void run_grid(const Config& c, const void* kernel, const std::function<void()>& body) {
+const char* launch_site() { return grid().site; }
+
+void run_grid(const Config& c, const void* kernel, const char* site, const std::function<void()>& body) {
   Grid& g = grid();
   const size_t nthreads = size_t(c.block.x) * c.block.y * c.block.z;
   const size_t nblocks = size_t(c.grid.x) * c.grid.y * c.grid.z;
@@ -260,6 +272,8 @@ void run_grid(const Config& c, const void* kernel, const std::function<void()>& 
     g.smem = g.smem_store.data() + ((128 - base % 128) % 128);
   }
   g.body = &body;
+  g.site = site;
+  g.smem_bytes = c.smem;
   g_block_dim = c.block;
   g_grid_dim = c.grid;
   for (unsigned z = 0; z < c.grid.z && g.error.empty(); ++z)
@@ -269,6 +283,7 @@ void run_grid(const Config& c, const void* kernel, const std::function<void()>& 
         run_block(g, nthreads, c.smem);
       }
   g.body = nullptr;
+  g.site = nullptr;
 }
 
 std::string take_error() {
@@ -281,6 +296,8 @@ std::string take_error() {
 
 void cp_async16(void* smem, const void* gmem, bool valid) {
   Thread* t = grid().current;
+  if (valid) note_access(__builtin_return_address(0), gmem, 16, false);
+  note_access(__builtin_return_address(0), smem, 16, true);
   std::memset(smem, 0xff, 16);  // not there until waited for
   t->pending.push_back(Copy{smem, gmem, valid});
 }

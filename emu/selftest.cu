@@ -6,6 +6,7 @@
 #include <mma.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "gemm_common.cuh"
@@ -66,9 +67,56 @@ __global__ void wgmma_read_early(float* out, bool wait) {
   if (threadIdx.x == 0) out[1] = d[0];
 }
 
+// Access patterns with known costs, for the access profiler's test (profile builds): each lane
+// reads and writes one element `stride` elements apart.
+template <typename T>
+__global__ void smem_strided(T* out, int stride) {
+  __shared__ __align__(16) T s[32 * 33];
+  s[threadIdx.x * stride] = out[threadIdx.x];
+  __syncwarp();
+  out[threadIdx.x] = s[threadIdx.x * stride];
+}
+
+__global__ void global_strided(float* out, const float* in, int stride) { out[threadIdx.x] = in[threadIdx.x * stride]; }
+
+// ldmatrix .x4 and a WMMA load from tile rows `row_bytes` apart (16 rows x 64 bytes used).
+__global__ void matrix_rows(int row_bytes, bool wmma) {
+  __shared__ __align__(128) __nv_bfloat16 tile[16 * 128];
+  for (int i = threadIdx.x; i < 16 * 128; i += 32) tile[i] = __float2bfloat16_rn(0.f);
+  __syncwarp();
+  const unsigned char* base = reinterpret_cast<const unsigned char*>(tile);
+  if (wmma) {
+    nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+    nvcuda::wmma::load_matrix_sync(a, tile, unsigned(row_bytes / 2));
+  } else {
+    uint32_t r[4];
+    ::emu::ldmatrix_x4(r, base + (threadIdx.x % 16) * row_bytes + (threadIdx.x / 16) * 16, false);
+  }
+}
+
 std::string launch_error() {
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? "" : cudaGetErrorString(e);
+}
+
+// Runs `profile-<pattern>:<stride>` on device memory; "" or the launch error.
+std::string profile_case(const std::string& name) {
+  const size_t colon = name.find(':');
+  if (colon == std::string::npos) return "expected profile-<pattern>:<stride>";
+  const std::string pattern = name.substr(8, colon - 8);
+  const int stride = std::stoi(name.substr(colon + 1));
+  float* dev = nullptr;
+  if (cudaMalloc(reinterpret_cast<void**>(&dev), 32 * 33 * 16) != cudaSuccess) return "cudaMalloc failed";
+  std::memset(dev, 0, 32 * 33 * 16);  // device memory is host memory here
+  std::string out;
+  if (pattern == "smem-f32") smem_strided<float><<<1, 32>>>(dev, stride);
+  else if (pattern == "smem-vec4") smem_strided<float4><<<1, 32>>>(reinterpret_cast<float4*>(dev), stride);
+  else if (pattern == "global-f32") global_strided<<<1, 32>>>(dev, dev + 32, stride);
+  else if (pattern == "ldmatrix" || pattern == "wmma") matrix_rows<<<1, 32>>>(stride, pattern == "wmma");
+  else out = "unknown pattern `" + pattern + "`";
+  if (out.empty()) out = launch_error();
+  cudaFree(dev);
+  return out;
 }
 
 std::string num(float v) { return std::isnan(v) ? "nan" : std::to_string(int(v)); }
@@ -76,6 +124,7 @@ std::string num(float v) { return std::isnan(v) ? "nan" : std::to_string(int(v))
 }  // namespace
 
 std::string emu_selftest(const std::string& name) {
+  if (name.rfind("profile-", 0) == 0) return profile_case(name);
   static float buf[64];
   static const float one[4] = {1.f, 1.f, 1.f, 1.f};
   static const __nv_bfloat16 half_one = __float2bfloat16_rn(0.5f);

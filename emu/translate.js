@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Rewrites one CUDA source for the emulated build (emu/emu.h): every launch
 // `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
-// `::emu::launch(::emu::Config(grid, block, ...), key, [&](auto&&... a) { kernel(a...); }, args)`
+// `::emu::launch(::emu::Config(grid, block, ...), key, "file.cu:line kernel", [&](auto&&... a) { kernel(a...); }, args)`
 // (the kernel called as CUDA calls it, template arguments deduced from the arguments; `key` is
 // its address, for the shared-memory attribute check, except for a kernel template of this file
-// named without its template arguments: null), and every
+// named without its template arguments: null; the string names the launch, for the access
+// profiler), and every
 // `extern __shared__ T name[];` a pointer to the block's dynamic shared memory. Everything else
 // is kept; a #line directive and the kept line count point compiler messages at the original.
 //   node emu/translate.js <in.cu|in.cuh> <out>
@@ -63,8 +64,9 @@ function translate(src, file) {
     const config = src.slice(open + 3, close).trim();
     const args = src.slice(p + 1, argsEnd - 1).trim();
     const key = kernel.includes('<') || !isTemplateKernel(src, kernel) ? `::emu::key(${kernel})` : 'nullptr';
+    const site = `"${path.basename(file)}:${lines(src.slice(0, start)) + 1} ${kernel.replace(/<[\s\S]*$/, '')}"`;
     const call = `[&](auto&&... a) { ${kernel}(a...); }`;
-    const launch = `::emu::launch(::emu::Config(${config}), ${key}, ${call}${args ? `, ${args}` : ''})`;
+    const launch = `::emu::launch(::emu::Config(${config}), ${key}, ${site}, ${call}${args ? `, ${args}` : ''})`;
     const lost = lines(src.slice(start, argsEnd)) - lines(launch);  // newlines to restore after it
     out += src.slice(at, start) + launch + '\n'.repeat(Math.max(0, lost));
     at = argsEnd;

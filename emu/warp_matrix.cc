@@ -1,4 +1,5 @@
-// The CUDA emulator's twins of ldmatrix .x4 and mma.sync m16n8k16 bf16 (contract in emu/emu.h),
+// The CUDA emulator's twins of ldmatrix .x4 and mma.sync m16n8k16 bf16 (contract in emu/emu.h), and
+// the accesses of a WMMA tile load and store for the access profiler,
 // with the register layouts of the PTX ISA: lane = 4·g + t; the A fragment a0..a3 holds (row g,
 // cols 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); B b0/b1 hold (k 2t..2t+1, col g) and
 // (k 2t+8.., col g); C/D hold (g, 2t..2t+1) and (g+8, 2t..2t+1). The low half of a 32-bit
@@ -33,6 +34,7 @@ void unpack(const void* gathered, T (&all)[32]) {
 
 void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans) {
   if (reinterpret_cast<uintptr_t>(row_addr) % 16 != 0) fail("ldmatrix: a row address is not 16-byte aligned");
+  note_access(__builtin_return_address(0), row_addr, 16, false);
   const void* rows[32];
   unpack(warp_gather(&row_addr, sizeof row_addr, 0xffffffffu), rows);
   const int l = lane(), g = l / 4, t = l % 4;
@@ -46,6 +48,25 @@ void ldmatrix_x4(uint32_t (&r)[4], const void* row_addr, bool trans) {
       hi = load16(rows[m * 8 + 2 * t + 1], g);
     }
     r[m] = uint32_t(lo) | uint32_t(hi) << 16;
+  }
+}
+
+void note_wmma_load(const void* site, const void* tile, size_t row_bytes) {
+  const int l = lane();
+  note_access(site, static_cast<const unsigned char*>(tile) + (l % 16) * row_bytes + (l / 16) * 16, 16, false);
+}
+
+void note_wmma_store(const void* site, const void* tile, size_t row_bytes, bool row_major) {
+  const int l = lane(), g = l / 4, t = l % 4;
+  auto* base = static_cast<const unsigned char*>(tile);
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + 8 * (i % 2), col = 2 * t + 8 * (i / 2);
+    if (row_major) {
+      note_access(site, base + row * row_bytes + col * 4, 8, true);
+    } else {
+      note_access(site, base + col * row_bytes + row * 4, 4, true);
+      note_access(site, base + (col + 1) * row_bytes + row * 4, 4, true);
+    }
   }
 }
 

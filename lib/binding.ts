@@ -136,6 +136,27 @@ export interface Native {
   maxPool2x2Backward(dx: NativeBuffer, dout: NativeBuffer, argmax: NativeBuffer, N: number, C: number, H: number, W: number): void;
   /** Only in the CUDA emulator's build (emu/): runs one of its rule-breaking self-test kernels. */
   emuSelfTest?(name: string): string;
+  /** Only in the emulator's profile build (CONVMAE_EMU_PROFILE=1): 'start' records every kernel's
+   *  memory accesses; 'stop' returns each code site's warp-wide requests, scored (emu/access_profile.h). */
+  emuAccessProfile?(action: 'start' | 'stop'): EmuAccessSite[] | undefined;
+}
+
+/** One code site's memory requests, from the emulator's profile build (emuAccessProfile). */
+export interface EmuAccessSite {
+  /** The kernel launch it ran in: "file.cu:line kernel" (the launch's source line and kernel expression). */
+  launch: string;
+  /** The shared object and the offset in it of the access (addr2line -e module offset). */
+  module: string;
+  offset: number;
+  space: 'shared' | 'global';
+  store: boolean;
+  requests: number;
+  laneAccesses: number;
+  bytes: number;
+  /** Shared: wavefronts (bank conflicts add to them); global: 32-byte sectors. */
+  transactions: number;
+  /** The fewest wavefronts or sectors the same bytes could take. */
+  ideal: number;
 }
 
 function load(): Native {

@@ -54,6 +54,9 @@ Napi::Value js_max_pool2x2_backward(const Napi::CallbackInfo&);
 #ifdef CONVMAE_CUDA_EMULATION
 Napi::Value js_emu_selftest(const Napi::CallbackInfo&);  // emu/selftest_binding.cc
 #endif
+#ifdef CONVMAE_EMU_PROFILE
+Napi::Value js_emu_access_profile(const Napi::CallbackInfo&);  // emu/access_profile_binding.cc
+#endif
 }  // namespace convmae
 
 using namespace convmae;
@@ -108,6 +111,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "maxPool2x2Backward", js_max_pool2x2_backward);
 #ifdef CONVMAE_CUDA_EMULATION
   CM_EXPORT(exports, "emuSelfTest", js_emu_selftest);
+#endif
+#ifdef CONVMAE_EMU_PROFILE
+  CM_EXPORT(exports, "emuAccessProfile", js_emu_access_profile);
 #endif
   return exports;
 }

@@ -2,13 +2,23 @@
 // accumulators that cuda/gemm_tc.cu uses. Fragment layouts are the emulator's own (the real ones
 // are opaque too): an A or B fragment holds the whole 16x16 tile in every lane, an accumulator
 // holds elements lane + 32·i of the row-major tile. Each operation is warp-collective (a warp
-// barrier over all 32 lanes) and checks the alignment rules of the real one.
+// barrier over all 32 lanes) and checks the alignment rules of the real one. Loads and stores tell
+// the access profiler the accesses the real ones make (emu::note_wmma_load/store); in its builds
+// (CONVMAE_EMU_PROFILE) they stay out of line, so that their return address is the kernel's call,
+// and their own reads of whole tiles are left out of its instrumentation.
 #pragma once
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "emu.h"
+
+#ifdef CONVMAE_EMU_PROFILE
+#define CONVMAE_EMU_UNPROFILED __attribute__((no_sanitize("kernel-address"), noinline))
+#else
+#define CONVMAE_EMU_UNPROFILED
+#endif
 
 namespace nvcuda {
 namespace wmma {
@@ -45,14 +55,18 @@ inline void check(const void* p, unsigned ldm, unsigned ldm_multiple, const char
 }
 // Element (r, c) of a 16x16 tile at p with leading dimension ldm, row- or column-major.
 template <typename T>
-inline float at(const T* p, unsigned ldm, bool row_major, int r, int c) {
-  return float(row_major ? p[size_t(r) * ldm + c] : p[size_t(c) * ldm + r]);
+CONVMAE_EMU_UNPROFILED inline float at(const T* p, unsigned ldm, bool row_major, int r, int c) {
+  T v;  // copied out first: T's conversion to float is instrumented code of its own
+  std::memcpy(&v, p + (row_major ? size_t(r) * ldm + c : size_t(c) * ldm + r), sizeof v);
+  return float(v);
 }
 }  // namespace detail
 
 // An A or B tile: element (i, j) (row and k for A, k and column for B) into v[i·16 + j].
 template <typename Use, typename Layout>
-void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p, unsigned ldm) {
+CONVMAE_EMU_UNPROFILED void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const __nv_bfloat16* p,
+                                             unsigned ldm) {
+  ::emu::note_wmma_load(__builtin_return_address(0), p, size_t(ldm) * 2);
   ::emu::sync_warp(0xffffffffu);
   detail::check(p, ldm, 8, "wmma::load_matrix_sync");
   constexpr bool rm = std::is_same<Layout, row_major>::value;
@@ -60,12 +74,12 @@ void load_matrix_sync(fragment<Use, 16, 16, 16, __nv_bfloat16, Layout>& f, const
     for (int j = 0; j < 16; ++j) f.v[i * 16 + j] = detail::at(p, ldm, rm, i, j);
 }
 
-inline void fill_fragment(Acc& f, float x) {
+CONVMAE_EMU_UNPROFILED inline void fill_fragment(Acc& f, float x) {
   for (float& e : f.v) e = x;
 }
 
 template <typename LA, typename LB>
-void mma_sync(Acc& d, const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LA>& a,
+CONVMAE_EMU_UNPROFILED void mma_sync(Acc& d, const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LA>& a,
               const fragment<matrix_b, 16, 16, 16, __nv_bfloat16, LB>& b, const Acc& c) {
   ::emu::sync_warp(0xffffffffu);
   const int lane = ::emu::lane();
@@ -77,7 +91,8 @@ void mma_sync(Acc& d, const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LA>& a
   }
 }
 
-inline void store_matrix_sync(float* p, const Acc& f, unsigned ldm, layout_t layout) {
+CONVMAE_EMU_UNPROFILED inline void store_matrix_sync(float* p, const Acc& f, unsigned ldm, layout_t layout) {
+  ::emu::note_wmma_store(__builtin_return_address(0), p, size_t(ldm) * 4, layout == mem_row_major);
   ::emu::sync_warp(0xffffffffu);
   detail::check(p, ldm, 4, "wmma::store_matrix_sync");
   const int lane = ::emu::lane();

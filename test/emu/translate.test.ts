@@ -22,25 +22,25 @@ function translate(src: string): string {
 const call = (k: string) => `[&](auto&&... a) { ${k}(a...); }`;
 
 describe('emu/translate.js', () => {
-  it('rewrites a launch of a template-id with its address as the key', () => {
+  it('rewrites a launch of a template-id with its address as the key and names its file, line and kernel', () => {
     const out = translate('  kernel_a<T, decltype(v)::value><<<grid, 256, smem, cuda::stream()>>>(p.x->as<T>(), n);\n');
-    expect(out).toContain(`::emu::launch(::emu::Config(grid, 256, smem, cuda::stream()), ::emu::key(kernel_a<T, decltype(v)::value>), ${call('kernel_a<T, decltype(v)::value>')}, p.x->as<T>(), n);`);
+    expect(out).toContain(`::emu::launch(::emu::Config(grid, 256, smem, cuda::stream()), ::emu::key(kernel_a<T, decltype(v)::value>), "k.cu:1 kernel_a", ${call('kernel_a<T, decltype(v)::value>')}, p.x->as<T>(), n);`);
   });
 
   it('keys a kernel pointer variable and a plain kernel, and leaves a deduced template name without a key', () => {
     const src = 'template <typename T>\n__global__ void __launch_bounds__(256) deduced(T* y, int n) {}\n__global__ void plain(float* x) {}\n' +
       'auto kernel = pick ? k1<T> : k2<T>;\nkernel<<<g, b>>>(x);\nif (n % 8 == 0) deduced<<<g, b, 0, s>>>(y, n);\nplain<<<1, 32>>>(x);\n';
     const out = translate(src);
-    expect(out).toContain(`::emu::launch(::emu::Config(g, b), ::emu::key(kernel), ${call('kernel')}, x);`);
-    expect(out).toContain(`if (n % 8 == 0) ::emu::launch(::emu::Config(g, b, 0, s), nullptr, ${call('deduced')}, y, n);`);
-    expect(out).toContain(`::emu::launch(::emu::Config(1, 32), ::emu::key(plain), ${call('plain')}, x);`);
+    expect(out).toContain(`::emu::launch(::emu::Config(g, b), ::emu::key(kernel), "k.cu:5 kernel", ${call('kernel')}, x);`);
+    expect(out).toContain(`if (n % 8 == 0) ::emu::launch(::emu::Config(g, b, 0, s), nullptr, "k.cu:6 deduced", ${call('deduced')}, y, n);`);
+    expect(out).toContain(`::emu::launch(::emu::Config(1, 32), ::emu::key(plain), "k.cu:7 plain", ${call('plain')}, x);`);
   });
 
   it('keeps return statements, argument-less launches and the line count', () => {
     const src = 'void f() {\n  return k<<<cuda::grid_for(n, 256),\n    256>>>(\n    a, b);\n}\nvoid g() { probe<<<1, 1>>>(); }\n';
     const out = translate(src);
-    expect(out).toContain(`return ::emu::launch(::emu::Config(cuda::grid_for(n, 256),\n    256), ::emu::key(k), ${call('k')}, a, b)`);
-    expect(out).toContain(`::emu::launch(::emu::Config(1, 1), ::emu::key(probe), ${call('probe')});`);
+    expect(out).toContain(`return ::emu::launch(::emu::Config(cuda::grid_for(n, 256),\n    256), ::emu::key(k), "k.cu:2 k", ${call('k')}, a, b)`);
+    expect(out).toContain(`::emu::launch(::emu::Config(1, 1), ::emu::key(probe), "k.cu:6 probe", ${call('probe')});`);
     expect(out.split('\n')[0]).toMatch(/^#line 1 ".*k\.cu"$/);
     expect(out.split('\n').length).toBe(src.split('\n').length + 1);
   });

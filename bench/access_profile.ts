@@ -70,7 +70,10 @@ function launchedKernel(launch: string): string {
 /** Each site with its source line and kernel (addr2line on the module). */
 export function locate(sites: EmuAccessSite[]): Located[] {
   const byModule = new Map<string, EmuAccessSite[]>();
-  for (const s of sites) byModule.set(s.module, [...(byModule.get(s.module) ?? []), s]);
+  for (const s of sites) {
+    if (!byModule.has(s.module)) byModule.set(s.module, []);
+    byModule.get(s.module)!.push(s);
+  }
   const out: Located[] = [];
   for (const [module, list] of byModule) {
     const locs = locations(module, list.map((s) => s.offset));
@@ -136,15 +139,16 @@ function main(): void {
     `attention ${k.attention}, layernorm ${k.layernorm}; per warp-wide request, forward and backward`);
   for (const c of opCases(batch).filter((x) => only.test(x.name))) {
     const built = buildCase(c, 'cuda', 'bfloat16');
+    let sites: EmuAccessSite[];
+    native.emuAccessProfile('start');
     try {
-      native.emuAccessProfile('start');
       (built.fwdBwd ?? built.fwd)();
-      console.log(report(c.name, merge(locate(native.emuAccessProfile('stop') ?? [])), top));
     } finally {
-      native.emuAccessProfile('stop');
+      sites = native.emuAccessProfile('stop') ?? [];
       built.dispose();
       clearTape();
     }
+    console.log(report(c.name, merge(locate(sites)), top));
   }
 }
 

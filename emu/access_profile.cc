@@ -86,17 +86,14 @@ bool classify(uintptr_t a, AccessSpace* space) {
   return false;
 }
 
-void record(uintptr_t site, uintptr_t addr, unsigned bytes, bool store) {
+void record(const void* site, const void* addr, unsigned bytes, bool store) {
   if (!g_recording || bytes == 0) return;
   const int t = running_thread();
+  const auto a = reinterpret_cast<uintptr_t>(addr);
   AccessSpace space;
-  if (t < 0 || !classify(addr, &space)) return;
+  if (t < 0 || !classify(a, &space)) return;
   if (g_threads.size() <= size_t(t)) g_threads.resize(size_t(t) + 1);
-  g_threads[size_t(t)].push_back(Access{launch_site(), site, addr, bytes, store, space});
-}
-
-void note_twin(const void* site, const void* addr, unsigned bytes, bool store) {
-  record(reinterpret_cast<uintptr_t>(site), reinterpret_cast<uintptr_t>(addr), bytes, store);
+  g_threads[size_t(t)].push_back(Access{launch_site(), reinterpret_cast<uintptr_t>(site), a, bytes, store, space});
 }
 
 // Distinct values of v (sorted in place).
@@ -157,10 +154,6 @@ void block_end(size_t nthreads) {
       size_t most = 0;
       for (const auto& l : lanes) most = std::max(most, l.size());
       AccessStat& s = g_stats[key];
-      s.launch = key.launch;
-      s.site = key.site;
-      s.store = key.store;
-      s.space = key.space;
       std::vector<const Access*> request;
       std::vector<int> ids;
       for (size_t k = 0; k < most; ++k) {
@@ -185,7 +178,7 @@ void access_profile_start() {
   g_stats.clear();
   for (auto& t : g_threads) t.clear();
   g_recording = true;
-  g_access_hook = note_twin;
+  g_access_hook = record;
   g_block_end_hook = block_end;
 }
 
@@ -194,7 +187,13 @@ std::vector<AccessStat> access_profile_stop() {
   g_access_hook = nullptr;
   g_block_end_hook = nullptr;
   std::vector<AccessStat> out;
-  for (const auto& [key, s] : g_stats) out.push_back(s);
+  for (auto [key, s] : g_stats) {
+    s.launch = key.launch;
+    s.site = key.site;
+    s.store = key.store;
+    s.space = key.space;
+    out.push_back(s);
+  }
   g_stats.clear();
   return out;
 }
@@ -202,19 +201,26 @@ std::vector<AccessStat> access_profile_stop() {
 }  // namespace emu
 
 // The calls -fsanitize=kernel-address --param asan-instrumentation-with-call-threshold=0 makes
-// before every load and store of the instrumented sources.
+// before every load and store of the instrumented sources; the return address is the access's site.
 extern "C" {
-#define CONVMAE_EMU_HOOKS(n)                                                                                  \
-  void __asan_load##n##_noabort(uintptr_t a) { emu::note_twin(__builtin_return_address(0), (void*)a, n, false); } \
-  void __asan_store##n##_noabort(uintptr_t a) { emu::note_twin(__builtin_return_address(0), (void*)a, n, true); }
+#define CONVMAE_EMU_HOOK(name, bytes, store) \
+  void name(uintptr_t a) { emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), bytes, store); }
+#define CONVMAE_EMU_HOOKS(n)                        \
+  CONVMAE_EMU_HOOK(__asan_load##n##_noabort, n, false) \
+  CONVMAE_EMU_HOOK(__asan_store##n##_noabort, n, true)
 CONVMAE_EMU_HOOKS(1)
 CONVMAE_EMU_HOOKS(2)
 CONVMAE_EMU_HOOKS(4)
 CONVMAE_EMU_HOOKS(8)
 CONVMAE_EMU_HOOKS(16)
 #undef CONVMAE_EMU_HOOKS
-void __asan_loadN_noabort(uintptr_t a, size_t n) { emu::note_twin(__builtin_return_address(0), (void*)a, unsigned(n), false); }
-void __asan_storeN_noabort(uintptr_t a, size_t n) { emu::note_twin(__builtin_return_address(0), (void*)a, unsigned(n), true); }
+#undef CONVMAE_EMU_HOOK
+void __asan_loadN_noabort(uintptr_t a, size_t n) {
+  emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), false);
+}
+void __asan_storeN_noabort(uintptr_t a, size_t n) {
+  emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), true);
+}
 // Called before a noreturn call (a throw): nothing to do, fiber stacks are not shadowed here.
 void __asan_handle_no_return() {}
 }

@@ -157,8 +157,8 @@ bool release(Grid& g, size_t nthreads, size_t nwarps) {
   return true;
 }
 
-void run_block(Grid& g, size_t nthreads, size_t dyn_smem) {
-  std::memset(g.smem, 0xff, dyn_smem);
+void run_block(Grid& g, size_t nthreads) {
+  std::memset(g.smem, 0xff, g.smem_bytes);
   for (size_t i = 0; i < nthreads; ++i) {
     Thread& t = g.threads[i];
     t.state = State::Ready;
@@ -280,7 +280,7 @@ void run_grid(const Config& c, const void* kernel, const char* site, const std::
     for (unsigned y = 0; y < c.grid.y && g.error.empty(); ++y)
       for (unsigned x = 0; x < c.grid.x && g.error.empty(); ++x) {
         g_block_idx = uint3{x, y, z};
-        run_block(g, nthreads, c.smem);
+        run_block(g, nthreads);
       }
   g.body = nullptr;
   g.site = nullptr;

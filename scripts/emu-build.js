@@ -31,4 +31,4 @@ function buildEmulated(dir, env) {
   return ok ? path.join(root, dir, 'Release', 'convmae.node') : null;
 }
 
-module.exports = { buildEmulated, cudaHeadersOrSkip, runStep };
+module.exports = { buildEmulated, cudaHeadersOrSkip, root, runStep };

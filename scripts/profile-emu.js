@@ -7,10 +7,9 @@
 'use strict';
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { buildEmulated, cudaHeadersOrSkip } = require('./emu-build');
+const { buildEmulated, cudaHeadersOrSkip, root } = require('./emu-build');
 
 cudaHeadersOrSkip('profile:emu');
-const root = path.resolve(__dirname, '..');
 const addon = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });
 if (!addon) process.exit(1);
 const r = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'access_profile.js'), ...process.argv.slice(2)],

@@ -10,10 +10,9 @@
 'use strict';
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { buildEmulated, cudaHeadersOrSkip, runStep } = require('./emu-build');
+const { buildEmulated, cudaHeadersOrSkip, root, runStep } = require('./emu-build');
 
 cudaHeadersOrSkip('test:emu');
-const root = path.resolve(__dirname, '..');
 const asan = process.argv.includes('--asan');
 const extra = process.argv.slice(2).filter((a) => a !== '--asan');
 const addon = buildEmulated(asan ? 'build-emu-asan' : 'build-emu', { CONVMAE_EMU_ASAN: asan ? '1' : '0' });

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { clearTape } from '../../lib/autograd/tape';
 import { readSafetensors } from '../../lib/io/safetensors';
@@ -17,6 +17,8 @@ import { tensor } from '../../lib/tensor/tensor';
 const root = path.resolve(__dirname, '..', '..');
 const fx = path.join(root, 'test', 'fixtures');
 const cli = path.join(root, 'dist', 'lib', 'cli', 'main.js');
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-checkpoint-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function fixtureLoss(model: ConvMAE): number {
   const { tensors } = readSafetensors(path.join(fx, 'parity', 'pretrain-tiny-normpix.safetensors'));
@@ -58,7 +60,7 @@ describe('checkpoints', () => {
   });
 
   it('`convmae convert` writes every tensor with its dtype and the config, and the result reloads', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-convert-'));
+    const dir = fs.mkdtempSync(path.join(scratch, 'convert-'));
     for (const kind of ['checkpoint', 'fp16']) {
       const out = path.join(dir, `${kind}.safetensors`);
       execFileSync(process.execPath, [cli, 'convert', path.join(fx, 'pth', `pretrain-tiny-normpix.${kind}.pth`), out], { encoding: 'utf8' });
@@ -124,7 +126,7 @@ describe('checkpoints', () => {
   });
 
   it('refuses corrupt files and mismatched weights with clear errors', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-bad-'));
+    const dir = fs.mkdtempSync(path.join(scratch, 'bad-'));
     const bad = path.join(dir, 'bad.safetensors');
     fs.writeFileSync(bad, Buffer.from([1, 2, 3]));
     expect(() => loadModel(bad)).toThrow(/bad\.safetensors/);

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { readSafetensors } from '../../lib/io/safetensors';
 import { recordToFloat32 } from '../../lib/io/record';
@@ -12,7 +12,9 @@ import { native } from '../../lib/binding';
 import { pretrain } from '../../lib/train/pretrain';
 
 const base = { data: 'synthetic', model: 'tiny', imgSize: 32, batchSize: 16, limit: 256, workers: 0, progress: false as const, device: 'cpu' as const, reconstructions: 0 };
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-pretrain-'));
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'convmae-pretrain-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const tmp = () => fs.mkdtempSync(path.join(root, 'run-'));
 
 describe('pretraining on the CPU', () => {
   it('the loss falls and the run folder holds metrics, plots and checkpoints', async () => {

@@ -110,7 +110,8 @@ function report(name: string, sites: Located[], top: number): string {
   for (const space of ['shared', 'global'] as const) {
     const of = sites.filter((s) => s.space === space);
     const t = of.reduce((a, s) => a + s.transactions, 0), ideal = of.reduce((a, s) => a + s.ideal, 0);
-    if (of.length) lines.push(`  ${space}: ${t} ${space === 'shared' ? 'wavefronts' : 'sectors'} against ${ideal} ideal (${pct((t - ideal) / t)} excess)`);
+    const requests = of.reduce((a, s) => a + s.requests, 0);
+    if (of.length) lines.push(`  ${space}: ${t} ${space === 'shared' ? 'wavefronts' : 'sectors'} against ${ideal} ideal (${pct((t - ideal) / t)} excess) in ${requests} requests`);
   }
   const worst = sites.filter((s) => s.transactions > s.ideal).sort((a, b) => (b.transactions - b.ideal) - (a.transactions - a.ideal)).slice(0, top);
   if (!worst.length) {

@@ -1,5 +1,5 @@
 // The fast depthwise-conv kernels for kernel sizes 3, 5 and 7 (cuda/dwconv_fast.cu); cuda/dwconv.cu
-// runs its general kernels for any other size.
+// runs its general kernels for any other size (and cuda/dwconv_cells.cu takes precedence where it applies).
 #pragma once
 #include <cstdint>
 

@@ -14,6 +14,22 @@ __device__ inline void stf(float* p, int64_t i, float v) { p[i] = v; }
 __device__ inline void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 /**
+ * Two consecutive elements as fp32, in one 4-byte (bfloat16) or 8-byte (float32) access; p + i
+ * must be 2-element aligned. The bfloat16 pair moves as one 32-bit word (a bf16 is the high half
+ * of its fp32), so that no compiler splits it into two 2-byte accesses.
+ */
+__device__ inline float2 load2(const float* p, int64_t i) { return *reinterpret_cast<const float2*>(p + i); }
+__device__ inline float2 load2(const __nv_bfloat16* p, int64_t i) {
+  const uint32_t raw = *reinterpret_cast<const uint32_t*>(p + i);
+  return make_float2(__uint_as_float(raw << 16), __uint_as_float(raw & 0xffff0000u));
+}
+__device__ inline void store2(float* p, int64_t i, float2 v) { *reinterpret_cast<float2*>(p + i) = v; }
+__device__ inline void store2(__nv_bfloat16* p, int64_t i, float2 v) {
+  const uint32_t lo = __bfloat16_as_ushort(__float2bfloat16_rn(v.x)), hi = __bfloat16_as_ushort(__float2bfloat16_rn(v.y));
+  *reinterpret_cast<uint32_t*>(p + i) = lo | (hi << 16);
+}
+
+/**
  * Eight consecutive elements as fp32, in one 16-byte access for bfloat16 (two for float32); the
  * address must be aligned to 8 elements (vec8_ok checks a buffer length and its offsets).
  */

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "emu.h"
@@ -63,6 +64,11 @@ T atomicAdd(T* p, T v) {
 
 using std::isnan;
 inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __uint_as_float(unsigned v) {
+  float f;
+  std::memcpy(&f, &v, sizeof f);
+  return f;
+}
 
 // CUDA's integer min/max accept mixed operand types.
 template <typename A, typename B>

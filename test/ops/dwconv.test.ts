@@ -311,6 +311,9 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
     [2, 5, 3, 2, 33, 1],
     [16, 49, 14, 4, 16, 5], // 12544 rows: the weight gradient caps its row chunks
     [2, 0, 3, 2, 4, 5], // no visible rows: y, dx empty; dweight and dbias are zero
+    [2, 6, 4, 2, 772, 5], // cell kernels: three channel passes, the last of one pair
+    [3, 7, 5, 4, 10, 3], // cell kernels: a block of fewer cells, chunks of 7 cells in groups of 4 and 3
+    [2, 10, 5, 4, 33, 5], // odd C: the row kernels of dwconv_fast.cu
   ])('float32 n=%i k=%i g=%i t=%i c=%i ks=%i matches the CPU op, forward and backward', (n, k, g, t, c, ks) => {
     const { seed, geo, inp, R } = setup(n, k, g, t, c, ks);
     const cpu = run('cpu', 'float32', geo, ks, inp);
@@ -329,6 +332,7 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
     [2, 10, 5, 4, 256, 5],
     [1, 7, 4, 2, 384, 3],
     [2, 9, 3, 2, 256, 5], // every cell kept
+    [1, 12, 5, 4, 258, 5], // two channel passes
   ])('bfloat16 n=%i k=%i g=%i t=%i c=%i ks=%i stays within twice the input-rounding error', (n, k, g, t, c, ks) => {
     const { seed, geo, inp } = setup(n, k, g, t, c, ks);
     const cpu = run('cpu', 'float32', geo, ks, inp);

@@ -118,6 +118,29 @@ export class Rng {
     return (a * 67108864 + b) / 9007199254740992;
   }
 
+  /**
+   * Fills `out` with the doubles that `out.length` calls of uniform() would return, leaving the
+   * same state: the generator runs on int32 locals, several times faster for a model's weights.
+   */
+  fillUniform(out: Float64Array): void {
+    let s0 = this.s0 | 0, s1 = this.s1 | 0, s2 = this.s2 | 0, s3 = this.s3 | 0;
+    for (let i = 0; i < out.length; i++) {
+      let r = Math.imul(s1, 5);
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      const a = Math.imul((r << 7) | (r >>> 25), 9) >>> 5; // 27 bits
+      r = Math.imul(s1, 5);
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      const b = Math.imul((r << 7) | (r >>> 25), 9) >>> 6; // 26 bits
+      out[i] = (a * 67108864 + b) / 9007199254740992;
+    }
+    this.s0 = s0 >>> 0;
+    this.s1 = s1 >>> 0;
+    this.s2 = s2 >>> 0;
+    this.s3 = s3 >>> 0;
+  }
+
   /** Uniform double in [lo, hi). */
   range(lo: number, hi: number): number {
     return lo + (hi - lo) * this.uniform();

@@ -11,12 +11,13 @@
 //     channels' KS² weights in registers (mirrored for sign −1: the input gradient is the
 //     correlation with the flipped kernel). Per output the taps are added in (u, v) order of the
 //     window read, starting from the bias.
-//     dst[r, c] = bias[c] + Σ_{u,v} w'[c, u, v] · src[pos(r) + (u − KS/2, v − KS/2), c]
+//     dst[r, c] = bias[c] + Σ_{u,v} w'[c, u, v] · src[pos(r) + (u − KS/2, v − KS/2), c], with
+//     w' = w (sign +1) or w'[c, u, v] = w[c, KS−1−u, KS−1−v] (sign −1).
 //   weight gradient: a block per (chunk of cells, channel pass) keeps KS² + 1 fp32 sums per
 //     channel over its cells and writes partial[chunk][tap][c]; dwconv_weight_finish_kernel
 //     (cuda/dwconv_layout.cuh) adds the chunks in order (deterministic) into dweight and dbias.
-// Window positions (row·C, or −1 outside the map or in a masked cell, read as 0) are resolved once
-// per block in shared memory. float32 or bfloat16 storage, fp32 arithmetic.
+// Window positions (row·C, or −1 outside the map or in a masked cell, read as 0) are resolved in
+// shared memory once per CPB cells. float32 or bfloat16 storage, fp32 arithmetic.
 #include <cuda_bf16.h>
 
 #include <cstdint>

@@ -137,7 +137,7 @@ function main(): void {
   const batch = Number(arg('batch') ?? 1), top = Number(arg('top') ?? 8);
   const k = kernels();
   console.log(`memory-access profile on the CUDA emulator, ConvMAE-B shapes at batch ${batch}, bf16, kernels gemm ${k.gemm}, ` +
-    `attention ${k.attention}, layernorm ${k.layernorm}; per warp-wide request, forward and backward`);
+    `attention ${k.attention}, layernorm ${k.layernorm}, dwconv ${k.dwconv}; per warp-wide request, forward and backward`);
   for (const c of opCases(batch).filter((x) => only.test(x.name))) {
     const built = buildCase(c, 'cuda', 'bfloat16');
     let sites: EmuAccessSite[];

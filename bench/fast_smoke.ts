@@ -1,5 +1,5 @@
 // A quick first look at the fast CUDA kernel families (gemm wgmma, attention mma, layernorm
-// rows): each runs forward and backward once on small bf16 problems, compared with the CPU in
+// rows, dwconv cells): each runs forward and backward once on small bf16 problems, compared with the CPU in
 // float32 on the same bf16-rounded inputs. A smoke check, not the tests (those hold every shape
 // to the per-op rule): it exists so that a GPU run learns in seconds, under a short timeout,
 // whether these kernels run at all (a hang or a fault here means the run should leave them out).
@@ -13,6 +13,7 @@ import { backward, requireGrad } from '../lib/autograd/tape';
 import { backends, setKernel } from '../lib/backends';
 import { native } from '../lib/binding';
 import * as ops from '../lib/ops';
+import { makeVisibleLayout, type VisibleLayout } from '../lib/ops/visible_layout';
 import { Device } from '../lib/tensor/device';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
@@ -29,10 +30,16 @@ interface Case {
 }
 
 /** The fast family of each op under check; each case's name starts with its op. */
-const FAST = { gemm: 'wgmma', attention: 'mma', layernorm: 'rows' } as const;
+const FAST = { gemm: 'wgmma', attention: 'mma', layernorm: 'rows', dwconv: 'cells' } as const;
 type FastOp = keyof typeof FAST;
 
-const QKV = ['out', 'dqkv'];
+const QKV = ['out', 'dqkv'], DW = ['y', 'dx', 'dweight', 'dbias'];
+
+/** k visible cells of a g x g grid per sample (every other cell, shifted by the sample), on x's device. */
+function smokeLayout(n: number, k: number, g: number, x: Tensor): VisibleLayout {
+  const cells = Int32Array.from({ length: n * k }, (_, i) => (2 * (i % k) + Math.floor(i / k)) % (g * g));
+  return makeVisibleLayout(cells, n, k, g, x.device);
+}
 const CASES: Case[] = [
   { name: 'gemm wgmma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'] },
   { name: 'gemm wgmma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'] },
@@ -40,6 +47,8 @@ const CASES: Case[] = [
   { name: 'attention mma L196 h2 d32', inputs: [[2, 196, 3 * 2 * 32]], run: ([q]) => ops.attention(q, 2), parts: QKV },
   { name: 'attention mma L50 h1 d80', inputs: [[1, 50, 3 * 80]], run: ([q]) => ops.attention(q, 1), parts: QKV },
   { name: 'layernorm rows C768', inputs: [[64, 768], [768], [768]], run: ([x, w, b]) => ops.layerNorm(x, w, b, 1e-6), parts: ['y', 'dx', 'dgamma', 'dbeta'] },
+  { name: 'dwconv cells 5x5 t4 C64', inputs: [[2 * 10 * 16, 64], [64, 1, 5, 5], [64]], run: ([x, w, b]) => ops.dwconvRows(x, w, b, smokeLayout(2, 10, 5, x), 4), parts: DW },
+  { name: 'dwconv cells 3x3 t2 C96', inputs: [[2 * 7 * 4, 96], [96, 1, 3, 3], [96]], run: ([x, w, b]) => ops.dwconvRows(x, w, b, smokeLayout(2, 7, 4, x), 2), parts: DW },
 ];
 
 /** "0-15, 32, 48-63" for sorted indices (at most `limit` ranges, then "..."). */

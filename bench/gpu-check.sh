@@ -3,8 +3,8 @@
 # Prepare on the development machine (nvcc is there), from the repo root:
 #   bash bench/gpu-pack.sh
 # What travels must stay under 64 MiB: the tracked tree is ~40 MiB (24 MiB of it the two *small*
-# parity fixtures, 14 MiB the three tiny ones and the .pth files), .gpu/ ~46 MiB (node.xz 24,
-# node_modules.tar.xz 14, convmae.node 4, or 8 with the GEMM sweep), dist ~2. So one run carries
+# parity fixtures, 14 MiB the three tiny ones and the .pth files), .gpu/ ~40 MiB (node.xz 24,
+# node_modules.tar.xz 14, convmae.node.xz 1.5), dist ~2. So one run carries
 # one group of fixtures: move the two *small* ones out (`mkdir -p /tmp/fx && mv
 # test/fixtures/parity/*small* /tmp/fx/`, and back afterwards), or, to run those two, move the
 # tiny ones and test/fixtures/pth out and carry node_modules without @img and sharp (7.5 MiB;
@@ -19,8 +19,8 @@
 #      section leaves out the families it fails (all three where it hangs);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
 #      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
-#      the CPU op, float32 and bf16, gemm/attention/layernorm in both kernel families; the bf16
-#      step against the float32 one), then the model-level ones again with wgmma/mma/rows as the
+#      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in both kernel families; the bf16
+#      step against the float32 one), then the model-level ones again with wgmma/mma/rows/cells as the
 #      defaults;
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
 #      step benchmarks on both kernel families (bench/gpu_check.ts); then the official steps'
@@ -29,8 +29,8 @@
 #   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets
 #      (bench/step_profile.ts), and the host's own cost of a step (--null-compute);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
-#      (bench/op_timings.ts), and the GEMMs, MLPs, attentions and layernorms again on the fast
-#      families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows);
+#      (bench/op_timings.ts), and the GEMMs, MLPs, attentions, layernorms and depthwise convs again
+#      on the fast families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells);
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
@@ -51,7 +51,7 @@ if ! command -v node >/dev/null; then
   xz -dc .gpu/node.xz > .gpu/bin/node && chmod +x .gpu/bin/node && export PATH=$PWD/.gpu/bin:$PATH
 fi
 [[ -d node_modules/vitest ]] || tar -xJf .gpu/node_modules.tar.xz
-[[ -f .gpu/convmae.node ]] && export CONVMAE_ADDON=$PWD/.gpu/convmae.node
+[[ -f .gpu/convmae.node.xz ]] && xz -dc .gpu/convmae.node.xz > .gpu/bin/convmae.node && export CONVMAE_ADDON=$PWD/.gpu/bin/convmae.node
 export NO_COLOR=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
   node dist/lib/cli/main.js info; } | tee "$out/machine.txt"
@@ -134,12 +134,12 @@ tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 #    (its "fast_smoke passing:" line) stay in the rest of the run; a family that fails, or all of
 #    them where it hangs, is left out (its tests, timings and sanitizer runs), so that one broken
 #    kernel does not take the run's time
-fast_all=gemm=wgmma,attention=mma,layernorm=rows
+fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
 run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
 fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $fast || $fast == none ]] && fast=
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
-note "fast kernels smoke (wgmma/mma/rows): $ran, $(tail -1 "$out/fast_smoke.txt")"
+note "fast kernels smoke (wgmma/mma/rows/cells): $ran, $(tail -1 "$out/fast_smoke.txt")"
 cat "$out/fast_smoke.txt"
 # the fast families that did not pass, as a regex alternation (empty: none left out)
 left_out=$(tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${fast:-@}") | cut -d= -f2 | paste -sd'|')
@@ -191,7 +191,7 @@ if wanted 4; then
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
   run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
   fast_only run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
-    --only '^(gemm|mlp|attention|layernorm)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
+    --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
 fi
 if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   if command -v compute-sanitizer >/dev/null; then
@@ -212,7 +212,7 @@ if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
 fi
 if wanted 6; then
   fast_only run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/gpu_check.js --quick --no-bench
-  note "gpu_check --quick with wgmma/mma/rows: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
+  note "gpu_check --quick with wgmma/mma/rows/cells: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
   for f in test/fixtures/parity/*.safetensors; do
     run "parity $(basename "$f")" 60 "$out/parity.txt" node dist/lib/cli/main.js parity "$f" --device cuda
     note "parity command --device cuda $(basename "$f"): $ran ($(grep -iE 'worst' "$out/parity.txt" | tr -s ' ' | tr '\n' ' '))"

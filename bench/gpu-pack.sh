@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs what bench/gpu-check.sh needs on a GPU machine that has CUDA but no Node, npm or Node
 # headers, into .gpu/ (git-ignored), from the development machine (which has nvcc):
-#   .gpu/convmae.node        the addon built for sm_90a only, with the GEMM tiling sweep (build-gpu/)
+#   .gpu/convmae.node.xz     the addon built for sm_90a only, with the GEMM tiling sweep (build-gpu/),
+#                            xz-compressed (12 MiB -> ~1.5 MiB; gpu-check.sh unpacks it)
 #   .gpu/node.xz             this machine's node binary (../shared/tools/gpu-prep)
 #   .gpu/node_modules.tar.xz the runtime and test dependencies, without the compiler-side ones
 #                            (typescript, @types, cmake-js and its helpers), about 14 MiB
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 CONVMAE_GEMM_SWEEP=1 CONVMAE_CUDA_ARCHS="90a-real" npx cmake-js compile -O build-gpu --parallel 2 >/dev/null
 npx tsc -p tsconfig.json
 mkdir -p .gpu
-cp build-gpu/Release/convmae.node .gpu/convmae.node
+rm -f .gpu/convmae.node
+xz -T2 -6 -c build-gpu/Release/convmae.node > .gpu/convmae.node.xz
 ../shared/tools/gpu-prep >/dev/null
 if [[ ! -f .gpu/node_modules.tar.xz || package-lock.json -nt .gpu/node_modules.tar.xz ]]; then
   tar -cJf .gpu/node_modules.tar.xz --exclude='node_modules/typescript' --exclude='node_modules/@types' \

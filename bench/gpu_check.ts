@@ -200,7 +200,7 @@ function timeStepB(kind: StepKind, precision: Precision, batch: number): void {
     const after = memory()[dev];
     const k = kernels();
     const label = `${kind === 'pretrain' ? 'ConvMAE-B pretrain' : 'ConvViT-B finetune'} step b${batch} ${precision}` +
-      (dev === 'cuda' ? ` ${k.gemm}/${k.attention}/${k.layernorm}` : '');
+      (dev === 'cuda' ? ` ${k.gemm}/${k.attention}/${k.layernorm}/${k.dwconv}` : '');
     addRow([label, `${((batch * steps) / sec).toFixed(1)} img/s, peak ${(after.peakBytes / 2 ** 30).toFixed(2)} GiB`, 'info']);
     if (dev === 'cuda') {
       const allocs = (after.driverAllocs ?? 0) - (before.driverAllocs ?? 0);
@@ -237,16 +237,15 @@ function main(): void {
       // ones, else the checked ones), in the same run.
       // --fast gemm=wgmma,layernorm=rows: the other set is the chosen one with just these.
       const chosen = kernels();
-      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows';
+      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows' && chosen.dwconv === 'cells';
       const other: [keyof typeof chosen, string][] = arg('fast')
         ? arg('fast')!.split(',').map((pair) => pair.split('=') as [keyof typeof chosen, string])
-        : [['gemm', fast ? 'wmma' : 'wgmma'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows']];
+        : [['gemm', fast ? 'wmma' : 'wgmma'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows'],
+          ['dwconv', fast ? 'taps' : 'cells']];
       for (const [op, name] of other) setKernel(op, name as never);
       timeStepB('pretrain', 'bf16', batch);
       timeStepB('finetune', 'bf16', batch);
-      setKernel('gemm', chosen.gemm);
-      setKernel('attention', chosen.attention);
-      setKernel('layernorm', chosen.layernorm);
+      for (const op of Object.keys(chosen) as (keyof typeof chosen)[]) setKernel(op, chosen[op] as never);
     }
   }
   console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);

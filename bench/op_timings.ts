@@ -237,7 +237,7 @@ function main(): void {
   const only = arg('only');
   const rows = timeOps(b, device, Number(arg('reps') ?? 10), (s) => console.log(s), only ? new RegExp(only) : undefined);
   const k = kernels();
-  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}` : 'float32'}; x = torch time / ours (> 1: ours faster)`);
+  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}, dwconv ${k.dwconv}` : 'float32'}; x = torch time / ours (> 1: ours faster)`);
   console.log(formatTable(rows, torch));
 }
 

@@ -85,7 +85,7 @@ function main(): void {
   const imgSize = process.argv.includes('--img-size') ? posInt('img-size', '224') : undefined;
   const k = kernels();
   console.log(`step_profile: ${kind} ${model}${imgSize ? ` at ${imgSize} px` : ''} batch ${batch} ${precision} on ${device === 'cuda' ? backends().cuda.name : 'the CPU'}` +
-    (device === 'cuda' ? ` (kernels ${k.gemm}/${k.attention}/${k.layernorm})` : ''));
+    (device === 'cuda' ? ` (kernels ${k.gemm}/${k.attention}/${k.layernorm}/${k.dwconv})` : ''));
 
   // Installed before the model is built, so that every buffer's size is known.
   const profiler = new OpProfiler();

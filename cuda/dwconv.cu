@@ -8,9 +8,9 @@
 // storage, fp32 arithmetic and accumulation. The bindings have checked cells/table on the host
 // (values in range, consistent) before any of these kernels runs.
 //
-// Kernel sizes 3 and 5 on cells of 2 or 4 positions with an even C run the cell-window kernels of
-// cuda/dwconv_cells.cu; other kernel sizes 3, 5 and 7 the kernels of cuda/dwconv_fast.cu; these
-// general ones take the rest.
+// With kernel_choice("dwconv") == "cells", kernel sizes 3 and 5 on cells of 2 or 4 positions with
+// an even C run the cell-window kernels of cuda/dwconv_cells.cu; otherwise kernel sizes 3, 5 and 7
+// run the kernels of cuda/dwconv_fast.cu (the `taps` family); these general ones take the rest.
 // Forward and input gradient: one thread per output element (row, channel), grid-stride over the
 // int64 element count; the thread walks the ksize² window (sign +1 forward, −1 for the mirrored
 // window of the input gradient), so neighbouring threads read neighbouring channels of one row.
@@ -29,6 +29,7 @@
 #include "dwconv_cells.cuh"
 #include "dwconv_fast.cuh"
 #include "dwconv_layout.cuh"
+#include "kernel_choice.h"
 #include "ops/dwconv.h"
 #include "runtime.cuh"
 #include "storage.cuh"
@@ -104,6 +105,8 @@ __global__ void __launch_bounds__(kTileC* kLanes)
 
 
 
+bool cells_chosen() { return kernel_choice("dwconv") == "cells"; }
+
 template <typename Fn>
 void by_dtype(DType d, Fn&& fn) {
   if (d == DType::F32) fn(float{});
@@ -121,7 +124,7 @@ void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, cons
 }  // namespace
 
 void cuda_dwconv_rows(const DwconvParams& p) {
-  if (dwconv_cells_supported(p.geo, {p.y, p.x, p.weight, p.bias}))
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.y, p.x, p.weight, p.bias}))
     return dwconv_cells_gather(p.geo, p.y, p.x, p.weight, p.bias, 1);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.y, p.x, p.weight, p.bias, 1);
   by_dtype(p.y->dtype, [&](auto zero) {
@@ -131,7 +134,7 @@ void cuda_dwconv_rows(const DwconvParams& p) {
 }
 
 void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
-  if (dwconv_cells_supported(p.geo, {p.dx, p.dy, p.weight}))
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dx, p.dy, p.weight}))
     return dwconv_cells_gather(p.geo, p.dx, p.dy, p.weight, nullptr, -1);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.dx, p.dy, p.weight, nullptr, -1);
   by_dtype(p.dx->dtype, [&](auto zero) {
@@ -141,7 +144,7 @@ void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
 }
 
 void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
-  if (dwconv_cells_supported(p.geo, {p.dweight, p.dbias, p.dy, p.x})) return dwconv_cells_weight(p);
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dweight, p.dbias, p.dy, p.x})) return dwconv_cells_weight(p);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_weight(p);
   const DwconvGeometry& g = p.geo;
   const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);

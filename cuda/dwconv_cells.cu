@@ -1,6 +1,7 @@
 // Depthwise KSxKS conv on visible-block rows, one visible cell's window at a time (contract in
-// native/ops/dwconv.h; cuda/dwconv.cu calls these where dwconv_cells_supported holds: KS = 3 or 5,
-// cells of t = 2 or 4 positions, C even, buffers 2-element aligned).
+// native/ops/dwconv.h; the `cells` kernel family: cuda/dwconv.cu calls these when it is chosen and
+// dwconv_cells_supported holds: KS = 3 or 5, cells of t = 2 or 4 positions, C even, buffers
+// 2-element aligned).
 // A cell's t·t rows need the (t+KS−1)² map positions around it, so a thread that owns two channels
 // of a cell reads each of those positions once (4 B of bfloat16 or 8 B of float32 per lane) and
 // keeps the cell's outputs or sums in registers: (t+KS−1)²/t² reads per output (4 for t = 4,

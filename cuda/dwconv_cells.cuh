@@ -1,6 +1,7 @@
 // The cell-window depthwise-conv kernels (cuda/dwconv_cells.cu): kernel sizes 3 and 5 on maps cut
 // into cells of t = 2 or 4 positions, an even channel count and 2-element-aligned buffers.
-// cuda/dwconv.cu runs them where they apply, the kernels of cuda/dwconv_fast.cu otherwise.
+// The `cells` family of kernel_choice("dwconv"): cuda/dwconv.cu runs them where they apply when
+// it is chosen, the kernels of cuda/dwconv_fast.cu (`taps`) otherwise.
 #pragma once
 #include <cstdint>
 #include <initializer_list>

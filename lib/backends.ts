@@ -33,6 +33,11 @@ export interface KernelChoices {
   attention: 'mma' | 'simt';
   /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */
   layernorm: 'rows' | 'warp';
+  /**
+   * cells: a thread reads a visible cell's window once for two channels (kernel sizes 3 and 5,
+   * cells of 2 or 4 positions, even C; other shapes run taps); taps: each output reads its taps.
+   */
+  dwconv: 'cells' | 'taps';
 }
 
 export function kernels(): KernelChoices {
@@ -41,8 +46,9 @@ export function kernels(): KernelChoices {
 
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
- * with CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows). The defaults are the families
- * checked on a GPU so far (wmma, simt, warp); wgmma, mma and rows are the fast ones.
+ * with CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells). The defaults are the
+ * families checked on a GPU so far (wmma, simt, warp, taps); wgmma, mma, rows and cells are the
+ * fast ones.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);

@@ -57,7 +57,7 @@ export interface Native {
   /** Chooses the CUDA kernel family of an op (gemm: wgmma | wmma; attention: mma | simt; layernorm: rows | warp). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */
-  kernels(): { gemm: string; attention: string; layernorm: string };
+  kernels(): { gemm: string; attention: string; layernorm: string; dwconv: string };
   /** out[i] = value. */
   fill(out: NativeBuffer, value: number): void;
   /** out = convert(input). */

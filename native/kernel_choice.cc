@@ -20,6 +20,7 @@ std::vector<Entry>& table() {
       {"gemm", {"wgmma", "wmma"}, "wmma"},
       {"attention", {"mma", "simt"}, "simt"},
       {"layernorm", {"rows", "warp"}, "warp"},
+      {"dwconv", {"cells", "taps"}, "taps"},
   };
   return t;
 }

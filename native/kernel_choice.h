@@ -4,7 +4,9 @@
 //   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run wmma) | wmma
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
 //   layernorm: rows (row in registers, 16-byte accesses) | warp (a warp per row, element loads)
-// Default: the families checked on a GPU so far (wmma, simt, warp). The fast ones become the default
+//   dwconv:    cells (a visible cell's window read once per output tile; KS 3/5, t 2/4, even C;
+//              other shapes run taps) | taps (every output reads its KS² taps)
+// Default: the families checked on a GPU so far (wmma, simt, warp, taps). The fast ones become the default
 // once bench/gpu-check.sh has passed with them on a GPU (bench/RESULTS.md records which did).
 // Set at load from CONVMAE_KERNELS ("gemm=wmma,attention=simt"; a bad value is reported by the
 // first call that reads it) and from JS by setKernel(op, name). Reads are cheap (no locks: the

@@ -2,7 +2,8 @@
 // `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
 // Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
 // headers; no nvcc or GPU needed), then runs vitest with it twice: the default kernel families,
-// then the fast ones (gemm=wgmma, attention=mma, layernorm=rows) on the suites that choose them.
+// then the fast ones (gemm=wgmma, attention=mma, layernorm=rows, dwconv=cells) on the suites that
+// choose them.
 // Last, the profile build (build-emu-prof/, the memory-access profiler) and its test.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
@@ -28,7 +29,7 @@ const fastSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'te
 const ok = [
   runStep('CUDA suites on the emulator, default kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
   runStep('CUDA suites on the emulator, fast kernel families', [vitest, 'run', ...fastSuites, ...extra],
-    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma,attention=mma,layernorm=rows', ...sanitizer }),
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells', ...sanitizer }),
 ];
 if (!asan) {
   const profiled = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });

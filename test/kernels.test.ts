@@ -10,18 +10,20 @@ describe('kernel choices', () => {
     setKernel('gemm', initial.gemm);
     setKernel('attention', initial.attention);
     setKernel('layernorm', initial.layernorm);
+    setKernel('dwconv', initial.dwconv);
   });
 
   it('default to the families checked on a GPU unless CONVMAE_KERNELS says otherwise', () => {
     if (process.env.CONVMAE_KERNELS) return;
-    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'warp' });
+    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'warp', dwconv: 'taps' });
   });
 
   it('setKernel changes what kernels() reports', () => {
     setKernel('gemm', 'wmma');
     setKernel('attention', 'simt');
     setKernel('layernorm', 'rows');
-    expect(kernels()).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'rows' });
+    setKernel('dwconv', 'cells');
+    expect(kernels()).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'rows', dwconv: 'cells' });
     setKernel('gemm', 'wgmma');
     expect(kernels().gemm).toBe('wgmma');
   });

@@ -1,8 +1,9 @@
 // dwconvRows against a dense depthwise conv on the masked map (scatter rows into a canvas, conv,
 // gather), gradients by finite differences, and every bad argument (TS and native) throwing; on a
 // GPU, the CUDA kernels against the CPU ones.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { kernels, setKernel } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import { backward, clearTape, requireGrad } from '../../lib/autograd/tape';
 import { dwconvRows } from '../../lib/ops/dwconv';
@@ -301,70 +302,78 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
   }
   const KEYS = ['y', 'dx', 'dw', 'db'] as const;
 
-  it.each([
-    // n, k, g, t, c, ks
-    [2, 4, 3, 2, 3, 5],
-    [1, 7, 4, 4, 40, 3],
-    [2, 10, 5, 4, 32, 5],
-    [3, 9, 3, 2, 8, 5], // every cell kept
-    [1, 3, 3, 4, 16, 7],
-    [2, 5, 3, 2, 33, 1],
-    [16, 49, 14, 4, 16, 5], // 12544 rows: the weight gradient caps its row chunks
-    [2, 0, 3, 2, 4, 5], // no visible rows: y, dx empty; dweight and dbias are zero
-    [2, 6, 4, 2, 772, 5], // cell kernels: three channel passes, the last of one pair
-    [3, 7, 5, 4, 10, 3], // cell kernels: a block of fewer cells, chunks of 7 cells in groups of 4 and 3
-    [2, 10, 5, 4, 33, 5], // odd C: the row kernels of dwconv_fast.cu
-  ])('float32 n=%i k=%i g=%i t=%i c=%i ks=%i matches the CPU op, forward and backward', (n, k, g, t, c, ks) => {
-    const { seed, geo, inp, R } = setup(n, k, g, t, c, ks);
-    const cpu = run('cpu', 'float32', geo, ks, inp);
-    const gpu = run('cuda', 'float32', geo, ks, inp);
-    for (const key of KEYS) {
-      expect(gpu[key].length).toBe(cpu[key].length);
-      expect(relL2(gpu[key], cpu[key]), `${key} (seed ${seed})`).toBeLessThanOrEqual(1e-5);
-    }
-    if (R === 0) expect([...gpu.dw, ...gpu.db].every((v) => v === 0)).toBe(true);
-  });
+  // Each case runs with both kernel families (kernel_choice.h): cells (where its shapes apply; the
+  // others fall back to taps), then taps.
+  describe.each(['cells', 'taps'] as const)('kernel family %s', (family) => {
+    const before = kernels().dwconv;
+    beforeAll(() => setKernel('dwconv', family));
+    afterAll(() => setKernel('dwconv', before));
 
-  // The outputs are rounded to bf16 too, which adds about as much error as the input rounding, so
-  // the measured ratio is ~1.2-1.4; every output here has >= 256 elements (dbias: C), which keeps
-  // its sampling spread far below the factor 2.
-  it.each([
-    [2, 10, 5, 4, 256, 5],
-    [1, 7, 4, 2, 384, 3],
-    [2, 9, 3, 2, 256, 5], // every cell kept
-    [1, 12, 5, 4, 258, 5], // two channel passes
-  ])('bfloat16 n=%i k=%i g=%i t=%i c=%i ks=%i stays within twice the input-rounding error', (n, k, g, t, c, ks) => {
-    const { seed, geo, inp } = setup(n, k, g, t, c, ks);
-    const cpu = run('cpu', 'float32', geo, ks, inp);
-    const rounded = run('cpu', 'float32', geo, ks, { x: roundBf16(inp.x), w: roundBf16(inp.w), b: roundBf16(inp.b), dy: roundBf16(inp.dy) });
-    const bf = run('cuda', 'bfloat16', geo, ks, inp);
-    for (const key of KEYS) {
-      const budget = relL2(rounded[key], cpu[key]);
-      expect(budget).toBeGreaterThan(0);
-      expect(relL2(bf[key], cpu[key]), `${key} (seed ${seed}; input rounding alone: ${budget})`).toBeLessThanOrEqual(2 * budget);
-    }
-  });
-
-  it('runs through the TS API and the tape on cuda, matching the CPU gradients', () => {
-    const seed = freshSeed();
-    const n = 2, k = 5, g = 3, t = 4, c = 12, ks = 5, R = n * k * t * t;
-    const cells = randomCells(n, k, g, seed);
-    const X = rand32(R * c, seed + 1), W = rand32(c * ks * ks, seed + 2, 0.3), B = rand32(c, seed + 3), DY = rand32(R * c, seed + 4);
-    const grads = (device: Device) => tidy(() => {
-      const layout = makeVisibleLayout(cells, n, k, g, device);
-      const x = requireGrad(tensor(X, [R, c], { dtype: 'float32', device }));
-      const w = requireGrad(tensor(W, [c, 1, ks, ks], { dtype: 'float32', device }));
-      const b = requireGrad(tensor(B, [c], { dtype: 'float32', device }));
-      const y = dwconvRows(x, w, b, layout, t);
-      expect(y.device).toBe(device);
-      backward(y, tensor(DY, [R, c], { dtype: 'float32', device }));
-      const out = [host(y), host(x.grad!), host(w.grad!), host(b.grad!)];
-      for (const p of [x, w, b]) p.grad!.dispose();
-      disposeLayout(layout);
-      return out;
+    it.each([
+      // n, k, g, t, c, ks
+      [2, 4, 3, 2, 3, 5],
+      [1, 7, 4, 4, 40, 3],
+      [2, 10, 5, 4, 32, 5],
+      [3, 9, 3, 2, 8, 5], // every cell kept
+      [1, 3, 3, 4, 16, 7],
+      [2, 5, 3, 2, 33, 1],
+      [16, 49, 14, 4, 16, 5], // 12544 rows: the weight gradient caps its row chunks
+      [2, 0, 3, 2, 4, 5], // no visible rows: y, dx empty; dweight and dbias are zero
+      [2, 6, 4, 2, 772, 5], // cells: three channel passes, the last of one pair
+      [3, 7, 5, 4, 10, 3], // cells: a block of fewer cells, chunks of 7 cells in groups of 4 and 3
+      [2, 10, 5, 4, 33, 5], // odd C: the taps kernels (dwconv_fast.cu) in both families
+    ])('float32 n=%i k=%i g=%i t=%i c=%i ks=%i matches the CPU op, forward and backward', (n, k, g, t, c, ks) => {
+      const { seed, geo, inp, R } = setup(n, k, g, t, c, ks);
+      const cpu = run('cpu', 'float32', geo, ks, inp);
+      const gpu = run('cuda', 'float32', geo, ks, inp);
+      for (const key of KEYS) {
+        expect(gpu[key].length).toBe(cpu[key].length);
+        expect(relL2(gpu[key], cpu[key]), `${key} (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+      }
+      if (R === 0) expect([...gpu.dw, ...gpu.db].every((v) => v === 0)).toBe(true);
     });
-    const cpu = grads('cpu'), gpu = grads('cuda');
-    cpu.forEach((want, i) => expect(relL2(gpu[i], want), `output ${i} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+
+    // The outputs are rounded to bf16 too, which adds about as much error as the input rounding, so
+    // the measured ratio is ~1.2-1.4; every output here has >= 256 elements (dbias: C), which keeps
+    // its sampling spread far below the factor 2.
+    it.each([
+      [2, 10, 5, 4, 256, 5],
+      [1, 7, 4, 2, 384, 3],
+      [2, 9, 3, 2, 256, 5], // every cell kept
+      [1, 12, 5, 4, 258, 5], // two channel passes
+    ])('bfloat16 n=%i k=%i g=%i t=%i c=%i ks=%i stays within twice the input-rounding error', (n, k, g, t, c, ks) => {
+      const { seed, geo, inp } = setup(n, k, g, t, c, ks);
+      const cpu = run('cpu', 'float32', geo, ks, inp);
+      const rounded = run('cpu', 'float32', geo, ks, { x: roundBf16(inp.x), w: roundBf16(inp.w), b: roundBf16(inp.b), dy: roundBf16(inp.dy) });
+      const bf = run('cuda', 'bfloat16', geo, ks, inp);
+      for (const key of KEYS) {
+        const budget = relL2(rounded[key], cpu[key]);
+        expect(budget).toBeGreaterThan(0);
+        expect(relL2(bf[key], cpu[key]), `${key} (seed ${seed}; input rounding alone: ${budget})`).toBeLessThanOrEqual(2 * budget);
+      }
+    });
+
+    it('runs through the TS API and the tape on cuda, matching the CPU gradients', () => {
+      const seed = freshSeed();
+      const n = 2, k = 5, g = 3, t = 4, c = 12, ks = 5, R = n * k * t * t;
+      const cells = randomCells(n, k, g, seed);
+      const X = rand32(R * c, seed + 1), W = rand32(c * ks * ks, seed + 2, 0.3), B = rand32(c, seed + 3), DY = rand32(R * c, seed + 4);
+      const grads = (device: Device) => tidy(() => {
+        const layout = makeVisibleLayout(cells, n, k, g, device);
+        const x = requireGrad(tensor(X, [R, c], { dtype: 'float32', device }));
+        const w = requireGrad(tensor(W, [c, 1, ks, ks], { dtype: 'float32', device }));
+        const b = requireGrad(tensor(B, [c], { dtype: 'float32', device }));
+        const y = dwconvRows(x, w, b, layout, t);
+        expect(y.device).toBe(device);
+        backward(y, tensor(DY, [R, c], { dtype: 'float32', device }));
+        const out = [host(y), host(x.grad!), host(w.grad!), host(b.grad!)];
+        for (const p of [x, w, b]) p.grad!.dispose();
+        disposeLayout(layout);
+        return out;
+      });
+      const cpu = grads('cpu'), gpu = grads('cuda');
+      cpu.forEach((want, i) => expect(relL2(gpu[i], want), `output ${i} (seed ${seed})`).toBeLessThanOrEqual(1e-5));
+    });
   });
 
   it('rejects device mixes and bad layouts before any kernel runs', () => {

@@ -153,10 +153,12 @@ struct SplitPlan {
   int64_t slices, k_chunk;
 };
 /**
- * Split K when a single problem has fewer output tiles than two waves of the GPU and K is long
- * (slices of at least 512); else one slice.
+ * How many slices of K a single problem of `tiles` bm x bn output tiles runs as, for a kernel with
+ * blocks_per_sm resident blocks per multiprocessor: where it has fewer tiles than two waves and K
+ * is long (slices of at least 512), the count of the lowest modelled time (cuda/gemm_split.cu);
+ * else one slice.
  */
-SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int64_t k_step);
+SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int bm, int bn, int64_t k_step, int blocks_per_sm);
 /** C = alpha·Σ_s ws[s] + beta·C + bias and the extras, the slices summed in order (deterministic). */
 void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
                          int64_t slices);
@@ -165,15 +167,15 @@ int sweep_tiling(const char* env, int max);
 
 /**
  * Runs a tile kernel over a problem (its dims, extras and bias as the kernel takes them) of bm x bn
- * output tiles with K steps of bk: split K when
+ * output tiles with K steps of bk, blocks_per_sm of its blocks resident per multiprocessor: split K when
  * plan_split_k says so (one grid over the slices, then the reduction), else the batches on grid z
  * in chunks of 65535. launch_grid(split, grid, ws, k_chunk, batch0) launches one grid.
  */
 template <typename LaunchGrid>
 void run_tiles(const GemmParams& p, const TcDims& d, const TcExtras& x, const __nv_bfloat16* bias, int bm, int bn, int bk,
-               LaunchGrid launch_grid) {
+               int blocks_per_sm, LaunchGrid launch_grid) {
   dim3 grid(unsigned((p.n + bn - 1) / bn), unsigned((p.m + bm - 1) / bm), 1);
-  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, bk);
+  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, bm, bn, bk, blocks_per_sm);
   if (plan.slices > 1) {
     Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
     grid.z = unsigned(plan.slices);

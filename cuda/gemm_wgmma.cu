@@ -41,9 +41,13 @@ struct WgCfg {
   static_assert(PANEL_BYTES % 1024 == 0 && STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
 };
 // The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..3 in a CONVMAE_GEMM_SWEEP build); 0
-// is the default and the only one compiled otherwise.
-using WgCfg0 = WgCfg<128, 4, 1>;  // 128 KB of shared memory, copies two tiles ahead
-using WgCfg1 = WgCfg<128, 3, 2>;  // 96 KB, two blocks per SM
+// is the default and the only one compiled otherwise. The default runs two blocks per SM so that
+// one block's pipeline fill and epilogue overlap the other's products: with one block, a K = 256
+// tile (4 K steps, ~1.2 µs of tensor-core work on an H100) would also wait ~1 µs for its first
+// tiles and ~0.7 µs for its epilogue, and most of the model's GEMMs have K <= 1024 (modelled:
+// ~2x at K = 256, ~1.3x at 1024, ~1.1x at 3072; the sweep's tiling 1 is the one-block version).
+using WgCfg0 = WgCfg<128, 3, 2>;  // 96 KB of shared memory, copies one tile ahead, two blocks per SM
+using WgCfg1 = WgCfg<128, 4, 1>;  // 128 KB, copies two tiles ahead, one block per SM
 using WgCfg2 = WgCfg<256, 3, 1>;  // 144 KB, 128x256 tiles
 using WgCfg3 = WgCfg<128, 6, 1>;  // 192 KB, copies four tiles ahead (more loads in flight on long K)
 

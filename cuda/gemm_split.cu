@@ -34,8 +34,10 @@ __global__ void split_reduce_kernel(__nv_bfloat16* C, const float* ws, const __n
 // output element) at kAssumedBandwidth. The assumptions only rank the candidates: what the model
 // weighs is how full the last wave is against the workspace traffic (e.g. 16 tiles of a weight
 // gradient on 132 SMs, one block each: 17 slices make 3 waves, the last of 8 blocks; 8 slices
-// make one full-length wave and half the workspace).
-constexpr double kAssumedFlops = 400e12, kAssumedBandwidth = 2.5e12, kBlockOverheadSteps = 3;
+// make one full-length wave and half the workspace). A split must beat one slice by
+// kSplitMargin of the modelled time, so that a near tie (the model is rough) does not add a
+// workspace and a reduction pass.
+constexpr double kAssumedFlops = 400e12, kAssumedBandwidth = 2.5e12, kBlockOverheadSteps = 3, kSplitMargin = 0.1;
 
 SplitPlan slices_of(int64_t k, int64_t wanted, int64_t k_step) {
   const int64_t k_chunk = ((k + wanted - 1) / wanted + k_step - 1) / k_step * k_step;
@@ -53,19 +55,24 @@ SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int bm, int bn, int64
   const int64_t most = p.batch == 1 && tiles < 2 * wave ? std::min<int64_t>(p.k / 512, 1024) : 1;
   if (most < 2) return SplitPlan{1, p.k};
   const double step_seconds = double(blocks_per_sm) * 2.0 * bm * bn * k_step / (kAssumedFlops / double(sms));
-  SplitPlan best{1, p.k};
-  double best_seconds = 0;
-  for (int64_t wanted = 1; wanted <= most; ++wanted) {
-    const SplitPlan s = slices_of(p.k, wanted, k_step);
+  auto seconds_of = [&](const SplitPlan& s) {
     const int64_t waves = (tiles * s.slices + wave - 1) / wave;
     const double workspace = s.slices > 1 ? 8.0 * double(p.m) * double(p.n) * double(s.slices) / kAssumedBandwidth : 0.0;
-    const double seconds = double(waves) * (double(s.k_chunk / k_step) + kBlockOverheadSteps) * step_seconds + workspace;
-    if (wanted == 1 || seconds < best_seconds) {
+    return double(waves) * (double(s.k_chunk / k_step) + kBlockOverheadSteps) * step_seconds + workspace;
+  };
+  const SplitPlan one{1, p.k};
+  const double one_seconds = seconds_of(one);
+  SplitPlan best = one;
+  double best_seconds = one_seconds;
+  for (int64_t wanted = 2; wanted <= most; ++wanted) {
+    const SplitPlan s = slices_of(p.k, wanted, k_step);
+    const double seconds = seconds_of(s);
+    if (seconds < best_seconds) {
       best = s;
       best_seconds = seconds;
     }
   }
-  return best;
+  return best_seconds < (1.0 - kSplitMargin) * one_seconds ? best : one;
 }
 
 void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,

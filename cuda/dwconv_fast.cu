@@ -3,8 +3,9 @@
 // of every row is the same for all its channels, so a block first resolves the neighbour rows of
 // its rows through `table` once (KS² lookups per row, kept in shared memory) and then runs the
 // channels over its threads with the KS² weights of a channel in registers:
-//   gather (forward, sign +1, and input gradient, sign −1): a block per 8 rows, threads over
-//     channels: dst[r, c] = (bias[c]) + Σ_tap w[c, tap] · src[nb(r, tap), c], taps in order;
+//   gather (forward, sign +1, and input gradient, sign −1): a block per 32 rows (so that each
+//     thread's KS² weight loads, strided by KS² in memory, serve 32 rows), threads over channels:
+//     dst[r, c] = (bias[c]) + Σ_tap w[c, tap] · src[nb(r, tap), c], taps in order;
 //   weight gradient: a block per (256 channels, row chunk) keeps KS² + 1 fp32 sums per channel
 //     in registers over the chunk's rows and writes partial[chunk][tap][c]; a second kernel sums
 //     the chunks in chunk order (deterministic) into dweight and dbias.
@@ -22,15 +23,16 @@
 namespace convmae {
 namespace {
 
-constexpr int kThreads = 256, kRows = 8;
+constexpr int kThreads = 256, kRows = 8, kGatherRows = 32;
 constexpr int64_t kMaxChunks = 1024, kMinChunkRows = 64;
 constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of partial sums
 
-// nb[rr * KK + tap] = the row read by tap of row r0 + rr (sign·offset), or −1 (zero / past the end).
-template <int KS>
+// nb[rr * KK + tap] = the row read by tap of row r0 + rr (sign·offset), or −1 (zero / past the end),
+// for ROWS rows.
+template <int KS, int ROWS>
 __device__ inline void resolve_window(int64_t* nb, const Layout& L, int64_t r0, int64_t r_end, int sign) {
   constexpr int KK = KS * KS, half = KS / 2;
-  for (int e = threadIdx.x; e < kRows * KK; e += kThreads) {
+  for (int e = threadIdx.x; e < ROWS * KK; e += kThreads) {
     const int rr = e / KK, tap = e % KK;
     const int64_t r = r0 + rr;
     int64_t v = -1;
@@ -46,11 +48,11 @@ template <typename T, int KS>
 __global__ void __launch_bounds__(kThreads)
     gather_kernel(T* dst, const T* src, const T* w, const T* bias, Layout L, int64_t rows, int sign) {
   constexpr int KK = KS * KS;
-  __shared__ int64_t nb[kRows * KK];
-  const int64_t r0 = int64_t(blockIdx.x) * kRows, C = L.c;
-  resolve_window<KS>(nb, L, r0, rows, sign);
+  __shared__ int64_t nb[kGatherRows * KK];
+  const int64_t r0 = int64_t(blockIdx.x) * kGatherRows, C = L.c;
+  resolve_window<KS, kGatherRows>(nb, L, r0, rows, sign);
   __syncthreads();
-  const int nrows = int(rows - r0 < kRows ? rows - r0 : kRows);
+  const int nrows = int(rows - r0 < kGatherRows ? rows - r0 : kGatherRows);
   for (int64_t c = threadIdx.x; c < C; c += kThreads) {
     float wc[KK];
 #pragma unroll
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int tap = 0; tap <= KK; ++tap) acc[tap] = 0.f;
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     __syncthreads();  // the previous rows' window is no longer read
-    resolve_window<KS>(nb, L, rb, r1, 1);
+    resolve_window<KS, kRows>(nb, L, rb, r1, 1);
     __syncthreads();
     if (c < C) {
       const int nrows = int(r1 - rb < kRows ? r1 - rb : kRows);
@@ -122,7 +124,7 @@ void dwconv_fast_gather(const DwconvGeometry& g, Buffer* dst, const Buffer* src,
   if (rows == 0 || g.c == 0) return;
   by_dtype_and_size(dst->dtype, g.ksize, [&](auto zero, auto ks) {
     using T = decltype(zero);
-    gather_kernel<T, decltype(ks)::value><<<unsigned((rows + kRows - 1) / kRows), kThreads, 0, cuda::stream()>>>(
+    gather_kernel<T, decltype(ks)::value><<<unsigned((rows + kGatherRows - 1) / kGatherRows), kThreads, 0, cuda::stream()>>>(
         dst->as<T>(), src->as<T>(), w->as<T>(), bias ? bias->as<T>() : nullptr, layout_of(g), rows, sign);
   });
 }

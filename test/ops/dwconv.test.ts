@@ -320,7 +320,9 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
       [16, 49, 14, 4, 16, 5], // 12544 rows: the weight gradient caps its row chunks
       [2, 0, 3, 2, 4, 5], // no visible rows: y, dx empty; dweight and dbias are zero
       [2, 6, 4, 2, 772, 5], // cells: three channel passes, the last of one pair
-      [3, 7, 5, 4, 10, 3], // cells: a block of fewer cells, chunks of 7 cells in groups of 4 and 3
+      [3, 7, 5, 4, 10, 3], // cells: blocks and chunks of fewer cells than a group
+    [43, 49, 14, 4, 4, 5], // cells: 2107 cells in 422 chunks of 5 (a group of 4, then 1)
+    [168, 49, 14, 2, 2, 3], // cells at t = 2: 8232 cells in 485 chunks of 17 (groups of 16, then 1)
       [2, 10, 5, 4, 33, 5], // odd C: the taps kernels (dwconv_fast.cu) in both families
     ])('float32 n=%i k=%i g=%i t=%i c=%i ks=%i matches the CPU op, forward and backward', (n, k, g, t, c, ks) => {
       const { seed, geo, inp, R } = setup(n, k, g, t, c, ks);

@@ -124,7 +124,7 @@ void gather_conv(const DwconvGeometry& g, T* dst, const T* src, const T* w, cons
 }  // namespace
 
 void cuda_dwconv_rows(const DwconvParams& p) {
-  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.y, p.x, p.weight, p.bias}))
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.y, p.x, p.bias}))
     return dwconv_cells_gather(p.geo, p.y, p.x, p.weight, p.bias, 1);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.y, p.x, p.weight, p.bias, 1);
   by_dtype(p.y->dtype, [&](auto zero) {
@@ -134,7 +134,7 @@ void cuda_dwconv_rows(const DwconvParams& p) {
 }
 
 void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
-  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dx, p.dy, p.weight}))
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dx, p.dy}))
     return dwconv_cells_gather(p.geo, p.dx, p.dy, p.weight, nullptr, -1);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_gather(p.geo, p.dx, p.dy, p.weight, nullptr, -1);
   by_dtype(p.dx->dtype, [&](auto zero) {
@@ -144,7 +144,7 @@ void cuda_dwconv_rows_backward_input(const DwconvBackwardInputParams& p) {
 }
 
 void cuda_dwconv_rows_backward_weight(const DwconvBackwardWeightParams& p) {
-  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dweight, p.dbias, p.dy, p.x})) return dwconv_cells_weight(p);
+  if (cells_chosen() && dwconv_cells_supported(p.geo, {p.dy, p.x})) return dwconv_cells_weight(p);
   if (dwconv_fast_supported(p.geo.ksize)) return dwconv_fast_weight(p);
   const DwconvGeometry& g = p.geo;
   const int64_t C = g.c, taps = g.ksize * g.ksize + 1, rows = rows_of(g);

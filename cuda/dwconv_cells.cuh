@@ -9,7 +9,8 @@
 #include "ops/dwconv.h"
 
 namespace convmae {
-/** Whether the cell kernels take this geometry and these buffers (all of the call's tensors). */
+/** Whether the cell kernels take this geometry and these buffers (those they access in pairs of
+ * elements: the data, its output and the bias; weights and their gradients go element by element). */
 bool dwconv_cells_supported(const DwconvGeometry& g, std::initializer_list<const Buffer*> buffers);
 /** dst = conv(src) (sign +1: forward with bias; sign −1: the input gradient, bias null). */
 void dwconv_cells_gather(const DwconvGeometry& g, Buffer* dst, const Buffer* src, const Buffer* w, const Buffer* bias,

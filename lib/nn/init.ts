@@ -16,8 +16,7 @@ export function fromValues(ctx: InitContext, values: Float64Array, shape: number
 export function uniform(ctx: InitContext, shape: number[], bound: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const v = new Float64Array(n);
-  ctx.rng.fillUniform(v);
-  for (let i = 0; i < n; i++) v[i] = (2 * v[i] - 1) * bound;
+  for (let i = 0; i < n; i++) v[i] = (2 * ctx.rng.uniform() - 1) * bound;
   return fromValues(ctx, v, shape);
 }
 

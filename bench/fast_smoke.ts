@@ -1,10 +1,11 @@
 // A quick first look at the fast CUDA kernel families (gemm wgmma, attention mma, layernorm
-// rows, dwconv cells): each runs forward and backward once on small bf16 problems, compared with the CPU in
+// rows, dwconv cells) and at the alternative ones not yet run on a GPU (gemm mma): each runs forward and backward once on small bf16 problems, compared with the CPU in
 // float32 on the same bf16-rounded inputs. A smoke check, not the tests (those hold every shape
 // to the per-op rule): it exists so that a GPU run learns in seconds, under a short timeout,
 // whether these kernels run at all (a hang or a fault here means the run should leave them out).
-// The last lines name the families whose every case passed ("fast_smoke passing: gemm=wgmma,...",
-// or "none"), which bench/gpu-check.sh keeps for the rest of its run.
+// The last lines name the fast families whose every case passed ("fast_smoke passing:
+// gemm=wgmma,...", or "none"), which bench/gpu-check.sh keeps for the rest of its run, and the
+// alternatives that passed ("fast_smoke passing alternatives: gemm=mma", or "none").
 // Where a gemm case fails, the index probe of bench/gemm_probe.ts follows: which input element
 // each wrong output element was read from.
 //   node dist/bench/fast_smoke.js        prints a line per case, exits 1 when one is off
@@ -27,11 +28,15 @@ interface Case {
   run: (xs: Tensor[]) => Tensor;
   /** Names of the output and of each input's gradient, for the breakdown of a failure. */
   parts: string[];
+  /** The family of the case's op when it is an alternative, not the fast one (FAST). */
+  alternative?: string;
 }
 
 /** The fast family of each op under check; each case's name starts with its op. */
 const FAST = { gemm: 'wgmma', attention: 'mma', layernorm: 'rows', dwconv: 'cells' } as const;
 type FastOp = keyof typeof FAST;
+/** "op=family" of a case: its alternative family, else the fast one. */
+const familyOf = (c: Case) => `${c.name.split(' ')[0]}=${c.alternative ?? FAST[c.name.split(' ')[0] as FastOp]}`;
 
 const QKV = ['out', 'dqkv'], DW = ['y', 'dx', 'dweight', 'dbias'];
 
@@ -43,6 +48,8 @@ function smokeLayout(n: number, k: number, g: number, x: Tensor): VisibleLayout 
 const CASES: Case[] = [
   { name: 'gemm wgmma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'] },
   { name: 'gemm wgmma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'] },
+  { name: 'gemm mma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'mma' },
+  { name: 'gemm mma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'], alternative: 'mma' },
   { name: 'attention mma L49 h2 d64', inputs: [[2, 49, 3 * 2 * 64]], run: ([q]) => ops.attention(q, 2), parts: QKV },
   { name: 'attention mma L196 h2 d32', inputs: [[2, 196, 3 * 2 * 32]], run: ([q]) => ops.attention(q, 2), parts: QKV },
   { name: 'attention mma L50 h1 d80', inputs: [[1, 50, 3 * 80]], run: ([q]) => ops.attention(q, 1), parts: QKV },
@@ -116,12 +123,14 @@ function main(): void {
   if (dry) console.log('fast_smoke: dry run, the CPU against itself');
   else {
     for (const op of Object.keys(FAST) as FastOp[]) setKernel(op, FAST[op]);
-    console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm cases run wmma)'}`);
+    console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm wgmma cases run wmma)'}`);
   }
   let failed = 0;
-  const failedOps = new Set<FastOp>();
+  const failedFamilies = new Set<string>();  // "op=family"
   for (const c of CASES) {
-    const op = c.name.split(' ')[0] as FastOp;
+    const family = familyOf(c);
+    const [op, name] = family.split('=') as [FastOp, string];
+    if (!dry) setKernel(op, name as never);
     const t0 = Date.now();
     try {
       const want = evaluate(c, 'cpu', 7), cpu = want.values, gpu = evaluate(c, dev, 7).values;
@@ -131,28 +140,35 @@ function main(): void {
       const ok = worst <= 1e-2;
       if (!ok) {
         failed++;
-        failedOps.add(op);
+        failedFamilies.add(family);
       }
       console.log(`  ${c.name.padEnd(48)} worst rel L2 ${worst.toExponential(2)}  ${Date.now() - t0} ms  ${ok ? 'ok' : 'FAIL'}`);
       if (!ok) for (const line of breakdown(c.parts, want.shapes, gpu, cpu)) console.log(`      ${line}`);
     } catch (e) {
       failed++;
-      failedOps.add(op);
+      failedFamilies.add(family);
       console.log(`  ${c.name.padEnd(48)} ${(e as Error).message.split('\n')[0]}  FAIL`);
+    } finally {
+      if (!dry) setKernel(op, FAST[op] as never);
     }
   }
-  if (failedOps.has('gemm')) {
+  for (const family of [...failedFamilies].filter((f) => f.startsWith('gemm='))) {
     // Where the wrong GEMM reads from, for the next fix (bench/gemm_probe.ts).
-    console.log('  gemm probe (identity times an index matrix; ok rows left out):');
+    console.log(`  ${family} probe (identity times an index matrix; ok rows left out):`);
     try {
+      if (!dry) setKernel('gemm', family.slice(5) as never);
       for (const r of probeGemm(dev, 128)) if (r.wrong) console.log(`    ${r.label.padEnd(22)} ${r.wrong}/${r.total} wrong: ${r.detail}`);
     } catch (e) {
       console.log(`    ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      if (!dry) setKernel('gemm', FAST.gemm);
     }
   }
-  // For bench/gpu-check.sh: the fast families whose every case passed (the rest of its run keeps them).
-  const passing = (Object.keys(FAST) as FastOp[]).filter((op) => !failedOps.has(op)).map((op) => `${op}=${FAST[op]}`);
+  // For bench/gpu-check.sh: the families whose every case passed (the rest of its run keeps them).
+  const passing = (Object.keys(FAST) as FastOp[]).map((op) => `${op}=${FAST[op]}`).filter((f) => !failedFamilies.has(f));
+  const alternatives = [...new Set(CASES.filter((c) => c.alternative).map(familyOf))].filter((f) => !failedFamilies.has(f));
   console.log(`fast_smoke passing: ${passing.length ? passing.join(',') : 'none'}`);
+  console.log(`fast_smoke passing alternatives: ${alternatives.length ? alternatives.join(',') : 'none'}`);
   console.log(failed ? `fast_smoke: ${failed} case(s) FAILED` : 'fast_smoke: all cases ok');
   process.exitCode = failed ? 1 : 0;
 }

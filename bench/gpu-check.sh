@@ -15,11 +15,12 @@
 # that cannot get GPU_CHECK_MIN_SECTION seconds (default 20) is skipped and says so, and the
 # summary is printed however the run ends. Sections, most important first (logs under $OUT or
 # /tmp/gpu-check):
-#   0. a smoke check of the fast kernel families (bench/fast_smoke.ts, seconds); every later
-#      section leaves out the families it fails (all three where it hangs);
+#   0. a smoke check of the fast kernel families and of the gemm mma alternative
+#      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
+#      of them where it hangs), and where gemm wgmma fails and gemm mma passes the fast set takes mma;
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
 #      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
-#      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in both kernel families; the bf16
+#      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
 #      step against the float32 one), then the model-level ones again with wgmma/mma/rows/cells as the
 #      defaults;
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
@@ -30,7 +31,8 @@
 #      (bench/step_profile.ts), and the host's own cost of a step (--null-compute);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
 #      (bench/op_timings.ts), and the GEMMs, MLPs, attentions, layernorms and depthwise convs again
-#      on the fast families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells);
+#      on the fast families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells),
+#      and the GEMMs and MLPs on gemm mma;
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
@@ -79,7 +81,7 @@ step_ratios() {
 
 # Prints the tables and the summary; runs however the script ends.
 finish() {
-  for f in op_timings op_timings_fast; do
+  for f in op_timings op_timings_fast op_timings_gemm_mma; do
     [[ -f "$out/$f.txt" ]] && { sed -n '/^ops at /,$p' "$out/$f.txt"; grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"; }
   done
   for f in step_profile step_profile_fast; do
@@ -138,14 +140,22 @@ fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
 run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
 fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $fast || $fast == none ]] && fast=
+#    the alternatives it checks beside them (gemm=mma: ldmatrix/mma.sync, for cards before Hopper);
+#    where gemm=wgmma failed and gemm=mma passed, the fast set takes gemm=mma
+alt=$(sed -n 's/^fast_smoke passing alternatives: //p' "$out/fast_smoke.txt" | tail -1)
+[[ -z $alt || $alt == none ]] && alt=
+gemm_mma_ok=$([[ ",$alt," == *,gemm=mma,* ]] && echo 1 || echo 0)
+if [[ ",$fast," != *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then fast=${fast:+$fast,}gemm=mma; fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
-note "fast kernels smoke (wgmma/mma/rows/cells): $ran, $(tail -1 "$out/fast_smoke.txt")"
+note "fast kernels smoke (wgmma/mma/rows/cells, and gemm mma): $ran, $(tail -1 "$out/fast_smoke.txt"); alternatives passing: ${alt:-none}"
 cat "$out/fast_smoke.txt"
-# the fast families that did not pass, as a regex alternation (empty: none left out)
-left_out=$(tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${fast:-@}") | cut -d= -f2 | paste -sd'|')
+# the families that did not pass, as "op kernel family name" alternatives (empty: none left out);
+# the CUDA suites name their family describes so
+left_out=$( { tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${fast:-@}"); ((gemm_mma_ok)) || echo gemm=mma; } |
+  sed 's/=/ kernel family /' | paste -sd'|')
 vitest_filter=()
 if [[ -n $left_out ]]; then
-  vitest_filter=(-t "^(?!.*kernel family ($left_out)).*\$")
+  vitest_filter=(-t "^(?!.*($left_out)).*\$")
   summary+=("left out of the rest of this run (the smoke check did not pass them): $left_out; kept: ${fast:-none}")
 fi
 # fast_only CMD...: CMD when the fast families passed the smoke check, else a note.
@@ -192,6 +202,11 @@ if wanted 4; then
   run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
   fast_only run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
     --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
+  #    the GEMMs on the mma family too (ldmatrix/mma.sync: the sm_80+ kernel beside wgmma and wmma)
+  if ((gemm_mma_ok)); then
+    run "op_timings (gemm mma)" 60 "$out/op_timings_gemm_mma.txt" env CONVMAE_KERNELS=gemm=mma node dist/bench/op_timings.js \
+      --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm mma) $ran"
+  fi
 fi
 if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   if command -v compute-sanitizer >/dev/null; then
@@ -233,13 +248,21 @@ if wanted 7 && [[ "${GPU_CHECK_CLI:-1}" != 0 ]]; then
   fi
 fi
 # 8. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
-#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE, wmma: CONVMAE_GEMM_TILE) through the
-#    gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
+#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE; wmma and mma: CONVMAE_GEMM_TILE, the
+#    mma ones where the smoke check passed gemm mma) through the gemm tests and the gemm timings;
+#    with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
-  for t in WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3; do
-    run "sweep $t tests" 60 "$out/sweep_$t.txt" env CONVMAE_$t node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts
-    note "sweep CONVMAE_$t gemm tests: $ran, $(tests_line "$out/sweep_$t.txt")"
-    run "sweep $t timings" 60 "$out/sweep_${t}_timings.txt" env CONVMAE_$t node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"
+  sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
+  ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
+  for t in "${sweeps[@]}"; do
+    # the timings under the family the tiling belongs to ("mma:X=n": X=n under gemm=mma); the
+    # tests run every family themselves
+    family=$([[ $t == mma:* ]] && echo gemm=mma || { [[ $t == WGMMA_* ]] && echo gemm=wgmma || echo gemm=wmma; })
+    v=${t#mma:} f=${t/:/_}
+    run "sweep $t tests" 60 "$out/sweep_$f.txt" env CONVMAE_$v node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts
+    note "sweep $t gemm tests: $ran, $(tests_line "$out/sweep_$f.txt")"
+    run "sweep $t timings" 60 "$out/sweep_${f}_timings.txt" env CONVMAE_$v CONVMAE_KERNELS=$family \
+      node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"
   done
   summary+=("GEMM tiling sweep: see sweep_*_timings.txt")
 fi

@@ -1,21 +1,28 @@
 // gemm on tensor cores for bfloat16 storage (contract in native/ops/gemm.h; the caller falls back
-// to the plain kernel when this path declines). bf16 operands, fp32 accumulation (WMMA 16x16x16),
-// then alpha, beta·C and the bias in fp32 and one rounding to bf16.
-// Tiles: 128x128 outputs per block of 8 warps (2x4, each 64x32), K in steps of 32 staged through
-// a 3-deep cp.async pipeline in shared memory. Each operand stays in its global layout in shared
-// memory (16-byte copies along its contiguous dimension) and the WMMA fragment layout follows it,
-// so all four transpose combinations read memory the same way. Eligible when the contiguous
-// extent of each operand (K or M for A, K or N for B) and the batch strides are multiples of 8
-// elements (16 bytes); rows past M/N and K past the end are zero-filled by the copies.
+// to the plain kernel when this path declines). bf16 operands, fp32 accumulation, then alpha,
+// beta·C and the bias in fp32 and one rounding to bf16.
+// Tiles: 128x128 (wmma) or 128x256 (mma) outputs per block of 8 warps (2x4, each 64x32 or 64x64),
+// K in steps of 32 staged through a 3-deep cp.async pipeline in shared memory. Each operand stays in its global layout in shared
+// memory (16-byte copies along its contiguous dimension) and the fragment loads follow it, so all
+// four transpose combinations read memory the same way. Eligible when the contiguous extent of
+// each operand (K or M for A, K or N for B) and the batch strides are multiples of 8 elements
+// (16 bytes); rows past M/N and K past the end are zero-filled by the copies.
+// Two warp-level main loops over the same tiles, pipeline and epilogue (the gemm kernel choice):
+//   wmma: the WMMA API (16x16x16 fragments; the fragment layouts are the compiler's);
+//   mma:  ldmatrix .x4 (.trans for an operand whose K runs along rows of its tile) and mma.sync
+//         m16n8k16 (cuda/mma_sync.cuh): per k16 step a warp's 64x64 tile takes 4 ldmatrix for A,
+//         4 for B and 32 mma, with the fragment layouts of the PTX ISA. The 8-element row pad
+//         (80- or 272-byte pitch) puts the 8 rows of every ldmatrix in distinct banks.
 // Split K (cuda/gemm_split.cu) for single problems with too few output tiles: each slice's blocks
 // write fp32 tiles to a scratch that a second kernel sums in order.
-// This is the gemm kernel of every sm_80+ card; Hopper runs cuda/gemm_wgmma.cu unless the
-// kernel choice says wmma.
+// This is the gemm kernel of every sm_80+ card; Hopper runs cuda/gemm_wgmma.cu when the kernel
+// choice says wgmma.
 #include <cuda_bf16.h>
 #include <mma.h>
 
 #include "gemm_common.cuh"
 #include "gemm_tc.cuh"
+#include "mma_sync.cuh"
 #include "runtime.cuh"
 #include "scratch.cuh"
 #include "storage.cuh"
@@ -38,8 +45,13 @@ struct Cfg {
   static constexpr int MIN_BLOCKS = MIN_BLOCKS_, WARPS = WARPS_M * WARPS_N, THREADS = 32 * WARPS;
   static constexpr int FM = BM / WARPS_M / 16, FN = BN / WARPS_N / 16;  // fragments per warp
 };
-// The tilings the GEMM benchmark can pick (CONVMAE_GEMM_TILE=0..3 in a build configured with
-// CONVMAE_GEMM_SWEEP=1); 0 is the default and the only one compiled otherwise.
+// The tilings. Defaults: wmma 128x128 with 64x32 warp tiles (Cfg0, the best of run 5's sweep on
+// an H100 within ~10%); mma 128x256 with 64x64 warp tiles (Cfg2). For mma.sync the shared-memory
+// traffic is the bound to beat: at ~0.5 m16n8k16 per clock per SM (H100 and A100) and 128 bytes
+// of shared memory per clock, a 64x32 warp tile's 6 ldmatrix.x4 per 16 mma (plus the cp.async
+// fills) take as many clocks as its tensor work, a 64x64 tile's 8 per 32 about 70% of them.
+// A sweep build (CONVMAE_GEMM_SWEEP=1) picks the others with CONVMAE_GEMM_TILE=1..3: 1 is Cfg1,
+// 2 the other main loop's default, 3 is Cfg3.
 using Cfg0 = Cfg<128, 128, 32, 2, 4, 3, 2>;  // warp tile 64x32
 using Cfg1 = Cfg<128, 128, 64, 2, 4, 3, 1>;  // a longer K step
 using Cfg2 = Cfg<128, 256, 32, 2, 4, 3, 1>;  // warp tile 64x64
@@ -82,7 +94,106 @@ __device__ inline void load_tile(bf16* s, const bf16* g, int64_t ld_g, int64_t o
   }
 }
 
-template <typename G, bool TA, bool TB, bool SPLIT>
+// The warp-level main loops. Each holds one warp's WTM x WTN fp32 accumulators (FM x FN 16x16
+// fragments) and has: step(ta, tb, kk, r0, c0, lane), the products of one k16 step at column kk of
+// the staged tiles (ld LDA / LDB elements), the warp tile at rows r0.. and columns c0..; and
+// stage(i, j, st, lane), fragment (i, j) into a warp's fp32 staging tile of 16 rows of kStageLd
+// floats in row-major order.
+template <int FM, int FN, bool a_kc, bool b_kc, int LDA, int LDB>
+struct WmmaWarpTile {
+  using LayoutA = typename std::conditional<a_kc, wmma::row_major, wmma::col_major>::type;
+  using LayoutB = typename std::conditional<b_kc, wmma::col_major, wmma::row_major>::type;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+
+  __device__ void zero() {
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+  }
+  __device__ void step(const bf16* ta, const bf16* tb, int kk, int r0, int c0, int) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LayoutA> fa[FM];
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[FN];
+#pragma unroll
+    for (int i = 0; i < FM; ++i) {
+      const int r = r0 + i * 16;
+      wmma::load_matrix_sync(fa[i], a_kc ? ta + r * LDA + kk : ta + kk * LDA + r, LDA);
+    }
+#pragma unroll
+    for (int j = 0; j < FN; ++j) {
+      const int c = c0 + j * 16;
+      wmma::load_matrix_sync(fb[j], b_kc ? tb + c * LDB + kk : tb + kk * LDB + c, LDB);
+    }
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+  }
+  __device__ void stage(int i, int j, float* st, int) const {
+    wmma::store_matrix_sync(st, acc[i][j], kStageLd, wmma::mem_row_major);
+  }
+};
+
+template <int FM, int FN, bool a_kc, bool b_kc, int LDA, int LDB>
+struct MmaWarpTile {
+  float acc[FM][2 * FN][4];  // m16 tile i, n8 tile j: rows g and g + 8, columns 2t and 2t + 1
+
+  __device__ void zero() {
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < 2 * FN; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+  }
+  // ldmatrix lane l points at row l % 8 of 8x8 matrix l / 8. A fragment: matrices (m 0-7, k 0-7),
+  // (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15); B, two n8 tiles: (n 0-7, k 0-7),
+  // (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15). A tile stored with K along its rows
+  // ([k][m] or [k][n]) is read with .trans.
+  __device__ void step(const bf16* ta, const bf16* tb, int kk, int r0, int c0, int lane) {
+    const int q = lane / 8, row = lane % 8;
+    uint32_t a[FM][4];
+#pragma unroll
+    for (int i = 0; i < FM; ++i) {
+      const int m = r0 + 16 * i;
+      if constexpr (a_kc) ldsm_x4(a[i], ta + (m + lane % 16) * LDA + kk + 8 * (lane / 16));
+      else ldsm_x4_trans(a[i], ta + (kk + row + 8 * (q / 2)) * LDA + m + 8 * (q % 2));
+    }
+#pragma unroll
+    for (int j = 0; j < FN; ++j) {
+      const int n = c0 + 16 * j;
+      uint32_t b[4];
+      if constexpr (b_kc) ldsm_x4(b, tb + (n + row + 8 * (q / 2)) * LDB + kk + 8 * (q % 2));
+      else ldsm_x4_trans(b, tb + (kk + lane % 16) * LDB + n + 8 * (lane / 16));
+#pragma unroll
+      for (int i = 0; i < FM; ++i) {
+        mma(acc[i][2 * j], a[i], b[0], b[1]);
+        mma(acc[i][2 * j + 1], a[i], b[2], b[3]);
+      }
+    }
+  }
+  // Lane (g, t) writes rows g and g + 8, columns 2t, 2t + 1 of both n8 halves as float2: with
+  // 24-float rows each half-warp's stores cover the 32 banks once.
+  __device__ void stage(int i, int j, float* st, int lane) const {
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float(&c)[4] = acc[i][2 * j + h];
+      *reinterpret_cast<float2*>(st + g * kStageLd + 8 * h + 2 * t) = make_float2(c[0], c[1]);
+      *reinterpret_cast<float2*>(st + (g + 8) * kStageLd + 8 * h + 2 * t) = make_float2(c[2], c[3]);
+    }
+  }
+};
+
+template <typename G, bool TA, bool TB, bool MMA>
+struct WarpTileOf {
+  static constexpr bool a_kc = !TA, b_kc = TB;  // whether K is the contiguous dimension of A / B
+  static constexpr int LDA = Tile<a_kc, G::BM, G::BK>::ld, LDB = Tile<b_kc, G::BN, G::BK>::ld;
+  using type = typename std::conditional<MMA, MmaWarpTile<G::FM, G::FN, a_kc, b_kc, LDA, LDB>,
+                                         WmmaWarpTile<G::FM, G::FN, a_kc, b_kc, LDA, LDB>>::type;
+};
+
+template <typename G, bool TA, bool TB, bool MMA, bool SPLIT>
 __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     gemm_tc_kernel(bf16* C, const bf16* A, const bf16* B, const bf16* bias, TcDims d, TcExtras x, int64_t batch0, float* ws,
                    int64_t k_chunk) {
@@ -111,13 +222,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp / G::WARPS_N, wn = warp % G::WARPS_N;  // warp tile: rows wm*WTM.., cols wn*WTN..
 
-  using LayoutA = typename std::conditional<a_kc, wmma::row_major, wmma::col_major>::type;
-  using LayoutB = typename std::conditional<b_kc, wmma::col_major, wmma::row_major>::type;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
-#pragma unroll
-  for (int i = 0; i < FM; ++i)
-#pragma unroll
-    for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+  typename WarpTileOf<G, TA, TB, MMA>::type tile;
+  tile.zero();
 
   const int64_t ktiles = (k_end - k_begin + BK - 1) / BK;
   auto issue = [&](int64_t kt) {
@@ -138,39 +244,23 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     const bf16* ta = sa + int(kt % STAGES) * TA_::elems;
     const bf16* tb = sb + int(kt % STAGES) * TB_::elems;
 #pragma unroll
-    for (int kk = 0; kk < BK; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, LayoutA> fa[FM];
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[FN];
-#pragma unroll
-      for (int i = 0; i < FM; ++i) {
-        const int r = wm * WTM + i * 16;
-        wmma::load_matrix_sync(fa[i], a_kc ? ta + r * TA_::ld + kk : ta + kk * TA_::ld + r, TA_::ld);
-      }
-#pragma unroll
-      for (int j = 0; j < FN; ++j) {
-        const int c = wn * WTN + j * 16;
-        wmma::load_matrix_sync(fb[j], b_kc ? tb + c * TB_::ld + kk : tb + kk * TB_::ld + c, TB_::ld);
-      }
-#pragma unroll
-      for (int i = 0; i < FM; ++i)
-#pragma unroll
-        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-    }
+    for (int kk = 0; kk < BK; kk += 16) tile.step(ta, tb, kk, wm * WTM, wn * WTN, lane);
   }
   cp_async_wait<0>();
 
   // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile (rows of
   // kStageLd floats): lane l owns row l%16, columns (l/16)*8 .. +8 (epilogue_store8 writes them).
   // With that pitch and this ownership the 16-byte reads of epilogue_store8 are free of bank
-  // conflicts, and so is the fragment's store if it writes in the mma accumulator layout (WMMA's
-  // is opaque; npm run profile:emu assumes that one). 16-float rows: 2-way, and read per element 8-way.
+  // conflicts, and so are the fragment's stores in the mma accumulator layout (the mma loop's;
+  // WMMA's layout is opaque, and npm run profile:emu assumes that one). 16-float rows: 2-way, and
+  // read per element 8-way.
   float* st = stage_out + warp * kStageElems;
   const int er = lane % 16, ec = (lane / 16) * 8;
 #pragma unroll
   for (int i = 0; i < FM; ++i) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) {
-      wmma::store_matrix_sync(st, acc[i][j], kStageLd, wmma::mem_row_major);
+      tile.stage(i, j, st, lane);
       __syncwarp();
       epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
                       st + er * kStageLd + ec);
@@ -186,32 +276,48 @@ constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
          G::WARPS * kStageElems * sizeof(float);
 }
 
-template <typename G, bool TA, bool TB, bool SPLIT>
+template <typename G, bool TA, bool TB, bool MMA, bool SPLIT>
 void configure() {
   static bool configured = false;  // the opt-in above 48 KB, once per instantiation
   if (configured) return;
-  cuda::allow_smem(gemm_tc_kernel<G, TA, TB, SPLIT>, smem_bytes<G>(!TA, TB), "gemm");
+  cuda::allow_smem(gemm_tc_kernel<G, TA, TB, MMA, SPLIT>, smem_bytes<G>(!TA, TB), "gemm");
   configured = true;
 }
 
-template <typename G, bool TA, bool TB>
+template <typename G, bool TA, bool TB, bool MMA>
 void launch_tc(const GemmParams& p) {
   constexpr size_t smem = smem_bytes<G>(!TA, TB);
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
-    auto kernel = split ? gemm_tc_kernel<G, TA, TB, true> : gemm_tc_kernel<G, TA, TB, false>;
-    split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
+    auto kernel = split ? gemm_tc_kernel<G, TA, TB, MMA, true> : gemm_tc_kernel<G, TA, TB, MMA, false>;
+    split ? configure<G, TA, TB, MMA, true>() : configure<G, TA, TB, MMA, false>();
     kernel<<<grid, G::THREADS, smem, cuda::stream()>>>(p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0, ws,
                                                        k_chunk);
   });
 }
 
-template <typename G>
+template <typename G, bool MMA>
 void launch_any(const GemmParams& p) {
-  if (p.trans_a) return p.trans_b ? launch_tc<G, true, true>(p) : launch_tc<G, true, false>(p);
-  return p.trans_b ? launch_tc<G, false, true>(p) : launch_tc<G, false, false>(p);
+  if (p.trans_a) return p.trans_b ? launch_tc<G, true, true, MMA>(p) : launch_tc<G, true, false, MMA>(p);
+  return p.trans_b ? launch_tc<G, false, true, MMA>(p) : launch_tc<G, false, false, MMA>(p);
+}
+
+template <bool MMA>
+void launch_tiling(const GemmParams& p) {
+  using Default = typename std::conditional<MMA, Cfg2, Cfg0>::type;
+#ifdef CONVMAE_GEMM_SWEEP
+  using Other = typename std::conditional<MMA, Cfg0, Cfg2>::type;
+  static const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read once
+  switch (tiling) {
+    case 1: return launch_any<Cfg1, MMA>(p);
+    case 2: return launch_any<Other, MMA>(p);
+    case 3: return launch_any<Cfg3, MMA>(p);
+    default: break;
+  }
+#endif
+  launch_any<Default, MMA>(p);
 }
 
 }  // namespace
@@ -223,17 +329,9 @@ bool gemm_tensor_core_eligible(const GemmParams& p) {
          p.k > 0 && (p.m + 127) / 128 <= 65535;
 }
 
-void cuda_gemm_tensor_core(const GemmParams& p) {
-#ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read once
-  switch (tiling) {
-    case 1: return launch_any<Cfg1>(p);
-    case 2: return launch_any<Cfg2>(p);
-    case 3: return launch_any<Cfg3>(p);
-    default: break;
-  }
-#endif
-  launch_any<Cfg0>(p);
+void cuda_gemm_tensor_core(const GemmParams& p, bool mma_sync) {
+  if (mma_sync) launch_tiling<true>(p);
+  else launch_tiling<false>(p);
 }
 
 }  // namespace convmae

@@ -27,8 +27,11 @@ export function backends(): BackendInfo {
 
 /** The CUDA kernel family of each op that has several (native/kernel_choice.h). */
 export interface KernelChoices {
-  /** wgmma: Hopper tensor-core GEMM (other cards run wmma); wmma: the older tensor-core GEMM. */
-  gemm: 'wgmma' | 'wmma';
+  /**
+   * wgmma: Hopper tensor-core GEMM (other cards run wmma); mma: the sm_80+ tensor-core GEMM with
+   * ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API.
+   */
+  gemm: 'wgmma' | 'mma' | 'wmma';
   /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
   attention: 'mma' | 'simt';
   /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */
@@ -47,8 +50,8 @@ export function kernels(): KernelChoices {
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
  * with CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells). The defaults are the
- * families checked on a GPU so far (wmma, simt, warp, taps); wgmma, mma, rows and cells are the
- * fast ones.
+ * families checked on a GPU so far (wmma, simt, warp, taps); wgmma (or gemm mma on cards before
+ * Hopper), attention mma, rows and cells are the fast ones.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);

@@ -54,7 +54,7 @@ export interface Native {
   synchronize(): void;
   /** Returns cached CUDA blocks to the driver. */
   emptyCache(): void;
-  /** Chooses the CUDA kernel family of an op (gemm: wgmma | wmma; attention: mma | simt; layernorm: rows | warp). */
+  /** Chooses the CUDA kernel family of an op (gemm: wgmma | mma | wmma; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */
   kernels(): { gemm: string; attention: string; layernorm: string; dwconv: string };

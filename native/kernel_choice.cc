@@ -17,7 +17,7 @@ struct Entry {
 
 std::vector<Entry>& table() {
   static std::vector<Entry> t = {
-      {"gemm", {"wgmma", "wmma"}, "wmma"},
+      {"gemm", {"wgmma", "mma", "wmma"}, "wmma"},
       {"attention", {"mma", "simt"}, "simt"},
       {"layernorm", {"rows", "warp"}, "warp"},
       {"dwconv", {"cells", "taps"}, "taps"},

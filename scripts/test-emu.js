@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
 // Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
-// headers; no nvcc or GPU needed), then runs vitest with it twice: the default kernel families,
-// then the fast ones (gemm=wgmma, attention=mma, layernorm=rows, dwconv=cells) on the suites that
-// choose them.
+// headers; no nvcc or GPU needed), then runs vitest with it three times: the default kernel
+// families, the fast ones (gemm=wgmma, attention=mma, layernorm=rows, dwconv=cells) on the suites
+// that choose them, and gemm=mma (the sm_80+ alternative) on the model-level suites (the op suites
+// run every gemm family themselves).
 // Last, the profile build (build-emu-prof/, the memory-access profiler) and its test.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
@@ -26,10 +27,13 @@ const suites = ['test/emu', 'test/ops', 'test/tensor', 'test/train/optim.test.ts
 const fastSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
   'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts',
   'test/train/memory_flat.test.ts'];
+const gemmMmaSuites = ['test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/models/precision.test.ts'];
 const ok = [
   runStep('CUDA suites on the emulator, default kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
   runStep('CUDA suites on the emulator, fast kernel families', [vitest, 'run', ...fastSuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells', ...sanitizer }),
+  runStep('CUDA suites on the emulator, gemm=mma', [vitest, 'run', ...gemmMmaSuites, ...extra],
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=mma', ...sanitizer }),
 ];
 if (!asan) {
   const profiled = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });

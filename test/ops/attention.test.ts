@@ -330,7 +330,7 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
 
   const initial = kernels().attention;
   for (const family of ['mma', 'simt'] as const) {
-    describe(`kernel family ${family}`, () => {
+    describe(`attention kernel family ${family}`, () => {
       beforeAll(() => setKernel('attention', family));
       afterAll(() => setKernel('attention', initial));
 

@@ -30,7 +30,7 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
   // K with N not a multiple of 8, batches, several 128x128 tiles with partial ones in M and N, a
   // K that is no multiple of 8 (tensor cores only where A is [K, M] and B is [K, N]);
   // then the plain path (odd extents) and a shape where only one operand is aligned. Each runs
-  // with both tensor-core families (wgmma runs where the GPU is Hopper; elsewhere it is wmma too).
+  // with each tensor-core family (wgmma runs where the GPU is Hopper; elsewhere it is wmma too).
   const shapes = [[200, 136, 72, 1], [128, 128, 64, 1], [33, 40, 8, 1], [64, 256, 1000, 1], [136, 40, 2600, 1], [16, 13, 24, 1],
     [24, 20, 1032, 1], [7, 24, 48, 3], [130, 8, 16, 2], [300, 392, 200, 1], [64, 40, 27, 2], [17, 33, 9, 1], [5, 100, 1, 2], [40, 17, 24, 1]];
   it('has the wgmma GEMM on a Hopper GPU, so the wgmma family below runs it and not the wmma fallback', () => {
@@ -39,7 +39,7 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
     else expect(b.wgmma, `${b.name} is sm_${b.computeCapability}: no wgmma`).toBe(false);
   });
 
-  describe.each(['wgmma', 'wmma'] as const)('kernel family %s', (family) => {
+  describe.each(['wgmma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));
     afterAll(() => setKernel('gemm', before));

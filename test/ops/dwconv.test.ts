@@ -304,7 +304,7 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
 
   // Each case runs with both kernel families (kernel_choice.h): cells (where its shapes apply; the
   // others fall back to taps), then taps.
-  describe.each(['cells', 'taps'] as const)('kernel family %s', (family) => {
+  describe.each(['cells', 'taps'] as const)('dwconv kernel family %s', (family) => {
     const before = kernels().dwconv;
     beforeAll(() => setKernel('dwconv', family));
     afterAll(() => setKernel('dwconv', before));

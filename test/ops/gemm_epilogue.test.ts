@@ -98,7 +98,7 @@ describe.skipIf(!cudaUsable)(`gemm epilogue extras (cuda) ${cudaSkipReason}`, ()
     { m: 64, n: 40, k: 2600, ta: true, tb: false, batch: 1, alpha: 1, beta: 0, bias: true },
     { m: 17, n: 33, k: 9, ta: false, tb: true, batch: 2, alpha: 0.5, beta: 1, bias: true },
   ];
-  describe.each(['wgmma', 'wmma'] as const)('kernel family %s', (family) => {
+  describe.each(['wgmma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));
     afterAll(() => setKernel('gemm', before));

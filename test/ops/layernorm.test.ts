@@ -296,7 +296,7 @@ describe.skipIf(!cudaUsable)(`layerNorm (cuda) ${cudaSkipReason}`, () => {
   });
 
   // Each case runs with both kernel families (kernel_choice.h): rows, then warp.
-  describe.each(['rows', 'warp'] as const)('kernel family %s', (family) => {
+  describe.each(['rows', 'warp'] as const)('layernorm kernel family %s', (family) => {
     const before = kernels().layernorm;
     beforeAll(() => setKernel('layernorm', family));
     afterAll(() => setKernel('layernorm', before));

@@ -17,7 +17,8 @@
 # /tmp/gpu-check):
 #   0. a smoke check of the fast kernel families and of the gemm mma alternative
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
-#      of them where it hangs), and where gemm wgmma fails and gemm mma passes the fast set takes mma;
+#      of them where it hangs); where gemm wgmma fails and gemm mma passes the fast set takes mma,
+#      where both pass the faster on the model's GEMMs (bench/gemm_pick.ts, under a minute);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
 #      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
@@ -32,7 +33,7 @@
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
 #      (bench/op_timings.ts), and the GEMMs, MLPs, attentions, layernorms and depthwise convs again
 #      on the fast families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells),
-#      and the GEMMs and MLPs on gemm mma;
+#      and the GEMMs and MLPs on the gemm family (wgmma or mma) the fast set did not take;
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
@@ -81,7 +82,7 @@ step_ratios() {
 
 # Prints the tables and the summary; runs however the script ends.
 finish() {
-  for f in op_timings op_timings_fast op_timings_gemm_mma; do
+  for f in op_timings op_timings_fast op_timings_gemm_other; do
     [[ -f "$out/$f.txt" ]] && { sed -n '/^ops at /,$p' "$out/$f.txt"; grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"; }
   done
   for f in step_profile step_profile_fast; do
@@ -140,18 +141,31 @@ fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
 run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
 fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $fast || $fast == none ]] && fast=
+passed=$fast
 #    the alternatives it checks beside them (gemm=mma: ldmatrix/mma.sync, for cards before Hopper);
 #    where gemm=wgmma failed and gemm=mma passed, the fast set takes gemm=mma
 alt=$(sed -n 's/^fast_smoke passing alternatives: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $alt || $alt == none ]] && alt=
 gemm_mma_ok=$([[ ",$alt," == *,gemm=mma,* ]] && echo 1 || echo 0)
-if [[ ",$fast," != *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then fast=${fast:+$fast,}gemm=mma; fi
-fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
 note "fast kernels smoke (wgmma/mma/rows/cells, and gemm mma): $ran, $(tail -1 "$out/fast_smoke.txt"); alternatives passing: ${alt:-none}"
+if [[ ",$fast," != *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then fast=${fast:+$fast,}gemm=mma; fi
+#    where both passed, the faster on the model's MLPs and qkv GEMM (bench/gemm_pick.ts) goes into
+#    the fast set, and section 4 times the other one's GEMMs too
+gemm_other=
+if [[ ",$fast," == *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then
+  gemm_other=mma
+  if run "gemm family pick" 60 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js wgmma,mma; then
+    note "gemm family pick: $(tail -1 "$out/gemm_pick.txt") ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
+    if [[ $(tail -1 "$out/gemm_pick.txt") == 'gemm_pick: mma' ]]; then fast=${fast/gemm=wgmma/gemm=mma}; gemm_other=wgmma; fi
+  else
+    note "gemm family pick $ran (see gemm_pick.txt); the fast set keeps wgmma"
+  fi
+fi
+fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
 cat "$out/fast_smoke.txt"
 # the families that did not pass, as "op kernel family name" alternatives (empty: none left out);
 # the CUDA suites name their family describes so
-left_out=$( { tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${fast:-@}"); ((gemm_mma_ok)) || echo gemm=mma; } |
+left_out=$( { tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${passed:-@}"); ((gemm_mma_ok)) || echo gemm=mma; } |
   sed 's/=/ kernel family /' | paste -sd'|')
 vitest_filter=()
 if [[ -n $left_out ]]; then
@@ -202,10 +216,10 @@ if wanted 4; then
   run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
   fast_only run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
     --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
-  #    the GEMMs on the mma family too (ldmatrix/mma.sync: the sm_80+ kernel beside wgmma and wmma)
-  if ((gemm_mma_ok)); then
-    run "op_timings (gemm mma)" 60 "$out/op_timings_gemm_mma.txt" env CONVMAE_KERNELS=gemm=mma node dist/bench/op_timings.js \
-      --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm mma) $ran"
+  #    the GEMMs on the tensor-core family the fast set did not take (wgmma or mma) too
+  if [[ -n $gemm_other ]]; then
+    run "op_timings (gemm $gemm_other)" 60 "$out/op_timings_gemm_other.txt" env CONVMAE_KERNELS=gemm=$gemm_other \
+      node dist/bench/op_timings.js --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm $gemm_other) $ran"
   fi
 fi
 if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then

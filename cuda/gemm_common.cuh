@@ -148,17 +148,22 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
   }
 }
 
-/** How one problem's K is cut: `slices` slices of `k_chunk` (a multiple of the kernel's K step). */
-struct SplitPlan {
-  int64_t slices, k_chunk;
+/**
+ * How a problem's tiles run: rows [0, dp_rows) as whole-K tiles, rows [dp_rows, M) in `slices`
+ * slices of K of k_chunk each (a multiple of the kernel's K step) summed by a second kernel
+ * (slices 1: nothing split, dp_rows = M).
+ */
+struct TilePlan {
+  int64_t dp_rows, slices, k_chunk;
 };
 /**
- * How many slices of K a single problem of `tiles` bm x bn output tiles runs as, for a kernel with
- * blocks_per_sm resident blocks per multiprocessor: where it has fewer tiles than two waves and K
- * is long (slices of at least 512), the count of the lowest modelled time (cuda/gemm_split.cu);
- * else one slice.
+ * The plan of the lowest modelled time (cuda/gemm_split.cu) for a kernel of bm x bn tiles, K steps
+ * of k_step and blocks_per_sm resident blocks per multiprocessor. Only single problems with a long
+ * K split (slices of at least 512): all rows where there are fewer tiles than two waves; else the
+ * rows past the whole tile rows that fill the full waves, where the short last wave would
+ * otherwise leave most of the machine idle. Else nothing is split.
  */
-SplitPlan plan_split_k(const GemmParams& p, int64_t tiles, int bm, int bn, int64_t k_step, int blocks_per_sm);
+TilePlan plan_tiles(const GemmParams& p, int bm, int bn, int64_t k_step, int blocks_per_sm);
 /** C = alpha·Σ_s ws[s] + beta·C + bias and the extras, the slices summed in order (deterministic). */
 void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
                          int64_t slices);
@@ -167,25 +172,38 @@ int sweep_tiling(const char* env, int max);
 
 /**
  * Runs a tile kernel over a problem (its dims, extras and bias as the kernel takes them) of bm x bn
- * output tiles with K steps of bk, blocks_per_sm of its blocks resident per multiprocessor: split K when
- * plan_split_k says so (one grid over the slices, then the reduction), else the batches on grid z
- * in chunks of 65535. launch_grid(split, grid, ws, k_chunk, batch0) launches one grid.
+ * output tiles with K steps of bk, blocks_per_sm of its blocks resident per multiprocessor, as
+ * plan_tiles says: the whole-K rows as one grid, the split rows as one grid over the slices (grid
+ * z) then the reduction; unsplit problems with the batches on grid z in chunks of 65535.
+ * launch_grid(split, grid, A, C, dims, extras, ws, k_chunk, batch0) launches one grid on the rows
+ * A, C, dims and extras describe (offset to the part's first row).
  */
 template <typename LaunchGrid>
 void run_tiles(const GemmParams& p, const TcDims& d, const TcExtras& x, const __nv_bfloat16* bias, int bm, int bn, int bk,
                int blocks_per_sm, LaunchGrid launch_grid) {
-  dim3 grid(unsigned((p.n + bn - 1) / bn), unsigned((p.m + bm - 1) / bm), 1);
-  const SplitPlan plan = plan_split_k(p, int64_t(grid.x) * grid.y, bm, bn, bk, blocks_per_sm);
+  const __nv_bfloat16* A = p.a->as<__nv_bfloat16>();
+  __nv_bfloat16* C = p.c->as<__nv_bfloat16>();
+  const unsigned col_tiles = unsigned((p.n + bn - 1) / bn);
+  auto row_tiles = [&](int64_t rows) { return unsigned((rows + bm - 1) / bm); };
+  const TilePlan plan = plan_tiles(p, bm, bn, bk, blocks_per_sm);
   if (plan.slices > 1) {
-    Scratch ws(size_t(plan.slices * p.m * p.n) * sizeof(float), "gemm");
-    grid.z = unsigned(plan.slices);
-    launch_grid(true, grid, ws.as<float>(), plan.k_chunk, int64_t(0));
-    launch_split_reduce(p.c->as<__nv_bfloat16>(), ws.as<float>(), bias, d, x, plan.slices);
+    TcDims top = d, rest = d;
+    top.m = plan.dp_rows;
+    rest.m = p.m - plan.dp_rows;
+    if (top.m > 0) launch_grid(false, dim3(col_tiles, row_tiles(top.m), 1), A, C, top, x, static_cast<float*>(nullptr), int64_t(0), int64_t(0));
+    // The split rows: A's rows are its columns when it is stored [K, M].
+    const __nv_bfloat16* a = A + (p.trans_a ? plan.dp_rows : plan.dp_rows * d.lda);
+    __nv_bfloat16* c = C + plan.dp_rows * p.n;
+    const TcExtras xr = x.at(plan.dp_rows * p.n);
+    Scratch ws(size_t(plan.slices * rest.m * p.n) * sizeof(float), "gemm");
+    launch_grid(true, dim3(col_tiles, row_tiles(rest.m), unsigned(plan.slices)), a, c, rest, xr, ws.as<float>(), plan.k_chunk,
+                int64_t(0));
+    launch_split_reduce(c, ws.as<float>(), bias, rest, xr, plan.slices);
     return;
   }
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
-    grid.z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
-    launch_grid(false, grid, static_cast<float*>(nullptr), int64_t(0), b0);
+    const unsigned z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
+    launch_grid(false, dim3(col_tiles, row_tiles(p.m), z), A, C, d, x, static_cast<float*>(nullptr), int64_t(0), b0);
   }
 }
 

@@ -186,12 +186,13 @@ void launch(const GemmParams& p) {
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
-  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, [&](bool split, dim3 grid, float* ws, int64_t k_chunk, int64_t b0) {
+  auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
+                         int64_t k_chunk, int64_t b0) {
     auto kernel = split ? gemm_wgmma_kernel<G, TA, TB, true> : gemm_wgmma_kernel<G, TA, TB, false>;
     split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
-    kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(p.c->as<bf16>(), p.a->as<bf16>(), p.b->as<bf16>(), bias, d, x, b0,
-                                                          ws, k_chunk);
-  });
+    kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(c, a, p.b->as<bf16>(), bias, dd, xx, b0, ws, k_chunk);
+  };
+  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, launch_grid);
 }
 
 template <typename G>

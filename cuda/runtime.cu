@@ -70,6 +70,7 @@ void probe() {
   s.info.cc_minor = prop.minor;
   s.smem_per_block = prop.sharedMemPerBlockOptin;
   s.sm_count = prop.multiProcessorCount;
+  s.info.multiprocessors = prop.multiProcessorCount;
   if ((e = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess) {
     s.info.reason = cudaGetErrorString(e);
     cudaGetLastError();

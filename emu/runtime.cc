@@ -2,7 +2,9 @@
 // defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's
 // compute capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB
 // of opt-in shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it
-// report 8.0 instead (an A100: the wgmma family then falls back to wmma). Device and pinned memory are host memory; copies and kernels complete before the call
+// report 8.0 instead (an A100: the wgmma family then falls back to wmma), and CONVMAE_EMU_SMS=N
+// N multiprocessors (1..1024; a small card, whose few tiles per wave reach the GEMMs' split plans
+// at shapes the emulator runs in seconds). Device and pinned memory are host memory; copies and kernels complete before the call
 // returns, so streams and events are always idle. Device allocations start as 0xff bytes. A
 // launch the emulator rejects surfaces, as on a GPU, from the next cudaGetLastError.
 #include <cuda_runtime.h>
@@ -74,7 +76,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   const bool ampere = sm && std::string(sm) == "80";
   prop->major = ampere ? 8 : 9;
   prop->minor = 0;
-  prop->multiProcessorCount = 132;
+  const char* sms = std::getenv("CONVMAE_EMU_SMS");
+  const int count = sms ? std::atoi(sms) : 0;
+  prop->multiProcessorCount = count >= 1 && count <= 1024 ? count : 132;
   prop->sharedMemPerBlock = 48 * 1024;
   prop->sharedMemPerBlockOptin = 227 * 1024;
   prop->totalGlobalMem = kTotalBytes;

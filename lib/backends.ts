@@ -12,6 +12,8 @@ export interface BackendInfo {
     name: string;
     deviceCount: number;
     computeCapability: string;
+    /** Streaming multiprocessors of the GPU (0 where CUDA is not usable). */
+    multiprocessors: number;
     totalBytes: number;
     freeBytes: number;
     runtimeVersion: number;
@@ -72,7 +74,7 @@ export function formatBackends(b: BackendInfo = backends()): string {
     `cpu:  compiled yes, usable yes, ${b.cpu.threads} threads`,
     `cuda: compiled ${b.cuda.compiled ? 'yes' : 'no'}, usable ${b.cuda.usable ? 'yes' : 'no'}` +
       (b.cuda.usable
-        ? `, ${b.cuda.name} (sm_${b.cuda.computeCapability.replace('.', '')}), ${gib(b.cuda.freeBytes)} free of ${gib(b.cuda.totalBytes)}`
+        ? `, ${b.cuda.name} (sm_${b.cuda.computeCapability.replace('.', '')}, ${b.cuda.multiprocessors} SMs), ${gib(b.cuda.freeBytes)} free of ${gib(b.cuda.totalBytes)}`
         : b.cuda.reason ? ` (${b.cuda.reason})` : ''),
   ];
   if (b.cuda.compiled) {

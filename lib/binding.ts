@@ -25,7 +25,8 @@ export interface NativeBackends {
   cpu: { compiled: boolean; usable: boolean; threads: number; hardwareConcurrency: number };
   cuda: {
     compiled: boolean; usable: boolean; reason: string; name: string; deviceCount: number;
-    computeCapability: string; totalBytes: number; freeBytes: number; runtimeVersion: number; driverVersion: number;
+    computeCapability: string; multiprocessors: number; totalBytes: number; freeBytes: number; runtimeVersion: number;
+    driverVersion: number;
     /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the wmma kernels). */
     wgmma: boolean;
   };

@@ -142,6 +142,7 @@ Napi::Value js_backends(const Napi::CallbackInfo& info) {
   gpu.Set("name", d.name);
   gpu.Set("deviceCount", d.device_count);
   gpu.Set("computeCapability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor));
+  gpu.Set("multiprocessors", d.multiprocessors);
   gpu.Set("totalBytes", double(d.total_bytes));
   gpu.Set("freeBytes", double(d.free_bytes));
   gpu.Set("runtimeVersion", d.runtime_version);

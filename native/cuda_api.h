@@ -17,6 +17,7 @@ struct DeviceInfo {
   std::string name;
   int device_count = 0;
   int cc_major = 0, cc_minor = 0;
+  int multiprocessors = 0;
   size_t total_bytes = 0, free_bytes = 0;
   int runtime_version = 0, driver_version = 0;
 };

@@ -13,6 +13,8 @@ describe('convmae info', () => {
     expect(typeof b.cuda.compiled).toBe('boolean');
     expect(typeof b.cuda.wgmma).toBe('boolean');
     if (!b.cuda.usable) expect(b.cuda.wgmma).toBe(false);
+    if (b.cuda.usable) expect(b.cuda.multiprocessors).toBeGreaterThan(0);
+    else expect(b.cuda.multiprocessors).toBe(0);
     const text = formatBackends(b);
     expect(text).toMatch(/cpu: +compiled yes, usable yes/);
     expect(text).toMatch(/cuda: compiled (yes|no)/);

@@ -13,7 +13,7 @@ import { empty, tensor } from '../../lib/tensor/tensor';
 import type { Device } from '../../lib/tensor/device';
 import { relL2 } from '../helpers/close';
 import { Run, expectParity, freshSeed, hostF, put, rand32 } from '../helpers/cuda_compare';
-import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { cudaSkipReason, cudaUsable, shortLastWaveShapes } from '../helpers/devices';
 
 describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
   const gemmRun = (m: number, n: number, k: number, ta: boolean, tb: boolean, batch: number, bias: boolean, alpha: number, beta: number): Run =>
@@ -49,6 +49,13 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
         const A = rand32(batch * m * k, seed), B = rand32(batch * k * n, seed + 1), BIAS = rand32(n, seed + 2), C0 = rand32(batch * m * n, seed + 3);
         expectParity(`gemm ${family} ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, true, 1, 0), [A, B, BIAS, C0], ['c']);
         expectParity(`gemm ${family} alpha/beta ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, false, 0.5, 1), [A, B, BIAS, C0], ['c']);
+      }
+    });
+    it.each(shortLastWaveShapes())('m=%i n=%i k=%i: the rows of a short last wave split in K, in all transpose forms', (m, n, k) => {
+      for (const ta of [false, true]) for (const tb of [false, true]) {
+        const seed = freshSeed();
+        const A = rand32(m * k, seed), B = rand32(k * n, seed + 1), BIAS = rand32(n, seed + 2), C0 = rand32(m * n, seed + 3);
+        expectParity(`gemm ${family} short last wave ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, 1, true, 0.5, 1), [A, B, BIAS, C0], ['c']);
       }
     });
   });

@@ -10,7 +10,7 @@ import { tidy } from '../../lib/tensor/scope';
 import { tensor, zeros } from '../../lib/tensor/tensor';
 import { expectClose } from '../helpers/close';
 import { Run, expectParity, freshSeed, hostF, put, rand32 } from '../helpers/cuda_compare';
-import { cudaSkipReason, cudaUsable } from '../helpers/devices';
+import { cudaSkipReason, cudaUsable, shortLastWaveShapes } from '../helpers/devices';
 import { refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { randn } from '../helpers/gradcheck';
 
@@ -91,12 +91,14 @@ describe('gemm epilogue extras (cpu)', () => {
 
 describe.skipIf(!cudaUsable)(`gemm epilogue extras (cuda) ${cudaSkipReason}`, () => {
   // The tensor-core tile paths with partial tiles and a batch, split K (few tiles, long K), and
-  // the plain kernel (odd extents), in both transpose forms the models use.
+  // the plain kernel (odd extents), in both transpose forms the models use; and where this GPU
+  // has one, a shape whose short last wave splits only its rows (the extras offset to them).
   const problems: Problem[] = [
     { m: 200, n: 136, k: 72, ta: false, tb: true, batch: 1, alpha: 1, beta: 0, bias: true },
     { m: 130, n: 24, k: 48, ta: false, tb: false, batch: 2, alpha: 1, beta: 0, bias: false },
     { m: 64, n: 40, k: 2600, ta: true, tb: false, batch: 1, alpha: 1, beta: 0, bias: true },
     { m: 17, n: 33, k: 9, ta: false, tb: true, batch: 2, alpha: 0.5, beta: 1, bias: true },
+    ...shortLastWaveShapes().map(([m, n, k]): Problem => ({ m, n, k, ta: false, tb: true, batch: 1, alpha: 1, beta: 0, bias: true })),
   ];
   describe.each(['wgmma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;

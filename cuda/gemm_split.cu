@@ -75,15 +75,16 @@ TilePlan plan_tiles(const GemmParams& p, int bm, int bn, int64_t k_step, int blo
     const SplitPlan s = slices_of(p.k, wanted, k_step);
     return TilePlan{dp_row_tiles * bm, s.slices, s.k_chunk};
   };
+  // A split plan: its whole-K grid (dp_rows a multiple of bm), then its split grid and workspace.
   auto seconds_of = [&](const TilePlan& t) {
     const int64_t dp_tiles = t.dp_rows / bm * col_tiles, rest_rows = p.m - t.dp_rows;
-    const double workspace = t.slices > 1 ? 8.0 * double(rest_rows) * double(p.n) * double(t.slices) / kAssumedBandwidth : 0.0;
+    const double workspace = 8.0 * double(rest_rows) * double(p.n) * double(t.slices) / kAssumedBandwidth;
     return (dp_tiles ? waves_seconds(dp_tiles, p.k) : 0.0) + waves_seconds((tiles - dp_tiles) * t.slices, t.k_chunk) + workspace;
   };
   // Split from row 0 (few tiles), or after the whole tile rows that fill the full waves (a short
   // last wave: its rows split instead, so that they spread over the machine).
   const int64_t full_wave_rows = tiles / wave * wave / col_tiles;
-  const double plain_seconds = seconds_of(plain);
+  const double plain_seconds = waves_seconds(tiles, p.k);
   TilePlan best = plain;
   double best_seconds = plain_seconds;
   for (const int64_t dp_row_tiles : {int64_t(0), full_wave_rows}) {

@@ -1,6 +1,7 @@
-// Pieces shared by the two tensor-core gemm kernels (cuda/gemm_tc.cu: WMMA, any sm_80+ card;
-// cuda/gemm_wgmma.cu: wgmma, Hopper): the problem dimensions, cp.async copies, the split-K plan
-// and reduction, and the epilogue that turns eight fp32 results of one output row into C.
+// Pieces shared by the tensor-core gemm kernels (cuda/gemm_tc_tiles.cuh: the wmma and mma
+// families, any sm_80+ card; cuda/gemm_wgmma.cu: wgmma, Hopper): the problem dimensions, cp.async
+// copies, the split-K plan and reduction, and the epilogue that turns eight fp32 results of one
+// output row into C.
 #pragma once
 #include <cuda_bf16.h>
 

@@ -1,5 +1,5 @@
 // Warp-level tensor-core primitives of sm_80+ shared by the kernels that use them
-// (cuda/attention_mma.cu, cuda/gemm_tc.cu): ldmatrix .x4 (.trans) from shared memory and
+// (cuda/attention_mma.cu, cuda/gemm_mma.cu): ldmatrix .x4 (.trans) from shared memory and
 // mma.sync m16n8k16 with bf16 operands and fp32 accumulators (lane = g·4 + t; layouts as in the
 // PTX ISA). The emulated build (emu/) runs its twins of the three PTX instructions.
 #pragma once

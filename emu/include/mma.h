@@ -1,11 +1,11 @@
 // The CUDA emulator's WMMA (nvcuda::wmma), for the 16x16x16 shapes with bf16 operands and fp32
-// accumulators that cuda/gemm_tc.cu uses. Fragment layouts are the emulator's own (the real ones
-// are opaque too): an A or B fragment holds the whole 16x16 tile in every lane, an accumulator
-// holds elements lane + 32·i of the row-major tile. Each operation is warp-collective (a warp
-// barrier over all 32 lanes) and checks the alignment rules of the real one. Loads and stores tell
-// the access profiler the accesses the real ones make (emu::note_wmma_load/store); in its builds
-// (CONVMAE_EMU_PROFILE) they stay out of line, so that their return address is the kernel's call,
-// and their own reads of whole tiles are left out of its instrumentation.
+// accumulators that cuda/gemm_tc.cu (the wmma family) uses. Fragment layouts are the emulator's own
+// (the real ones are opaque too): an A or B fragment holds the whole 16x16 tile in every lane, an
+// accumulator holds elements lane + 32·i of the row-major tile. Each operation is warp-collective
+// (a warp barrier over all 32 lanes) and checks the alignment rules of the real one. Loads and
+// stores tell the access profiler the accesses the real ones make (emu::note_wmma_load/store); in
+// its builds (CONVMAE_EMU_PROFILE) they stay out of line, so that their return address is the
+// kernel's call, and their own reads of whole tiles are left out of its instrumentation.
 #pragma once
 #include <cuda_bf16.h>
 

@@ -95,6 +95,28 @@ __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n
 #endif
 
 /**
+ * What this block of a tile kernel computes: when SPLIT, K slice blockIdx.z (of k_chunk) of the one
+ * problem; else all of K of problem batch0 + blockIdx.z, A, B, C and the extras offset to it.
+ */
+template <bool SPLIT>
+__device__ inline void block_problem(const TcDims& d, int64_t batch0, int64_t k_chunk, const __nv_bfloat16*& A,
+                                     const __nv_bfloat16*& B, __nv_bfloat16*& C, TcExtras& x, int64_t& k_begin,
+                                     int64_t& k_end) {
+  k_begin = 0;
+  k_end = d.k;
+  if (SPLIT) {
+    k_begin = int64_t(blockIdx.z) * k_chunk;
+    k_end = min(d.k, k_begin + k_chunk);
+  } else {
+    const int64_t z = batch0 + blockIdx.z;
+    A += z * d.sa;
+    B += z * d.sb;
+    C += z * d.sc;
+    x = x.at(z * d.sc);
+  }
+}
+
+/**
  * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned shared memory,
  * read by load8_spread: the callers give consecutive lanes consecutive 32-byte pieces): into the split
  * scratch `ws` at slice `slice` when SPLIT (fp32, as they are), else C = alpha·sv + beta·C + bias and the

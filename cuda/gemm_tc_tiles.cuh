@@ -94,17 +94,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   bf16* sb = sa + STAGES * TA_::elems;
   float* stage_out = reinterpret_cast<float*>(sb + STAGES * TB_::elems);  // a 16-row fp32 tile per warp
 
-  int64_t k_begin = 0, k_end = d.k;
-  if (SPLIT) {  // one problem; grid z is the K slice
-    k_begin = int64_t(blockIdx.z) * k_chunk;
-    k_end = min(d.k, k_begin + k_chunk);
-  } else {
-    const int64_t z = batch0 + blockIdx.z;
-    A += z * d.sa;
-    B += z * d.sb;
-    C += z * d.sc;
-    x = x.at(z * d.sc);
-  }
+  int64_t k_begin, k_end;
+  block_problem<SPLIT>(d, batch0, k_chunk, A, B, C, x, k_begin, k_end);
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp / G::WARPS_N, wn = warp % G::WARPS_N;  // warp tile: rows wm*WTM.., cols wn*WTN..

@@ -92,17 +92,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   const uint32_t raw_addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   unsigned char* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
 
-  int64_t k_begin = 0, k_end = d.k;
-  if (SPLIT) {  // one problem; grid z is the K slice
-    k_begin = int64_t(blockIdx.z) * k_chunk;
-    k_end = min(d.k, k_begin + k_chunk);
-  } else {
-    const int64_t z = batch0 + blockIdx.z;
-    A += z * d.sa;
-    B += z * d.sb;
-    C += z * d.sc;
-    x = x.at(z * d.sc);
-  }
+  int64_t k_begin, k_end;
+  block_problem<SPLIT>(d, batch0, k_chunk, A, B, C, x, k_begin, k_end);
   const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int wg = threadIdx.x / 128;  // this warpgroup's rows: m0 + 64·wg ..
 

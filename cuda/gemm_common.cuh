@@ -213,7 +213,7 @@ void run_tiles(const GemmParams& p, const TcDims& d, const TcExtras& x, const __
     TcDims top = d, rest = d;
     top.m = plan.dp_rows;
     rest.m = p.m - plan.dp_rows;
-    if (top.m > 0) launch_grid(false, dim3(col_tiles, row_tiles(top.m), 1), A, C, top, x, static_cast<float*>(nullptr), int64_t(0), int64_t(0));
+    if (top.m > 0) launch_grid(false, dim3(col_tiles, row_tiles(top.m), 1), A, C, top, x, nullptr, int64_t(0), int64_t(0));
     // The split rows: A's rows are its columns when it is stored [K, M].
     const __nv_bfloat16* a = A + (p.trans_a ? plan.dp_rows : plan.dp_rows * d.lda);
     __nv_bfloat16* c = C + plan.dp_rows * p.n;
@@ -226,7 +226,7 @@ void run_tiles(const GemmParams& p, const TcDims& d, const TcExtras& x, const __
   }
   for (int64_t b0 = 0; b0 < p.batch; b0 += 65535) {
     const unsigned z = unsigned(p.batch - b0 < 65535 ? p.batch - b0 : 65535);
-    launch_grid(false, dim3(col_tiles, row_tiles(p.m), z), A, C, d, x, static_cast<float*>(nullptr), int64_t(0), b0);
+    launch_grid(false, dim3(col_tiles, row_tiles(p.m), z), A, C, d, x, nullptr, int64_t(0), b0);
   }
 }
 

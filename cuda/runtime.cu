@@ -26,7 +26,6 @@ struct State {
   DeviceInfo info;
   cudaStream_t stream = nullptr;
   size_t smem_per_block = 0;  // opt-in limit of the device
-  int sm_count = 0;           // multiprocessors of the device
   std::multimap<size_t, void*> free_blocks;
   CacheStats stats;
   std::mutex mu;
@@ -69,7 +68,6 @@ void probe() {
   s.info.cc_major = prop.major;
   s.info.cc_minor = prop.minor;
   s.smem_per_block = prop.sharedMemPerBlockOptin;
-  s.sm_count = prop.multiProcessorCount;
   s.info.multiprocessors = prop.multiProcessorCount;
   if ((e = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess) {
     s.info.reason = cudaGetErrorString(e);
@@ -118,7 +116,7 @@ void require(const char* op) {
 cudaStream_t stream() { return state().stream; }
 
 size_t smem_per_block() { return state().smem_per_block; }
-int sm_count() { return state().sm_count; }
+int sm_count() { return state().info.multiprocessors; }
 
 void* alloc(size_t bytes, const char* op) {
   require(op);

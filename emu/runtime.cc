@@ -1,12 +1,13 @@
 // The CUDA runtime calls the package makes (cuda/runtime.cu, cuda/upload.cu, the launchers),
-// defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's
-// compute capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB
-// of opt-in shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it
-// report 8.0 instead (an A100: the wgmma family then falls back to wmma), and CONVMAE_EMU_SMS=N
-// N multiprocessors (1..1024; a small card, whose few tiles per wave reach the GEMMs' split plans
-// at shapes the emulator runs in seconds). Device and pinned memory are host memory; copies and kernels complete before the call
-// returns, so streams and events are always idle. Device allocations start as 0xff bytes. A
-// launch the emulator rejects surfaces, as on a GPU, from the next cudaGetLastError.
+// defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's compute
+// capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB of opt-in
+// shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it report 8.0
+// instead (an A100: the wgmma family then falls back to wmma), and CONVMAE_EMU_SMS=N makes it
+// report N multiprocessors (1..1024; a small card, whose few tiles per wave reach the GEMMs' split
+// plans at shapes the emulator runs in seconds). Device and pinned memory are host memory; copies
+// and kernels complete before the call returns, so streams and events are always idle. Device
+// allocations start as 0xff bytes. A launch the emulator rejects surfaces, as on a GPU, from the
+// next cudaGetLastError.
 #include <cuda_runtime.h>
 
 #include <cstdlib>

@@ -14,7 +14,11 @@ import { cudaSkipReason, cudaUsable, shortLastWaveShapes } from '../helpers/devi
 import { refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { randn } from '../helpers/gradcheck';
 
-interface Problem { m: number; n: number; k: number; ta: boolean; tb: boolean; batch: number; alpha: number; beta: number; bias: boolean }
+interface Problem {
+  m: number; n: number; k: number; ta: boolean; tb: boolean; batch: number; alpha: number; beta: number; bias: boolean;
+  /** What the case is for, where its shape does not say (it shows in the test's name). */
+  note?: string;
+}
 type Extra = 'residual' | 'geluOut' | 'geluGradOf';
 
 /** Reference C (and geluOut) in float64. */
@@ -98,7 +102,8 @@ describe.skipIf(!cudaUsable)(`gemm epilogue extras (cuda) ${cudaSkipReason}`, ()
     { m: 130, n: 24, k: 48, ta: false, tb: false, batch: 2, alpha: 1, beta: 0, bias: false },
     { m: 64, n: 40, k: 2600, ta: true, tb: false, batch: 1, alpha: 1, beta: 0, bias: true },
     { m: 17, n: 33, k: 9, ta: false, tb: true, batch: 2, alpha: 0.5, beta: 1, bias: true },
-    ...shortLastWaveShapes().map(([m, n, k]): Problem => ({ m, n, k, ta: false, tb: true, batch: 1, alpha: 1, beta: 0, bias: true })),
+    ...shortLastWaveShapes().map(([m, n, k]): Problem => ({ m, n, k, ta: false, tb: true, batch: 1, alpha: 1, beta: 0, bias: true,
+      note: 'short last wave' })),
   ];
   describe.each(['wgmma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;

@@ -73,25 +73,12 @@ bool is_builtin_variable(uintptr_t a) {
          in(&g_block_dim, sizeof g_block_dim) || in(&g_grid_dim, sizeof g_grid_dim);
 }
 
-bool classify(uintptr_t a, AccessSpace* space) {
-  const auto dyn = reinterpret_cast<uintptr_t>(dynamic_smem());
-  if ((a >= dyn && a < dyn + dynamic_smem_bytes()) || (a >= g_static_lo && a < g_static_hi && !is_builtin_variable(a))) {
-    *space = AccessSpace::Shared;
-    return true;
-  }
-  if (is_device_memory(reinterpret_cast<const void*>(a))) {
-    *space = AccessSpace::Global;
-    return true;
-  }
-  return false;
-}
-
 void record(const void* site, const void* addr, unsigned bytes, bool store) {
   if (!g_recording || bytes == 0) return;
   const int t = running_thread();
   const auto a = reinterpret_cast<uintptr_t>(addr);
   AccessSpace space;
-  if (t < 0 || !classify(a, &space)) return;
+  if (t < 0 || !access_space(addr, &space)) return;
   if (g_threads.size() <= size_t(t)) g_threads.resize(size_t(t) + 1);
   g_threads[size_t(t)].push_back(Access{launch_site(), reinterpret_cast<uintptr_t>(site), a, bytes, store, space});
 }
@@ -173,8 +160,26 @@ void block_end(size_t nthreads) {
 
 }  // namespace
 
-void access_profile_start() {
+bool is_shared_memory(const void* p) {
   if (!g_static_lo) dl_iterate_phdr(find_static_segment, const_cast<uint3*>(&g_thread_idx));
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  const auto dyn = reinterpret_cast<uintptr_t>(dynamic_smem());
+  return (a >= dyn && a < dyn + dynamic_smem_bytes()) || (a >= g_static_lo && a < g_static_hi && !is_builtin_variable(a));
+}
+
+bool access_space(const void* p, AccessSpace* space) {
+  if (is_shared_memory(p)) {
+    *space = AccessSpace::Shared;
+    return true;
+  }
+  if (is_device_memory(p)) {
+    *space = AccessSpace::Global;
+    return true;
+  }
+  return false;
+}
+
+void access_profile_start() {
   g_stats.clear();
   for (auto& t : g_threads) t.clear();
   g_recording = true;
@@ -204,7 +209,7 @@ std::vector<AccessStat> access_profile_stop() {
 // before every load and store of the instrumented sources; the return address is the access's site.
 extern "C" {
 #define CONVMAE_EMU_HOOK(name, bytes, store) \
-  void name(uintptr_t a) { emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), bytes, store); }
+  void name(uintptr_t a) { emu::note_access(__builtin_return_address(0), reinterpret_cast<void*>(a), bytes, store); }
 #define CONVMAE_EMU_HOOKS(n)                        \
   CONVMAE_EMU_HOOK(__asan_load##n##_noabort, n, false) \
   CONVMAE_EMU_HOOK(__asan_store##n##_noabort, n, true)
@@ -216,10 +221,10 @@ CONVMAE_EMU_HOOKS(16)
 #undef CONVMAE_EMU_HOOKS
 #undef CONVMAE_EMU_HOOK
 void __asan_loadN_noabort(uintptr_t a, size_t n) {
-  emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), false);
+  emu::note_access(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), false);
 }
 void __asan_storeN_noabort(uintptr_t a, size_t n) {
-  emu::record(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), true);
+  emu::note_access(__builtin_return_address(0), reinterpret_cast<void*>(a), unsigned(n), true);
 }
 // Called before a noreturn call (a throw): nothing to do, fiber stacks are not shadowed here.
 void __asan_handle_no_return() {}

@@ -25,6 +25,12 @@ struct AccessStat {
   uint64_t ideal = 0;          // the fewest the same bytes could take
 };
 
+/** Whether p is shared memory (the block's dynamic shared memory or a static __shared__ array) or
+ *  a device allocation, and which; false for anything else (registers, locals, the emulator's own). */
+bool access_space(const void* p, AccessSpace* space);
+/** Whether p is shared memory (access_space without the device-allocation lookup). */
+bool is_shared_memory(const void* p);
+
 void access_profile_start();
 /** Stops recording and returns every site's figures since the start. */
 std::vector<AccessStat> access_profile_stop();

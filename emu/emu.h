@@ -14,7 +14,7 @@
 // every float format), and a cp.async destination reads as NaN until its group is waited for.
 // Not modelled: timing, memory ordering between blocks, static __shared__ poisoning. The memory-
 // access profiler (emu/access_profile.h, profile builds) hooks in through g_access_hook and
-// g_block_end_hook below.
+// g_block_end_hook below, the shared-memory race checker (emu/racecheck.h) through g_race_hooks.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -51,8 +51,23 @@ bool is_device_memory(const void* p);
  *  twins of ldmatrix, cp.async and WMMA model, and of each block's end. */
 extern void (*g_access_hook)(const void* site, const void* addr, unsigned bytes, bool store);
 extern void (*g_block_end_hook)(size_t nthreads);
+
+/** Set only while the race checker runs (emu/racecheck.h, profile builds): told of every access as
+ *  the profiler is, of each block's start, of each barrier as it is released, and of each cp.async
+ *  copy's issue (a token) and landing (at the wait that retires it). */
+struct RaceHooks {
+  void (*access)(const void* site, const void* addr, unsigned bytes, bool store);
+  void (*block_start)(size_t nthreads);
+  void (*block_barrier)();
+  void (*warp_barrier)(int warp, unsigned mask);
+  uint64_t (*copy_issued)();
+  void (*copy_landed)(void* dst, unsigned bytes, uint64_t token);
+};
+extern const RaceHooks* g_race_hooks;
+
 inline void note_access(const void* site, const void* addr, unsigned bytes, bool store) {
   if (g_access_hook) g_access_hook(site, addr, bytes, store);
+  if (g_race_hooks) g_race_hooks->access(site, addr, bytes, store);
 }
 
 /** Waits until every live thread of the block is here (__syncthreads). */

@@ -25,6 +25,7 @@ uint3 g_block_idx;
 dim3 g_block_dim, g_grid_dim;
 void (*g_access_hook)(const void*, const void*, unsigned, bool) = nullptr;
 void (*g_block_end_hook)(size_t) = nullptr;
+const RaceHooks* g_race_hooks = nullptr;
 
 namespace {
 
@@ -38,6 +39,7 @@ struct Copy {
   void* dst;
   const void* src;
   bool valid;
+  uint64_t token;  // the race checker's, from its issue
 };
 
 struct Thread {
@@ -138,6 +140,7 @@ bool release(Grid& g, size_t nthreads, size_t nwarps) {
         lanes[m].state = State::Ready;
         lanes[m].snapshot = int(wp.snapshots.size()) - 1;
       }
+      if (g_race_hooks) g_race_hooks->warp_barrier(int(w), mask);
       released = true;
     }
   }
@@ -154,6 +157,7 @@ bool release(Grid& g, size_t nthreads, size_t nwarps) {
   if (!any_waiting) return false;
   for (size_t i = 0; i < nthreads; ++i)
     if (g.threads[i].state == State::AtBlock) g.threads[i].state = State::Ready;
+  if (g_race_hooks) g_race_hooks->block_barrier();
   return true;
 }
 
@@ -171,6 +175,7 @@ void run_block(Grid& g, size_t nthreads) {
     fiber_make(&t.ctx, t.stack, kStackBytes, thread_main);
   }
   wgmma_end_block(false);
+  if (g_race_hooks) g_race_hooks->block_start(nthreads);
   const size_t nwarps = (nthreads + 31) / 32;
   for (;;) {
     for (size_t i = 0; i < nthreads; ++i) {
@@ -299,7 +304,7 @@ void cp_async16(void* smem, const void* gmem, bool valid) {
   if (valid) note_access(__builtin_return_address(0), gmem, 16, false);
   note_access(__builtin_return_address(0), smem, 16, true);
   std::memset(smem, 0xff, 16);  // not there until waited for
-  t->pending.push_back(Copy{smem, gmem, valid});
+  t->pending.push_back(Copy{smem, gmem, valid, g_race_hooks ? g_race_hooks->copy_issued() : 0});
 }
 
 void cp_async_commit() {
@@ -314,6 +319,7 @@ void cp_async_wait(int keep_groups) {
     for (const Copy& c : t->groups.front()) {
       if (c.valid) std::memcpy(c.dst, c.src, 16);
       else std::memset(c.dst, 0, 16);
+      if (g_race_hooks) g_race_hooks->copy_landed(c.dst, 16, c.token);
     }
     t->groups.pop_front();
   }

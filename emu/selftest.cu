@@ -11,6 +11,9 @@
 
 #include "gemm_common.cuh"
 #include "wgmma.cuh"
+#ifdef CONVMAE_EMU_PROFILE
+#include "racecheck.h"
+#endif
 
 namespace convmae {
 namespace {
@@ -66,6 +69,52 @@ __global__ void wgmma_read_early(float* out, bool wait) {
   wgmma_wait<0>();
   if (threadIdx.x == 0) out[1] = d[0];
 }
+
+#ifdef CONVMAE_EMU_PROFILE
+// Shared-memory exchanges for the race checker's test (profile builds), 64 threads: `synced`
+// puts the barrier in that each needs.
+// Thread 0 reads what thread 33 (another warp) writes.
+__global__ void race_across_warps(float* out, bool synced) {
+  __shared__ float cell[1];
+  if (threadIdx.x == 33) cell[0] = 1.f;
+  if (synced) __syncthreads();
+  if (threadIdx.x == 0) out[0] = cell[0];
+}
+// Each lane of warp 0 reads its neighbour's element.
+__global__ void race_in_warp(float* out, bool synced) {
+  __shared__ float row[32];
+  if (threadIdx.x >= 32) return;
+  row[threadIdx.x] = float(threadIdx.x);
+  if (synced) __syncwarp();
+  out[threadIdx.x] = row[(threadIdx.x + 1) % 32];
+}
+// Thread 0 copies into a tile with cp.async that thread 32 reads after a barrier: `synced` waits
+// for the copy before that barrier, else after it.
+__global__ void race_cp_async_read(float* out, const float* src, bool synced) {
+  __shared__ __align__(16) float tile[4];
+  if (threadIdx.x == 0) {
+    cp_async16(tile, src, true);
+    cp_async_commit();
+    if (synced) cp_async_wait<0>();
+  }
+  __syncthreads();
+  if (threadIdx.x == 32) out[0] = tile[0];
+  if (threadIdx.x == 0) cp_async_wait<0>();
+}
+// Thread 32 reads a tile that thread 0 then refills with cp.async: `synced` puts a barrier between.
+__global__ void race_cp_async_refill(float* out, const float* src, bool synced) {
+  __shared__ __align__(16) float tile[4];
+  if (threadIdx.x == 0) tile[0] = 2.f;
+  __syncthreads();
+  if (threadIdx.x == 32) out[0] = tile[0];
+  if (synced) __syncthreads();
+  if (threadIdx.x == 0) {
+    cp_async16(tile, src, true);
+    cp_async_commit();
+    cp_async_wait<0>();
+  }
+}
+#endif
 
 // Access patterns with known costs, for the access profiler's test (profile builds): each lane
 // reads and writes one element `stride` elements apart.
@@ -160,6 +209,22 @@ std::string emu_selftest(const std::string& name) {
     const std::string e = launch_error();
     return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) : e;
   }
+#ifdef CONVMAE_EMU_PROFILE
+  if (name.rfind("race-", 0) == 0) {
+    const bool synced = name.size() > 7 && name.compare(name.size() - 7, 7, "-synced") == 0;
+    const std::string kind = synced ? name.substr(5, name.size() - 12) : name.substr(5);
+    if (kind != "across-warps" && kind != "in-warp" && kind != "cp-async-read" && kind != "cp-async-refill")
+      return "unknown self-test `" + name + "`";
+    const bool was_on = ::emu::racecheck_enabled();
+    ::emu::racecheck_enable(true);
+    if (kind == "across-warps") race_across_warps<<<1, 64>>>(buf, synced);
+    else if (kind == "in-warp") race_in_warp<<<1, 64>>>(buf, synced);
+    else if (kind == "cp-async-read") race_cp_async_read<<<1, 64>>>(buf, one, synced);
+    else race_cp_async_refill<<<1, 64>>>(buf, one, synced);
+    ::emu::racecheck_enable(was_on);
+    return launch_error();
+  }
+#endif
   return "unknown self-test `" + name + "`";
 }
 

@@ -5,8 +5,9 @@
 // (the kernel called as CUDA calls it, template arguments deduced from the arguments; `key` is
 // its address, for the shared-memory attribute check, except for a kernel template of this file
 // named without its template arguments: null; the string names the launch, for the access
-// profiler), and every
-// `extern __shared__ T name[];` a pointer to the block's dynamic shared memory. Everything else
+// profiler), every
+// `extern __shared__ T name[];` a pointer to the block's dynamic shared memory, and every static
+// `__shared__` array a reference to its storage the compiler cannot see through. Everything else
 // is kept; a #line directive and the kept line count point compiler messages at the original.
 //   node emu/translate.js <in.cu|in.cuh> <out>
 'use strict';
@@ -45,9 +46,24 @@ function isTemplateKernel(src, name) {
   return /^\w+$/.test(name) && new RegExp(`template\\s*<[^;{}]*>\\s*__global__[^;{}]*?\\b${name}\\s*\\(`).test(src);
 }
 
+/**
+ * A static `__shared__ [__align__(n)] T a[..][..], b[..];` as storage of its own and a reference to
+ * it through ::emu::opaque, so that the compiler cannot see which array an access reads: the
+ * profile build's instrumentation (emu/access_profile.cc) skips accesses it can prove inside a
+ * static array, such as a[0].
+ */
+function opaqueSharedArrays(src) {
+  const decl = /\b__shared__\s+((?:__align__\(\d+\)\s+)?)([\w:]+(?:\s+[\w:]+)*?)\s+(\w+\s*(?:\[[^\]\n]+\])+(?:\s*,\s*\w+\s*(?:\[[^\]\n]+\])+)*)\s*;/g;
+  return src.replace(decl, (_, align, type, list) => list.split(',').map((d) => {
+    const [, name, dims] = d.trim().match(/^(\w+)\s*((?:\[[^\]]+\]\s*)+)$/);
+    return `static ${align}${type} ${name}_storage${dims.trim()}; auto& ${name} = *::emu::opaque(&${name}_storage);`;
+  }).join(' '));
+}
+
 function translate(src, file) {
   src = src.replace(/extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w:]+(?:\s+[\w:]+)*?)\s+(\w+)\s*\[\s*\]\s*;/g,
     (_, type, name) => `${type}* ${name} = reinterpret_cast<${type}*>(::emu::dynamic_smem());`);
+  src = opaqueSharedArrays(src);
   let out = '';
   let at = 0;
   for (;;) {

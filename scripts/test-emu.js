@@ -6,7 +6,8 @@
 // that choose them, gemm=mma (the sm_80+ alternative) on the model-level suites (the op suites
 // run every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
 // emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
-// Last, the profile build (build-emu-prof/, the memory-access profiler) and its test.
+// Last, the profile build (build-emu-prof/: the memory-access profiler and the shared-memory race
+// checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
 // its tensor's size, so a kernel reading or writing past a tensor stops the run with a report).
@@ -42,6 +43,7 @@ const ok = [
 ];
 if (!asan) {
   const profiled = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });
-  ok.push(profiled !== null && runStep('the memory-access profiler', [vitest, 'run', 'test/emu/access_profile.test.ts', ...extra], { CONVMAE_ADDON: profiled }));
+  ok.push(profiled !== null && runStep('the memory-access profiler and the race checker',
+    [vitest, 'run', 'test/emu/access_profile.test.ts', 'test/emu/racecheck.test.ts', ...extra], { CONVMAE_ADDON: profiled }));
 }
 process.exit(ok.every(Boolean) ? 0 : 1);

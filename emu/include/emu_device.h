@@ -38,6 +38,15 @@
 #define blockDim (::emu::g_block_dim)
 #define gridDim (::emu::g_grid_dim)
 
+namespace emu {
+/** p, through an empty asm the compiler cannot see past (emu/translate.js: static __shared__ arrays). */
+template <typename T>
+inline T* opaque(T* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+}  // namespace emu
+
 inline size_t __cvta_generic_to_shared(const void* p) { return ::emu::shared_address(p); }
 inline void __syncthreads() { ::emu::sync_block(); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { ::emu::sync_warp(mask); }

@@ -1,5 +1,6 @@
 // emu/translate.js, which rewrites the CUDA sources for the emulated build (emu/): every launch
-// form the package's kernels use, extern __shared__ arrays, and the line count kept for messages.
+// form the package's kernels use, extern and static __shared__ arrays, and the line count kept
+// for messages.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -49,6 +50,15 @@ describe('emu/translate.js', () => {
     const out = translate('  extern __shared__ __align__(128) unsigned char smem_raw[];\n  extern __shared__ float sm[];\n');
     expect(out).toContain('unsigned char* smem_raw = reinterpret_cast<unsigned char*>(::emu::dynamic_smem());');
     expect(out).toContain('float* sm = reinterpret_cast<float*>(::emu::dynamic_smem());');
+  });
+
+  it('gives static __shared__ arrays storage of their own behind ::emu::opaque, keeping the line count', () => {
+    const src = '  __shared__ __align__(16) float acc[2][F ? kMax : 1];\n  __shared__ double sa[kThreads], sb[kThreads];\n  __shared__ int64_t win[CPB * W];\n';
+    const out = translate(src);
+    expect(out).toContain('static __align__(16) float acc_storage[2][F ? kMax : 1]; auto& acc = *::emu::opaque(&acc_storage);');
+    expect(out).toContain('static double sa_storage[kThreads]; auto& sa = *::emu::opaque(&sa_storage); static double sb_storage[kThreads]; auto& sb = *::emu::opaque(&sb_storage);');
+    expect(out).toContain('static int64_t win_storage[CPB * W]; auto& win = *::emu::opaque(&win_storage);');
+    expect(out.split('\n').length).toBe(src.split('\n').length + 1);
   });
 
   it('fails on a launch it cannot parse', () => {

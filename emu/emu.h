@@ -60,7 +60,7 @@ struct RaceHooks {
   void (*block_start)(size_t nthreads);
   void (*block_barrier)();
   void (*warp_barrier)(int warp, unsigned mask);
-  uint64_t (*copy_issued)();
+  uint64_t (*copy_issued)(const void* site);
   void (*copy_landed)(void* dst, unsigned bytes, uint64_t token);
 };
 extern const RaceHooks* g_race_hooks;

@@ -48,6 +48,7 @@ struct State {
   std::vector<std::array<uint32_t, 32>> clocks;  // per thread of the block
   std::vector<Shadow> dynamic;                   // by offset in the dynamic shared memory
   std::unordered_map<uintptr_t, Shadow> statics;  // static __shared__ bytes, by address
+  std::unordered_map<uint64_t, const void*> copies;  // cp.async copies in flight: issue site by token
 };
 
 State& state() {
@@ -92,10 +93,11 @@ std::string byte_name(uintptr_t a) {
 
 void report(uintptr_t a, int t, bool store, const void* site, const Stamp& other, bool other_store, const char* how) {
   const char* launch = launch_site();
-  fail(std::string("shared-memory race in ") + (launch ? launch : "a launch") + ", block (" + std::to_string(g_block_idx.x) + "," +
-       std::to_string(g_block_idx.y) + "," + std::to_string(g_block_idx.z) + "): " + thread_name(t) + (store ? " writes " : " reads ") +
-       byte_name(a) + " at " + source_line(site) + ", which " + thread_name(other.thread) + (other_store ? " wrote" : " read") +
-       " at " + source_line(other.site) + how);
+  const std::string block =
+      std::to_string(g_block_idx.x) + "," + std::to_string(g_block_idx.y) + "," + std::to_string(g_block_idx.z);
+  fail(std::string("shared-memory race in ") + (launch ? launch : "a launch") + ", block (" + block + "): " +
+       thread_name(t) + (store ? " writes " : " reads ") + byte_name(a) + " at " + source_line(site) + ", which " +
+       thread_name(other.thread) + (other_store ? " wrote" : " read") + " at " + source_line(other.site) + how);
 }
 
 bool ordered(const State& s, const Stamp& before, int t) {
@@ -122,6 +124,8 @@ Stamp stamp(State& s, int t, const void* site) {
 }
 
 constexpr const char* kNoBarrier = ", with no barrier between";
+constexpr const char* kReadsOfWarps = " (one of the reads of more than one warp), with no barrier between";
+constexpr const char* kInFlight = ", while a cp.async of the first thread was copying into it";
 
 void on_access(const void* site, const void* addr, unsigned bytes, bool store) {
   State& s = state();
@@ -133,7 +137,7 @@ void on_access(const void* site, const void* addr, unsigned bytes, bool store) {
     Shadow& sh = *shadow(s, a);
     if (!ordered(s, sh.write, t)) return report(a, t, store, site, sh.write, true, kNoBarrier);
     if (store) {
-      if (sh.reads_span_warps && sh.read.epoch == s.epoch) return report(a, t, true, site, sh.read, false, " (one of the reads of more than one warp), with no barrier between");
+      if (sh.reads_span_warps && sh.read.epoch == s.epoch) return report(a, t, true, site, sh.read, false, kReadsOfWarps);
       if (!ordered(s, sh.read, t)) return report(a, t, true, site, sh.read, false, kNoBarrier);
       sh.write = now;
       sh.read = Stamp{};
@@ -152,6 +156,7 @@ void on_block_start(size_t nthreads) {
   s.epoch = 0;
   s.clocks.assign(nthreads, std::array<uint32_t, 32>{});
   s.statics.clear();
+  s.copies.clear();
 }
 
 void on_block_barrier() { ++state().epoch; }
@@ -171,20 +176,26 @@ void on_warp_barrier(int warp, unsigned mask) {
   }
 }
 
-uint64_t on_copy_issued() { return ++state().seq; }
+uint64_t on_copy_issued(const void* site) {
+  State& s = state();
+  s.copies[++s.seq] = site;
+  return s.seq;
+}
 
 // The copy's bytes land now, written by the thread that waits for them (the one that issued it).
 void on_copy_landed(void* dst, unsigned bytes, uint64_t token) {
   State& s = state();
   const int t = running_thread();
+  const auto issued = s.copies.find(token);
+  const void* site = issued == s.copies.end() ? nullptr : issued->second;
+  if (issued != s.copies.end()) s.copies.erase(issued);
   if (t < 0 || size_t(t) >= s.clocks.size() || !is_shared_memory(dst)) return;
   const auto a0 = reinterpret_cast<uintptr_t>(dst);
   for (uintptr_t a = a0; a < a0 + bytes; ++a) {
     Shadow& sh = *shadow(s, a);
-    const char* in_flight = ", while a cp.async of the first thread was copying into it";
-    if (sh.read.thread != kNobody && sh.read.thread != t && sh.read.seq > token) return report(a, t, true, sh.write.site, sh.read, false, in_flight);
-    if (sh.write.thread != kNobody && sh.write.thread != t && sh.write.seq > token) return report(a, t, true, sh.write.site, sh.write, true, in_flight);
-    const void* site = sh.write.thread == t ? sh.write.site : nullptr;  // the issue's stamp
+    const auto since_issue = [&](const Stamp& x) { return x.thread != kNobody && x.thread != t && x.seq > token; };
+    if (since_issue(sh.read)) return report(a, t, true, site, sh.read, false, kInFlight);
+    if (since_issue(sh.write)) return report(a, t, true, site, sh.write, true, kInFlight);
     if (!ordered(s, sh.read, t)) return report(a, t, true, site, sh.read, false, kNoBarrier);
     sh.write = stamp(s, t, site);
     sh.read = Stamp{};

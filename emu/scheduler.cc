@@ -304,7 +304,7 @@ void cp_async16(void* smem, const void* gmem, bool valid) {
   if (valid) note_access(__builtin_return_address(0), gmem, 16, false);
   note_access(__builtin_return_address(0), smem, 16, true);
   std::memset(smem, 0xff, 16);  // not there until waited for
-  t->pending.push_back(Copy{smem, gmem, valid, g_race_hooks ? g_race_hooks->copy_issued() : 0});
+  t->pending.push_back(Copy{smem, gmem, valid, g_race_hooks ? g_race_hooks->copy_issued(__builtin_return_address(0)) : 0});
 }
 
 void cp_async_commit() {

@@ -11,8 +11,9 @@ const why = profileBuild ? '' : '(not the emulator\'s profile build: npm run tes
 
 describe.skipIf(!profileBuild)(`the emulator's shared-memory race checker ${why}`, () => {
   const run = (name: string) => native.emuSelfTest!(name);
-  const race = (writer: string, reader: string) =>
-    new RegExp(`shared-memory race in selftest\\.cu:\\d+ race_\\w+, block \\(0,0,0\\): ${writer} .* at emu/selftest\\.cu:\\d+, which ${reader} at emu/selftest\\.cu:\\d+, with no barrier between`);
+  const line = 'emu/selftest\\.cu:\\d+';
+  const race = (writer: string, reader: string) => new RegExp(
+    `shared-memory race in selftest\\.cu:\\d+ race_\\w+, block \\(0,0,0\\): ${writer} .* at ${line}, which ${reader} at ${line}, with no barrier between`);
 
   it('catches a read and a write of one byte by two warps with no __syncthreads between', () => {
     expect(run('race-across-warps')).toMatch(race('thread 33 \\(warp 1, lane 1\\) writes', 'thread 0 \\(warp 0, lane 0\\) read'));
@@ -25,7 +26,8 @@ describe.skipIf(!profileBuild)(`the emulator's shared-memory race checker ${why}
   });
 
   it('counts a cp.async as writing until the wait that lands it, and from its issue', () => {
-    expect(run('race-cp-async-read')).toMatch(/shared-memory race .*: thread 32 \(warp 1, lane 0\) reads .*, which thread 0 \(warp 0, lane 0\) wrote at cuda\/gemm_common\.cuh:\d+/);
+    expect(run('race-cp-async-read'))
+      .toMatch(/shared-memory race .*: thread 32 \(warp 1, lane 0\) reads .*, which thread 0 \(warp 0, lane 0\) wrote at cuda\/gemm_common\.cuh:\d+/);
     expect(run('race-cp-async-read-synced')).toBe('');
     expect(run('race-cp-async-refill')).toMatch(/shared-memory race .*thread 32 \(warp 1, lane 0\).*thread 0 \(warp 0, lane 0\)/);
     expect(run('race-cp-async-refill-synced')).toBe('');

@@ -58,7 +58,7 @@ struct MultiLaunch {
 static_assert(sizeof(MultiLaunch) <= 4000, "kernel parameters must stay under 4 KB");
 
 // A wide block's quads per thread, and how many of them are loaded (all four buffers) before any
-// is written: 2 x 4 float4 keep ~128 bytes per thread in flight at ~90 registers, 2 blocks per SM.
+// is written: 2 x 4 float4 keep 128 bytes per thread in flight at 76 registers, 3 blocks per SM.
 constexpr int kQuadsPerThread = multi_tensor::kChunk / (4 * multi_tensor::kThreads), kQuadsInFlight = 2;
 static_assert(kQuadsPerThread % kQuadsInFlight == 0, "passes cover a block's quads");
 

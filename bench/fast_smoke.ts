@@ -123,7 +123,7 @@ function main(): void {
   if (dry) console.log('fast_smoke: dry run, the CPU against itself');
   else {
     for (const op of Object.keys(FAST) as FastOp[]) setKernel(op, FAST[op]);
-    console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm wgmma cases run wmma)'}`);
+    console.log(`fast_smoke: ${b.name}, wgmma GEMM ${b.wgmma ? 'available' : 'NOT available (the gemm wgmma cases run mma)'}`);
   }
   let failed = 0;
   const failedFamilies = new Set<string>();  // "op=family"

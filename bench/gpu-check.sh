@@ -13,8 +13,12 @@
 # The whole run keeps to GPU_CHECK_BUDGET seconds (default 540, under the device tool's 600 s per
 # command): each section runs under the smaller of its own limit and the time left, a section
 # that cannot get GPU_CHECK_MIN_SECTION seconds (default 20) is skipped and says so, and the
-# summary is printed however the run ends. Sections, most important first (logs under $OUT or
-# /tmp/gpu-check):
+# summary is printed however the run ends. Logs go to /tmp/gpu-check; where $OUT is set (the device
+# tool), they come back as one file, $OUT/gpu-check-logs.tar.xz (the tool returns 8 files at
+# most), beside $OUT/summary.txt. The kernel families: the fast ones (gemm wgmma, attention mma,
+# layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
+# named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
+# replaced by its older twin. Sections, most important first:
 #   0. a smoke check of the fast kernel families and of the gemm mma alternative
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
 #      of them where it hangs); where gemm wgmma fails and gemm mma passes the fast set takes mma,
@@ -22,18 +26,18 @@
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
 #      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
-#      step against the float32 one), then the model-level ones again with wgmma/mma/rows/cells as the
-#      defaults;
+#      step against the float32 one) on the fast set, then the model-level ones again on the older;
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks on both kernel families (bench/gpu_check.ts); then the official steps'
+#      step benchmarks on both kernel family sets (bench/gpu_check.ts); then the official steps'
 #      structure in PyTorch (bench/torch_convmae.py: checked against the parity fixtures, then
 #      the ConvMAE-B and ConvViT-B bf16 steps timed), for the ratios in the same run;
-#   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets
-#      (bench/step_profile.ts), and the host's own cost of a step (--null-compute);
-#   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them
-#      (bench/op_timings.ts), and the GEMMs, MLPs, attentions, layernorms and depthwise convs again
-#      on the fast families (CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells),
-#      and the GEMMs and MLPs on the gemm family (wgmma or mma) the fast set did not take;
+#   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets, and the
+#      ConvViT-B finetuning step's on the fast set (bench/step_profile.ts), and the host's own cost
+#      of a step (--null-compute);
+#   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them on the fast set
+#      (bench/op_timings.ts; both on the device's clock), the GEMMs, MLPs, attentions, layernorms
+#      and depthwise convs again on the older families, and the GEMMs and MLPs on the gemm family
+#      (wgmma or mma) the fast set did not take;
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
@@ -44,11 +48,12 @@
 # the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp/gpu-check}
+out=/tmp/gpu-check
 quick=${1:-}
 budget=${GPU_CHECK_BUDGET:-540}
 min_section=${GPU_CHECK_MIN_SECTION:-20}
 start=$SECONDS
+rm -rf "$out"
 mkdir -p "$out" .gpu/bin
 if ! command -v node >/dev/null; then
   xz -dc .gpu/node.xz > .gpu/bin/node && chmod +x .gpu/bin/node && export PATH=$PWD/.gpu/bin:$PATH
@@ -82,10 +87,10 @@ step_ratios() {
 
 # Prints the tables and the summary; runs however the script ends.
 finish() {
-  for f in op_timings op_timings_fast op_timings_gemm_other; do
+  for f in op_timings op_timings_older op_timings_gemm_other; do
     [[ -f "$out/$f.txt" ]] && { sed -n '/^ops at /,$p' "$out/$f.txt"; grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"; }
   done
-  for f in step_profile step_profile_fast; do
+  for f in step_profile step_profile_fast step_profile_finetune; do
     [[ -f "$out/$f.txt" ]] && { echo "== $f"; sed -n '/^== device clock/,/^by phase/p' "$out/$f.txt" | head -16; }
   done
   if [[ -f "$out/gpu_check.txt" ]]; then
@@ -95,8 +100,12 @@ finish() {
   fi
   step_ratios
   echo
-  printf '%s\n' "${summary[@]}"
-  echo "gpu-check: $((SECONDS - start)) s of the $budget s budget; exit $status"
+  printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
+  echo "gpu-check: $((SECONDS - start)) s of the $budget s budget; exit $status" | tee -a "$out/summary.txt"
+  if [[ -n ${OUT:-} ]]; then
+    cp "$out/summary.txt" "$OUT/summary.txt"
+    tar -cJf "$OUT/gpu-check-logs.tar.xz" -C "$out" .
+  fi
 }
 trap finish EXIT
 
@@ -138,6 +147,7 @@ tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 #    them where it hangs, is left out (its tests, timings and sanitizer runs), so that one broken
 #    kernel does not take the run's time
 fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
+older=gemm=wmma,attention=simt,layernorm=warp,dwconv=taps
 run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
 fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $fast || $fast == none ]] && fast=
@@ -162,6 +172,11 @@ if [[ ",$fast," == *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then
   fi
 fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
+# the fast set as run: each op's passing fast family, else its older one; the default of every
+# command below that names no set
+fast_set=$(for op in gemm attention layernorm dwconv; do
+  f=$(tr ',' '\n' <<< "$fast" | grep "^$op=") || f=$(tr ',' '\n' <<< "$older" | grep "^$op="); echo "$f"; done | paste -sd,)
+export CONVMAE_KERNELS=$fast_set
 cat "$out/fast_smoke.txt"
 # the families that did not pass, as "op kernel family name" alternatives (empty: none left out);
 # the CUDA suites name their family describes so
@@ -172,22 +187,23 @@ if [[ -n $left_out ]]; then
   vitest_filter=(-t "^(?!.*($left_out)).*\$")
   summary+=("left out of the rest of this run (the smoke check did not pass them): $left_out; kept: ${fast:-none}")
 fi
-# fast_only CMD...: CMD when the fast families passed the smoke check, else a note.
+# fast_only CMD...: CMD when some fast family passed the smoke check, else a note.
 fast_only() {
   if ((fast_ok)); then "$@"; else ran=skipped; summary+=("$2: skipped (the fast families are left out)"); fi
 }
 
 if wanted 1; then
-  run "vitest" 200 "$out/vitest.txt" node node_modules/vitest/vitest.mjs run test/tensor test/ops test/models/precision.test.ts \
-    test/bench test/train/optim.test.ts "${vitest_filter[@]}"
-  note "vitest test/tensor test/ops test/models/precision test/bench test/train/optim: $ran, $(tests_line "$out/vitest.txt")"
+  run "vitest" 300 "$out/vitest.txt" env CONVMAE_KERNELS=$fast_set node node_modules/vitest/vitest.mjs run test/tensor test/ops \
+    test/models/precision.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
+  note "vitest test/tensor test/ops test/models/precision test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
-  fast_only run "vitest (fast kernels)" 100 "$out/vitest_fast.txt" env CONVMAE_KERNELS=$fast node node_modules/vitest/vitest.mjs run \
+  run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
-  note "vitest (fast kernels) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_fast.txt")"
+  note "vitest ($older) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_older.txt")"
 fi
 if wanted 2; then
-  run "gpu_check" 200 "$out/gpu_check.txt" node dist/bench/gpu_check.js $quick $( ((fast_ok)) && echo --fast $fast || echo --one-family)
+  run "gpu_check" 200 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
+    $( ((fast_ok)) && echo --other $fast || echo --one-family)
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
   #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:
   #    first checked against the parity fixtures present, then both base-size steps timed)
@@ -201,21 +217,24 @@ if wanted 2; then
   fi
 fi
 if wanted 3; then
-  run "step_profile" 60 "$out/step_profile.txt" node dist/bench/step_profile.js --top 30
-  fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/step_profile.js --top 30
-  for f in step_profile step_profile_fast; do
+  run "step_profile" 60 "$out/step_profile.txt" env CONVMAE_KERNELS=$older node dist/bench/step_profile.js --top 30
+  fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --top 30
+  fast_only run "step_profile finetune (fast kernels)" 80 "$out/step_profile_finetune.txt" env CONVMAE_KERNELS=$fast_set \
+    node dist/bench/step_profile.js --kind finetune --top 30
+  for f in step_profile step_profile_fast step_profile_finetune; do
     [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|host waits|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
   done
   #    the host's own cost of the step on this machine's CPU (compute calls replaced by no-ops)
-  run "step_profile --null-compute" 40 "$out/step_host.txt" node dist/bench/step_profile.js --null-compute --steps 20
+  run "step_profile --null-compute" 40 "$out/step_host.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --null-compute --steps 20
   note "host cost of a step: $ran, $(grep -E '^host cost' "$out/step_host.txt" || tail -1 "$out/step_host.txt")"
 fi
 if wanted 4; then
   node dist/bench/op_timings.js --plan /tmp/plan.json
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
-  run "op_timings" 150 "$out/op_timings.txt" node dist/bench/op_timings.js --torch "$out/torch.json" || note "op_timings $ran (see op_timings.txt)"
-  fast_only run "op_timings (fast kernels)" 90 "$out/op_timings_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/op_timings.js \
-    --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (fast kernels) $ran"
+  run "op_timings" 150 "$out/op_timings.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/op_timings.js --torch "$out/torch.json" ||
+    note "op_timings $ran (see op_timings.txt)"
+  run "op_timings (older kernels)" 90 "$out/op_timings_older.txt" env CONVMAE_KERNELS=$older node dist/bench/op_timings.js \
+    --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (older kernels) $ran"
   #    the GEMMs on the tensor-core family the fast set did not take (wgmma or mma) too
   if [[ -n $gemm_other ]]; then
     run "op_timings (gemm $gemm_other)" 60 "$out/op_timings_gemm_other.txt" env CONVMAE_KERNELS=gemm=$gemm_other \
@@ -226,12 +245,12 @@ if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   if command -v compute-sanitizer >/dev/null; then
     # no benchmark: timings under the sanitizer mean nothing; the fast families, so the bf16 tiny
     # step runs the wgmma and mma kernels under it too
-    run "memcheck" 150 "$out/memcheck.txt" env CONVMAE_KERNELS=$( ((fast_ok)) && echo $fast || echo gemm=wmma) compute-sanitizer --tool memcheck --leak-check full \
+    run "memcheck" 150 "$out/memcheck.txt" env CONVMAE_KERNELS=$fast_set compute-sanitizer --tool memcheck --leak-check full \
       --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
     note "memcheck: $ran, $(grep -E 'ERROR SUMMARY' "$out/memcheck.txt" | tail -1 || echo 'no summary (see memcheck.txt)')"
     if [[ "${GPU_CHECK_RACECHECK:-0}" == 1 ]]; then
       # shared-memory hazards (the mma attention and wgmma kernels share tiles between warps)
-      fast_only run "racecheck" 240 "$out/racecheck.txt" env CONVMAE_KERNELS=$fast compute-sanitizer --tool racecheck \
+      fast_only run "racecheck" 240 "$out/racecheck.txt" env CONVMAE_KERNELS=$fast_set compute-sanitizer --tool racecheck \
         --error-exitcode 3 node dist/bench/gpu_check.js --quick --no-bench
       note "racecheck: $ran, $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$out/racecheck.txt" | tail -1 || echo 'no summary (see racecheck.txt)')"
     fi
@@ -240,7 +259,7 @@ if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   fi
 fi
 if wanted 6; then
-  fast_only run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast node dist/bench/gpu_check.js --quick --no-bench
+  fast_only run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/gpu_check.js --quick --no-bench
   note "gpu_check --quick with wgmma/mma/rows/cells: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
   for f in test/fixtures/parity/*.safetensors; do
     run "parity $(basename "$f")" 60 "$out/parity.txt" node dist/lib/cli/main.js parity "$f" --device cuda
@@ -269,11 +288,11 @@ if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
   sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
-    # the timings under the family the tiling belongs to ("mma:X=n": X=n under gemm=mma); the
-    # tests run every family themselves
+    # the tests and timings of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)
     family=$([[ $t == mma:* ]] && echo gemm=mma || { [[ $t == WGMMA_* ]] && echo gemm=wgmma || echo gemm=wmma; })
     v=${t#mma:} f=${t/:/_}
-    run "sweep $t tests" 60 "$out/sweep_$f.txt" env CONVMAE_$v node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts
+    run "sweep $t tests" 90 "$out/sweep_$f.txt" env CONVMAE_$v node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts \
+      -t "gemm kernel family ${family#gemm=} "
     note "sweep $t gemm tests: $ran, $(tests_line "$out/sweep_$f.txt")"
     run "sweep $t timings" 60 "$out/sweep_${f}_timings.txt" env CONVMAE_$v CONVMAE_KERNELS=$family \
       node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"

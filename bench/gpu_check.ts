@@ -9,10 +9,11 @@
 //     (bf16), forward + backward + AdamW, images/s and peak memory, and the caching allocator's
 //     driver calls across the steady steps.
 // Prints a short table last and exits 1 when a check fails.
-// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--fast op=name,...] [--batch N]
+// Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--other op=name,...] [--batch N]
 //      [--devices cpu,cuda] (--devices cpu,cpu: a dry run on the CPU; --one-family: time the steps
-//      on the chosen kernel families only, not also on the other set; --fast: the other set is the
-//      chosen one with just these families changed, e.g. those bench/fast_smoke.ts passed)
+//      on the chosen kernel families only, not also on the other set; --other: the other set is the
+//      chosen one with just these families changed, e.g. the fast ones bench/fast_smoke.ts passed
+//      over the older ones)
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -233,13 +234,13 @@ function main(): void {
     for (const p of precisions) timeStepB('pretrain', p, batch);
     timeStepB('finetune', precisions[0], batch);
     if (dev === 'cuda' && !process.argv.includes('--one-family')) {
-      // The same bf16 steps on the other kernel families (fast if the defaults are the checked
-      // ones, else the checked ones), in the same run.
-      // --fast gemm=wgmma,layernorm=rows: the other set is the chosen one with just these.
+      // The same bf16 steps on the other kernel families (the older ones where the chosen are the
+      // fast ones, else the fast ones), in the same run.
+      // --other gemm=wgmma,layernorm=rows: the other set is the chosen one with just these.
       const chosen = kernels();
       const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows' && chosen.dwconv === 'cells';
-      const other: [keyof typeof chosen, string][] = arg('fast')
-        ? arg('fast')!.split(',').map((pair) => pair.split('=') as [keyof typeof chosen, string])
+      const other: [keyof typeof chosen, string][] = arg('other')
+        ? arg('other')!.split(',').map((pair) => pair.split('=') as [keyof typeof chosen, string])
         : [['gemm', fast ? 'wmma' : 'wgmma'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows'],
           ['dwconv', fast ? 'taps' : 'cells']];
       for (const [op, name] of other) setKernel(op, name as never);

@@ -27,12 +27,14 @@ export interface ProfileRow {
 }
 
 /** Exports that are not work on tensors: never recorded. */
-export const UNTIMED = new Set(['isAlive', 'memory', 'resetPeak', 'backends', 'synchronize', 'emptyCache', 'setKernel', 'kernels']);
+export const UNTIMED = new Set(['isAlive', 'memory', 'resetPeak', 'backends', 'synchronize', 'timerBegin', 'timerEnd', 'emptyCache', 'setKernel',
+  'kernels']);
 
 const CATEGORY: Record<string, string> = {
   gemm: 'gemm', attention: 'attention', attentionBackward: 'attention',
   layernorm: 'layernorm', layernormBackward: 'layernorm',
-  fill: 'elementwise', cast: 'elementwise', castMulti: 'elementwise', binary: 'elementwise', scale: 'elementwise', gelu: 'elementwise', geluBackward: 'elementwise',
+  fill: 'elementwise', cast: 'elementwise', castMulti: 'elementwise', binary: 'elementwise', scale: 'elementwise', sampleScale: 'elementwise',
+  gelu: 'elementwise', geluBackward: 'elementwise',
   copy: 'copy/layout', copyRows: 'copy/layout', gatherRows: 'copy/layout', scatterAddRows: 'copy/layout', rowsToPatches: 'copy/layout',
   patchesToRows: 'copy/layout', unshuffleTokens: 'copy/layout', imageToRows: 'copy/layout', patchify: 'copy/layout', rowsToMap: 'copy/layout', mapToRows: 'copy/layout',
   maxPool2x2: 'copy/layout', maxPool2x2Backward: 'copy/layout',

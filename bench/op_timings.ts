@@ -5,8 +5,15 @@
 //   node dist/bench/op_timings.js [--torch FILE]    time our ops, print the table (ratio = torch / ours)
 // Options: --batch N (default 128), --device cuda|cpu (default cuda), --reps N (default 10),
 // --only REGEX (cases whose name matches).
-// Time is host wall time around `reps` calls with one device synchronize before and after, divided
-// by reps (after 2 warm-up calls), so it includes our launch and JS overhead.
+// Two times per case, each divided by reps (after 2 warm-up calls):
+//   wall:   host wall time around `reps` calls with one device synchronize before and after, so it
+//           includes our launch and JS overhead (where the host is slower than the kernels, it is
+//           the host's time);
+//   device: on cuda, the device's own time for the same calls: the stream is held (cuda/timer.cu)
+//           while the host queues them, and two events bracket the kernels, which then run back to
+//           back. bench/torch_ops.py times PyTorch's ops the same way, so the ratios compare
+//           kernels with kernels. A device time marked * was queued more slowly than the hold
+//           lasted (the device then waited for the host too). On the CPU, device = wall.
 import * as fs from 'fs';
 
 import { backward, clearTape, noGrad, requireGrad } from '../lib/autograd/tape';
@@ -84,7 +91,8 @@ function rand(shape: number[], device: Device, dtype: DType): Tensor {
 }
 
 /** Seconds per call of fn (2 warm-up calls, then reps calls between two synchronizes). */
-function timeIt(fn: () => void, reps: number): number {
+/** Seconds per call on the host's wall clock (2 warm-up calls first). */
+function wallTimeIt(fn: () => void, reps: number): number {
   for (let i = 0; i < 2; i++) fn();
   native.synchronize();
   const t0 = process.hrtime.bigint();
@@ -93,11 +101,39 @@ function timeIt(fn: () => void, reps: number): number {
   return Number(process.hrtime.bigint() - t0) / 1e9 / reps;
 }
 
+/**
+ * Seconds per call on the device's clock: the stream held for 1.5x the calls' wall time (plus 2
+ * ms) while they are queued, then timed between events; hostBound where queuing outlasted the hold.
+ */
+function deviceTimeIt(fn: () => void, reps: number, wallSeconds: number): { seconds: number; hostBound: boolean } {
+  const holdUs = Math.min(5e6, 1.5 * wallSeconds * reps * 1e6 + 2000);
+  native.synchronize();
+  native.timerBegin(holdUs);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < reps; i++) fn();
+  const queuedUs = Number(process.hrtime.bigint() - t0) / 1e3;
+  const ms = native.timerEnd();
+  return { seconds: ms / 1e3 / reps, hostBound: queuedUs > holdUs };
+}
+
+/** The case's time per call (device clock on cuda, wall on the CPU) and its wall time. */
+function timeIt(fn: () => void, reps: number, device: Device): { seconds: number; wall: number; hostBound: boolean } {
+  const wall = wallTimeIt(fn, reps);
+  if (device !== 'cuda') return { seconds: wall, wall, hostBound: false };
+  return { ...deviceTimeIt(fn, reps, wall), wall };
+}
+
 export interface OpTiming {
   name: string;
-  /** Seconds, forward only and forward + backward (null where the op has no backward). */
+  /** Seconds per call on the device's clock (cuda; the CPU: wall), forward only and forward +
+   *  backward (null where the op has no backward). */
   fwd: number;
   fwdBwd: number | null;
+  /** The same on the host's wall clock (launch and JS overhead included). */
+  fwdWall: number;
+  fwdBwdWall: number | null;
+  /** Where the device time includes waits for the host (queuing outlasted the hold). */
+  hostBound: { fwd: boolean; fwdBwd: boolean };
   /** Work of one forward: floating-point operations (matrix ops) or bytes moved (the rest). */
   work: { flops?: number; bytes?: number };
 }
@@ -189,12 +225,19 @@ export function timeOps(b: number, device: Device, reps: number, log: (s: string
       built = buildCase(c, device, dt);
       const big = c.kind === 'gemm' && c.m * c.k * c.n > 1e11;
       const r = big ? Math.max(2, Math.floor(reps / 3)) : reps;
-      const fwd = timeIt(built.fwd, r);
-      const fwdBwd = built.fwdBwd ? timeIt(built.fwdBwd, r) : null;
-      out.push({ name: c.name, fwd, fwdBwd, work: built.work });
-      log(`  ${c.name}: fwd ${(fwd * 1e3).toFixed(3)} ms${fwdBwd !== null ? `, fwd+bwd ${(fwdBwd * 1e3).toFixed(3)} ms` : ''}`);
+      const fwd = timeIt(built.fwd, r, device);
+      const fwdBwd = built.fwdBwd ? timeIt(built.fwdBwd, r, device) : null;
+      out.push({
+        name: c.name, fwd: fwd.seconds, fwdBwd: fwdBwd?.seconds ?? null, fwdWall: fwd.wall, fwdBwdWall: fwdBwd?.wall ?? null,
+        hostBound: { fwd: fwd.hostBound, fwdBwd: fwdBwd?.hostBound ?? false }, work: built.work,
+      });
+      const msOf = (t: { seconds: number; wall: number }) => `${(t.seconds * 1e3).toFixed(3)} ms (wall ${(t.wall * 1e3).toFixed(3)})`;
+      log(`  ${c.name}: fwd ${msOf(fwd)}${fwdBwd ? `, fwd+bwd ${msOf(fwdBwd)}` : ''}`);
     } catch (e) {
-      out.push({ name: c.name, fwd: NaN, fwdBwd: NaN, work: {}, error: (e as Error).message.split('\n')[0] });
+      out.push({
+        name: c.name, fwd: NaN, fwdBwd: NaN, fwdWall: NaN, fwdBwdWall: NaN, hostBound: { fwd: false, fwdBwd: false }, work: {},
+        error: (e as Error).message.split('\n')[0],
+      });
       log(`  ${c.name}: ${(e as Error).message.split('\n')[0]}`);
     } finally {
       built?.dispose();
@@ -213,12 +256,14 @@ export function formatTable(rows: (OpTiming & { error?: string })[], torch: Torc
     if (r.work.flops) return `${(r.work.flops / s / 1e12).toPrecision(3)} TF/s`;
     return `${(r.work.bytes! / s / 1e9).toPrecision(3)} GB/s`;
   };
-  const ms = (s: number | null | undefined) => (s === null || s === undefined || !Number.isFinite(s) ? '-' : (s * 1e3).toFixed(3));
+  const ms = (s: number | null | undefined, hostBound = false) =>
+    (s === null || s === undefined || !Number.isFinite(s) ? '-' : `${(s * 1e3).toFixed(3)}${hostBound ? '*' : ''}`);
   const ratio = (t: number | null | undefined, o: number | null) => (t && o && Number.isFinite(o) ? (t / o).toFixed(2) : '-');
-  const lines = [['op', 'fwd ms', 'fwd rate', 'f+b ms', 'torch fwd', 'torch f+b', 'fwd x', 'f+b x'].join(' | ')];
+  const lines = [['op', 'fwd ms', 'fwd rate', 'f+b ms', 'torch fwd', 'torch f+b', 'fwd x', 'f+b x', 'wall fwd', 'wall f+b'].join(' | ')];
   for (const r of rows) {
     const t = torch?.[r.name];
-    lines.push([r.name, ms(r.fwd), r.error ? r.error.slice(0, 60) : rate(r, r.fwd), ms(r.fwdBwd), ms(t?.fwd), ms(t?.fwd_bwd), ratio(t?.fwd, r.fwd), ratio(t?.fwd_bwd, r.fwdBwd)].join(' | '));
+    lines.push([r.name, ms(r.fwd, r.hostBound.fwd), r.error ? r.error.slice(0, 60) : rate(r, r.fwd), ms(r.fwdBwd, r.hostBound.fwdBwd), ms(t?.fwd),
+      ms(t?.fwd_bwd), ratio(t?.fwd, r.fwd), ratio(t?.fwd_bwd, r.fwdBwd), ms(r.fwdWall), ms(r.fwdBwdWall)].join(' | '));
   }
   return lines.join('\n');
 }
@@ -237,7 +282,8 @@ function main(): void {
   const only = arg('only');
   const rows = timeOps(b, device, Number(arg('reps') ?? 10), (s) => console.log(s), only ? new RegExp(only) : undefined);
   const k = kernels();
-  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}, dwconv ${k.dwconv}` : 'float32'}; x = torch time / ours (> 1: ours faster)`);
+  console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}, dwconv ${k.dwconv}; ` +
+    'ms on the device clock (* where it waited for the host), wall: the host\'s' : 'float32'}; x = torch time / ours (> 1: ours faster)`);
   console.log(formatTable(rows, torch));
 }
 

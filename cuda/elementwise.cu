@@ -1,7 +1,8 @@
-// binary and scale on CUDA (contract in native/ops/elementwise.h): float32 or bfloat16 storage,
-// fp32 arithmetic. When the element counts are multiples of 8 (and so is b's, for binary), each
-// thread moves 8 consecutive elements per step with 16-byte accesses (buffers start aligned);
-// otherwise one element per step.
+// binary, scale and sampleScale on CUDA (contract in native/ops/elementwise.h): float32 or
+// bfloat16 storage, fp32 arithmetic, one rounding per stored value. When the element counts are
+// multiples of 8 (and so is b's, for binary; the per-sample count, for sampleScale), each thread
+// moves 8 consecutive elements per step with 16-byte accesses (buffers start aligned); otherwise
+// one element per step.
 #include <cuda_bf16.h>
 
 #include "errors.h"
@@ -64,6 +65,21 @@ __global__ void scale_kernel(T* out, const T* in, int64_t n, float alpha, float 
     stf(out, i, alpha * ldf(in, i) + beta);
 }
 
+// out[i] = base[i] + s[i / per]·x[i] (base may be null: 0), VEC = 8 when per and n are multiples of
+// 8 (a piece of 8 then lies within one sample), else 1.
+template <int VEC, typename T>
+__global__ void sample_scale_kernel(T* out, const T* x, const T* s, const T* base, int64_t n, int64_t per) {
+  for (int64_t i = first_index() * VEC; i < n; i += grid_stride() * VEC) {
+    float v[VEC], b[VEC];
+    load_vec<VEC>(x + i, v);
+    if (base) load_vec<VEC>(base + i, b);
+    const float f = ldf(s, i / per);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) v[e] = (base ? b[e] : 0.f) + f * v[e];
+    store_vec<VEC>(out + i, v);
+  }
+}
+
 template <typename T>
 void binary_launch(const BinaryParams& p) {
   const int64_t n = p.out->numel, nb = p.b->numel;
@@ -98,5 +114,21 @@ void cuda_scale(const ScaleParams& p) {
   if (n == 0) return;
   if (p.out->dtype == DType::F32) scale_launch<float>(p);
   else scale_launch<__nv_bfloat16>(p);
+}
+template <typename T>
+void sample_scale_launch(const SampleScaleParams& p) {
+  const int64_t n = p.x->numel, per = n / p.s->numel;
+  T* out = p.out->as<T>();
+  const T *x = p.x->as<T>(), *s = p.s->as<T>(), *base = p.base ? p.base->as<T>() : nullptr;
+  if (per % 8 == 0)
+    sample_scale_kernel<8, T><<<cuda::grid_for(n / 8, 256), 256, 0, cuda::stream()>>>(out, x, s, base, n, per);
+  else
+    sample_scale_kernel<1, T><<<cuda::grid_for(n, 256), 256, 0, cuda::stream()>>>(out, x, s, base, n, per);
+}
+
+void cuda_sample_scale(const SampleScaleParams& p) {
+  if (p.x->numel == 0) return;
+  if (p.out->dtype == DType::F32) sample_scale_launch<float>(p);
+  else sample_scale_launch<__nv_bfloat16>(p);
 }
 }  // namespace convmae

@@ -1,6 +1,6 @@
 // gemm on CUDA (contract in native/ops/gemm.h). bfloat16 problems with 16-byte aligned extents go
 // to the tensor cores: the kernel choice picks wgmma (cuda/gemm_wgmma.cu; on Hopper only, other
-// cards run wmma for it), mma (cuda/gemm_mma.cu) or wmma (cuda/gemm_tc.cu); the rest (float32, odd
+// cards run mma for it), mma (cuda/gemm_mma.cu) or wmma (cuda/gemm_tc.cu); the rest (float32, odd
 // extents) run this plain tiled kernel: 64x64 output tiles, K in steps of 16 staged through shared
 // memory as fp32, each of 256 threads owning a 4x4 sub-tile; fp32 accumulation. Batches run on grid
 // z. Every path applies the epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
@@ -117,8 +117,8 @@ void cuda_gemm(const GemmParams& p) {
   if (gemm_tensor_core_eligible(p)) {
     const std::string& family = kernel_choice("gemm");
     if (family == "wgmma" && cuda::wgmma_available()) cuda_gemm_wgmma(p);
-    else if (family == "mma") cuda_gemm_mma(p);
-    else cuda_gemm_wmma(p);
+    else if (family == "wmma") cuda_gemm_wmma(p);
+    else cuda_gemm_mma(p);
   } else if (p.c->dtype == DType::F32) launch<float>(p);
   else launch<__nv_bfloat16>(p);
 }

@@ -31,7 +31,7 @@ __device__ inline void store2(__nv_bfloat16* p, int64_t i, float2 v) {
 
 /**
  * Eight consecutive elements as fp32, in one 16-byte access for bfloat16 (two for float32); the
- * address must be aligned to 8 elements (vec8_ok checks a buffer length and its offsets).
+ * address must be aligned to 8 elements (buffers start 16-byte aligned; callers check the counts).
  */
 __device__ inline void load8(const float* p, float (&v)[8]) {
   const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
@@ -61,6 +61,14 @@ __device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
 #pragma unroll
   for (int e = 0; e < 8; ++e) h[e] = __float2bfloat16_rn(v[e]);
   *reinterpret_cast<uint4*>(p) = raw;
+}
+
+/** VEC (1 or 8) fp32 values to consecutive elements: one element, or an aligned piece of 8 (store8). */
+template <int VEC, typename T>
+__device__ inline void store_vec(T* p, const float (&v)[VEC]) {
+  static_assert(VEC == 1 || VEC == 8, "store_vec writes 1 or 8 elements");
+  if constexpr (VEC == 8) store8(p, v);
+  else stf(p, 0, v[0]);
 }
 
 /**

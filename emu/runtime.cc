@@ -2,14 +2,16 @@
 // defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's compute
 // capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB of opt-in
 // shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it report 8.0
-// instead (an A100: the wgmma family then falls back to wmma), and CONVMAE_EMU_SMS=N makes it
+// instead (an A100: the wgmma family then falls back to mma), and CONVMAE_EMU_SMS=N makes it
 // report N multiprocessors (1..1024; a small card, whose few tiles per wave reach the GEMMs' split
 // plans at shapes the emulator runs in seconds). Device and pinned memory are host memory; copies
-// and kernels complete before the call returns, so streams and events are always idle. Device
+// and kernels complete before the call returns, so streams and events are always idle (an event
+// holds the time it was recorded, so elapsed times are the host's time for the work). Device
 // allocations start as 0xff bytes. A launch the emulator rejects surfaces, as on a GPU, from the
 // next cudaGetLastError.
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -21,7 +23,7 @@ struct CUstream_st {
   int unused;
 };
 struct CUevent_st {
-  int unused;
+  std::chrono::steady_clock::time_point recorded;  // launches run at once: recording is the time
 };
 
 namespace {
@@ -149,7 +151,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int) {
-  *e = new CUevent_st{0};
+  *e = new CUevent_st{};
   return cudaSuccess;
 }
 
@@ -158,7 +160,15 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   return cudaSuccess;
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->recorded = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  *ms = std::chrono::duration<float, std::milli>(end->recorded - start->recorded).count();
+  return cudaSuccess;
+}
 cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 

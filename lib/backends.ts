@@ -18,7 +18,7 @@ export interface BackendInfo {
     freeBytes: number;
     runtimeVersion: number;
     driverVersion: number;
-    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the wmma kernels). */
+    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the mma kernels). */
     wgmma: boolean;
   };
 }
@@ -30,7 +30,7 @@ export function backends(): BackendInfo {
 /** The CUDA kernel family of each op that has several (native/kernel_choice.h). */
 export interface KernelChoices {
   /**
-   * wgmma: Hopper tensor-core GEMM (other cards run wmma); mma: the sm_80+ tensor-core GEMM with
+   * wgmma: Hopper tensor-core GEMM (other cards run mma); mma: the sm_80+ tensor-core GEMM with
    * ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API.
    */
   gemm: 'wgmma' | 'mma' | 'wmma';
@@ -51,9 +51,9 @@ export function kernels(): KernelChoices {
 
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
- * with CONVMAE_KERNELS=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells). The defaults are the
- * families checked on a GPU so far (wmma, simt, warp, taps); wgmma (or gemm mma on cards before
- * Hopper), attention mma, rows and cells are the fast ones.
+ * with CONVMAE_KERNELS=gemm=wmma,attention=simt,layernorm=warp,dwconv=taps). The defaults are the
+ * fast families: gemm wgmma (mma on cards before Hopper), attention mma, layernorm rows, dwconv
+ * cells; wmma, simt, warp and taps are the older ones, kept for comparison.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);
@@ -80,7 +80,7 @@ export function formatBackends(b: BackendInfo = backends()): string {
   if (b.cuda.compiled) {
     lines.push(`      runtime ${cudaVersion(b.cuda.runtimeVersion)}, driver ${cudaVersion(b.cuda.driverVersion)}`);
     lines.push(`      kernels: ${Object.entries(kernels()).map(([op, name]) => `${op} ${name}`).join(', ')}` +
-      (b.cuda.usable ? `; wgmma GEMM ${b.cuda.wgmma ? 'available' : 'not available here (the wgmma family runs wmma)'}` : ''));
+      (b.cuda.usable ? `; wgmma GEMM ${b.cuda.wgmma ? 'available' : 'not available here (the wgmma family runs mma)'}` : ''));
   }
   return lines.join('\n');
 }

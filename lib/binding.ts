@@ -27,7 +27,7 @@ export interface NativeBackends {
     compiled: boolean; usable: boolean; reason: string; name: string; deviceCount: number;
     computeCapability: string; multiprocessors: number; totalBytes: number; freeBytes: number; runtimeVersion: number;
     driverVersion: number;
-    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the wmma kernels). */
+    /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the mma kernels). */
     wgmma: boolean;
   };
 }
@@ -53,6 +53,10 @@ export interface Native {
   backends(): NativeBackends;
   /** Waits for queued CUDA work. */
   synchronize(): void;
+  /** CUDA only: holds the stream for holdMicros µs, then records a start event (cuda/timer.cu). */
+  timerBegin(holdMicros: number): void;
+  /** CUDA only: records a stop event, waits for it, and returns the ms since timerBegin's event. */
+  timerEnd(): number;
   /** Returns cached CUDA blocks to the driver. */
   emptyCache(): void;
   /** Chooses the CUDA kernel family of an op (gemm: wgmma | mma | wmma; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
@@ -69,6 +73,8 @@ export interface Native {
   binary(kind: number, out: NativeBuffer, a: NativeBuffer, b: NativeBuffer): void;
   /** out = alpha * input + beta. */
   scale(out: NativeBuffer, input: NativeBuffer, alpha: number, beta: number): void;
+  /** out[i] = base[i] + s[i / per]·x[i], per = x.numel / s.numel: a factor per sample (base null: 0). */
+  sampleScale(out: NativeBuffer, x: NativeBuffer, s: NativeBuffer, base: NativeBuffer | null): void;
   /**
    * C = alpha op(A) op(B) + beta C + bias (+ residual; times gelu'(geluGradOf)), batched with
    * strides; geluOut = gelu(C) when given (native/ops/gemm.h).

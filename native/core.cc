@@ -1,5 +1,6 @@
 // Exports that manage buffers and report on backends: alloc, free, upload, download, copy,
-// memory counters, backend info, synchronize, emptyCache, and the CUDA kernel-family choices.
+// memory counters, backend info, synchronize, the device timer, emptyCache, and the CUDA
+// kernel-family choices.
 #include <cstring>
 #include <thread>
 
@@ -157,6 +158,18 @@ Napi::Value js_backends(const Napi::CallbackInfo& info) {
 Napi::Value js_synchronize(const Napi::CallbackInfo& info) {
   if (cuda::compiled() && cuda::info().usable) cuda::synchronize("synchronize");
   return info.Env().Undefined();
+}
+
+Napi::Value js_timer_begin(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw_type("timerBegin", "expected a number of microseconds for `holdMicros`");
+  const double us = info[0].As<Napi::Number>().DoubleValue();
+  if (!(us >= 0 && us <= 10e6)) throw_range("timerBegin", "expected `holdMicros` in [0, 1e7] but got " + std::to_string(us));
+  cuda::timer_begin(us, "timerBegin");
+  return info.Env().Undefined();
+}
+
+Napi::Value js_timer_end(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cuda::timer_end("timerEnd"));
 }
 
 Napi::Value js_empty_cache(const Napi::CallbackInfo& info) {

@@ -52,8 +52,13 @@ void synchronize(const char* op);
 void check_launch(const char* op);
 // Whether the Hopper wgmma GEMM (cuda/gemm_wgmma.cu) can run: an sm_90 device and sm_90a code in
 // this addon, probed once on the device. False without CUDA or a usable device; where it is false,
-// gemm's wgmma family runs the wmma kernels.
+// gemm's wgmma family runs the mma kernels.
 bool wgmma_available();
+// Device-side timing (cuda/timer.cu): timer_begin holds the stream for hold_us microseconds, then
+// records a start event, so that what the host queues meanwhile runs back to back; timer_end
+// records a stop event, waits for it and returns the milliseconds between the two.
+void timer_begin(double hold_us, const char* op);
+double timer_end(const char* op);
 
 }  // namespace cuda
 }  // namespace convmae

@@ -30,6 +30,8 @@ void copy_device(void*, const void*, size_t, const char* op) { not_built(op); }
 void synchronize(const char*) {}
 void check_launch(const char* op) { not_built(op); }
 bool wgmma_available() { return false; }
+void timer_begin(double, const char* op) { not_built(op); }
+double timer_end(const char* op) { not_built(op); }
 
 }  // namespace cuda
 }  // namespace convmae

@@ -17,10 +17,10 @@ struct Entry {
 
 std::vector<Entry>& table() {
   static std::vector<Entry> t = {
-      {"gemm", {"wgmma", "mma", "wmma"}, "wmma"},
-      {"attention", {"mma", "simt"}, "simt"},
-      {"layernorm", {"rows", "warp"}, "warp"},
-      {"dwconv", {"cells", "taps"}, "taps"},
+      {"gemm", {"wgmma", "mma", "wmma"}, "wgmma"},
+      {"attention", {"mma", "simt"}, "mma"},
+      {"layernorm", {"rows", "warp"}, "rows"},
+      {"dwconv", {"cells", "taps"}, "cells"},
   };
   return t;
 }

@@ -2,9 +2,9 @@
 // `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
 // Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
 // headers; no nvcc or GPU needed), then runs vitest with it four times: the default kernel
-// families, the fast ones (gemm=wgmma, attention=mma, layernorm=rows, dwconv=cells) on the suites
-// that choose them, gemm=mma (the sm_80+ alternative) on the model-level suites (the op suites
-// run every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
+// families (the fast ones), the older ones (gemm=wmma, attention=simt, layernorm=warp, dwconv=taps)
+// on the suites that choose them, gemm=mma (the sm_80+ alternative) on the model-level suites (the
+// op suites run every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
 // emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
 // Last, the profile build (build-emu-prof/: the memory-access profiler and the shared-memory race
 // checker) and their tests.
@@ -25,17 +25,17 @@ const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
 // Node itself is not instrumented: the sanitizer's runtime is preloaded (leaks at exit are Node's).
 const sanitizer = asan ? { LD_PRELOAD: spawnSync('g++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout.trim(), ASAN_OPTIONS: 'detect_leaks=0' } : {};
 const suites = ['test/emu', 'test/ops', 'test/tensor', 'test/train/optim.test.ts', 'test/train/memory_flat.test.ts', 'test/models/precision.test.ts',
-  'test/kernels.test.ts'];
-const fastSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
+  'test/kernels.test.ts', 'test/bench/op_timings.test.ts'];
+const olderSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
   'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts',
   'test/train/memory_flat.test.ts'];
 const gemmMmaSuites = ['test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/models/precision.test.ts'];
 // test/helpers/devices.ts shortLastWaveShapes: the cases that exist on a card of at most 8 SMs
 const shortWave = ['test/ops/core_cuda.test.ts', 'test/ops/gemm_epilogue.test.ts', '-t', 'short last wave'];
 const ok = [
-  runStep('CUDA suites on the emulator, default kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
-  runStep('CUDA suites on the emulator, fast kernel families', [vitest, 'run', ...fastSuites, ...extra],
-    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells', ...sanitizer }),
+  runStep('CUDA suites on the emulator, default (fast) kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
+  runStep('CUDA suites on the emulator, older kernel families', [vitest, 'run', ...olderSuites, ...extra],
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wmma,attention=simt,layernorm=warp,dwconv=taps', ...sanitizer }),
   runStep('CUDA suites on the emulator, gemm=mma', [vitest, 'run', ...gemmMmaSuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=mma', ...sanitizer }),
   runStep('GEMMs with a short last wave on an emulated 4-SM card', [vitest, 'run', ...shortWave, ...extra],

@@ -13,9 +13,9 @@ describe('kernel choices', () => {
     setKernel('dwconv', initial.dwconv);
   });
 
-  it('default to the families checked on a GPU unless CONVMAE_KERNELS says otherwise', () => {
+  it('default to the fast families (checked on an H100) unless CONVMAE_KERNELS says otherwise', () => {
     if (process.env.CONVMAE_KERNELS) return;
-    expect(initial).toEqual({ gemm: 'wmma', attention: 'simt', layernorm: 'warp', dwconv: 'taps' });
+    expect(initial).toEqual({ gemm: 'wgmma', attention: 'mma', layernorm: 'rows', dwconv: 'cells' });
   });
 
   it('setKernel changes what kernels() reports', () => {

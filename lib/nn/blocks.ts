@@ -2,11 +2,11 @@
 // PatchEmbed (patch conv -> LayerNorm(1e-5) -> GELU), CBlock (the convolutional block of stages 1
 // and 2), Attention, Mlp and Block (pre-norm transformer block of stage 3 and the decoder).
 // Where stochastic depth is off (always in pretraining), each residual add rides in the epilogue
-// of the GEMM that ends its branch (conv2, attention proj, fc2): the same function, one pass less.
+// of the GEMM that ends its branch (conv2, attention proj, fc2): the same function, one pass less;
+// where it is on, the add rides in the drop-path pass (addDropPath).
 import { Rng } from '../data/rng';
-import { add } from '../ops/arith';
 import { attention } from '../ops/attention';
-import { dropPath } from '../ops/drop_path';
+import { addDropPath } from '../ops/drop_path';
 import { gelu } from '../ops/gelu';
 import { mlp } from '../ops/mlp';
 import { VisibleLayout } from '../ops/visible_layout';
@@ -21,7 +21,7 @@ import { useParam } from './precision';
  * branch gets x to add in its last GEMM's epilogue.
  */
 function residual(x: Tensor, branch: (res: Tensor | null) => Tensor, rate: number, training: boolean, samples: number, rng: Rng): Tensor {
-  if (training && rate > 0) return add(x, dropPath(branch(null), rate, samples, rng));
+  if (training && rate > 0) return addDropPath(x, branch(null), rate, samples, rng);
   return branch(x);
 }
 

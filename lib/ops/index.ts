@@ -13,7 +13,7 @@ export { rowsToPatches, imageToRows, patchify, rowsToMap } from './patches';
 export { gatherRows } from './gather';
 export { unshuffleTokens } from './unshuffle';
 export { maxPool2x2 } from './maxpool';
-export { dropPath } from './drop_path';
+export { addDropPath, dropPath } from './drop_path';
 export { maskedMseLoss, crossEntropy, softTargets } from './losses';
 export { castTo } from './cast';
 export { adamwStep, adamwMultiStep } from './adamw';

@@ -1,4 +1,4 @@
-// CPU reference for binary and scale (contract in native/ops/elementwise.h).
+// CPU reference for binary, scale and sampleScale (contract in native/ops/elementwise.h).
 #include "ops/elementwise.h"
 
 #include "float_dispatch.h"
@@ -37,6 +37,20 @@ void cpu_scale(const ScaleParams& p) {
     const T alpha = T(p.alpha), beta = T(p.beta);
     parallel_for(p.in->numel, 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) o[i] = alpha * x[i] + beta;
+    });
+  });
+}
+
+void cpu_sample_scale(const SampleScaleParams& p) {
+  cpu_float_dispatch(p.out->dtype, "sampleScale", [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = p.x->as<T>();
+    const T* s = p.s->as<T>();
+    const T* base = p.base ? p.base->as<T>() : nullptr;
+    T* o = p.out->as<T>();
+    const int64_t per = p.x->numel / p.s->numel;
+    parallel_for(p.x->numel, 1 << 15, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) o[i] = (base ? base[i] : T(0)) + s[i / per] * x[i];
     });
   });
 }

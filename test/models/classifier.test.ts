@@ -3,15 +3,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { backward, clearTape, noGrad } from '../../lib/autograd/tape';
-import { Rng } from '../../lib/data/rng';
 import { preset } from '../../lib/models/config';
 import { ConvViT } from '../../lib/models/convvit';
-import { dropPath } from '../../lib/ops/drop_path';
 import { sum } from '../../lib/ops/arith';
 import { tidy } from '../../lib/tensor/scope';
 import { tensor } from '../../lib/tensor/tensor';
 import { randn } from '../helpers/gradcheck';
-import { gradcheck } from '../helpers/gradcheck';
 
 describe('ConvViT classifier', () => {
   it('drop path is random in training, off in evaluation', () => {
@@ -27,18 +24,6 @@ describe('ConvViT classifier', () => {
     expect(m.head.weight.grad).not.toBeNull();
     clearTape();
     m.dispose();
-  });
-
-  it('dropPath keeps or zeroes whole samples, scaled by 1/(1-p), and its gradient checks', () => {
-    tidy(() => {
-      const x = tensor(new Float32Array(6 * 5).fill(1), [6, 5]);
-      const y = Array.from(dropPath(x, 0.5, 6, new Rng(3)).toFloat32Array());
-      for (let n = 0; n < 6; n++) {
-        const row = y.slice(n * 5, n * 5 + 5);
-        expect(row.every((v) => v === row[0]) && (row[0] === 0 || row[0] === 2)).toBe(true);
-      }
-    });
-    gradcheck((x) => dropPath(x, 0.3, 3, new Rng(9)), [{ data: randn(3 * 4, 2), shape: [3, 4] }]);
   });
 
   it('cls mode uses `norm` and the first token', () => {

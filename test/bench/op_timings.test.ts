@@ -1,0 +1,48 @@
+// The op timings of bench/op_timings.ts and the device timer under them (cuda/timer.cu): a case
+// timed on each device (the CPU on its wall clock, cuda on the device's clock with the wall time
+// beside it), the table that prints them, and the timer's argument checks; on a CPU-only build the
+// timer names the missing CUDA.
+import { describe, expect, it } from 'vitest';
+
+import { formatTable, timeOps } from '../../bench/op_timings';
+import { native } from '../../lib/binding';
+import * as ops from '../../lib/ops';
+import { tidy } from '../../lib/tensor/scope';
+import { tensor } from '../../lib/tensor/tensor';
+import { cudaSkipReason, cudaUsable, devices } from '../helpers/devices';
+
+describe.each(devices)('op timings on %s', (device) => {
+  it('time a case forward and forward+backward, on the device clock with the wall time beside it', () => {
+    const rows = timeOps(1, device, 2, () => {}, /^gelu /);
+    expect(rows).toHaveLength(1);
+    const [r] = rows;
+    expect(r.error).toBeUndefined();
+    for (const t of [r.fwd, r.fwdBwd!, r.fwdWall, r.fwdBwdWall!]) expect(t).toBeGreaterThan(0);
+    if (device === 'cpu') expect([r.fwd, r.fwdBwd]).toEqual([r.fwdWall, r.fwdBwdWall]);
+    const table = formatTable(rows, { [r.name]: { fwd: 2 * r.fwd, fwd_bwd: null } }).split('\n');
+    expect(table[0]).toBe('op | fwd ms | fwd rate | f+b ms | torch fwd | torch f+b | fwd x | f+b x | wall fwd | wall f+b');
+    expect(table[1].split(' | ')).toHaveLength(10);
+    expect(table[1].split(' | ')[6]).toBe('2.00');
+  });
+});
+
+describe.skipIf(!cudaUsable)(`device timer (cuda) ${cudaSkipReason}`, () => {
+  it('brackets the work queued between timerBegin and timerEnd, and checks its arguments', () => {
+    tidy(() => {
+      const x = tensor(new Float32Array(1 << 16).fill(1), [1 << 16], { device: 'cuda' });
+      native.timerBegin(0);
+      for (let i = 0; i < 4; i++) ops.gelu(x);
+      const ms = native.timerEnd();
+      expect(Number.isFinite(ms) && ms >= 0).toBe(true);
+    });
+    expect(() => native.timerEnd()).toThrow(/timerEnd: timerEnd without a timerBegin before it/);
+    expect(() => native.timerBegin(-1)).toThrow(/timerBegin: expected `holdMicros` in \[0, 1e7\] but got -1/);
+    expect(() => (native.timerBegin as (a: unknown) => void)('1')).toThrow(/timerBegin: expected a number of microseconds/);
+  });
+});
+
+describe.skipIf(cudaUsable)('device timer without CUDA', () => {
+  it('says that this addon or machine has no CUDA', () => {
+    expect(() => native.timerBegin(10)).toThrow(/timerBegin: /);
+  });
+});

@@ -285,7 +285,7 @@ fi
 #    mma ones where the smoke check passed gemm mma) through the gemm tests and the gemm timings;
 #    with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
-  sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
+  sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
     # the tests and timings of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)
@@ -300,8 +300,12 @@ if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
   summary+=("GEMM tiling sweep: see sweep_*_timings.txt")
 fi
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
-  run "ncu" 120 "$out/ncu.txt" ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 --section SpeedOfLight \
-    --section Occupancy --section WarpStateStats --section LaunchStats \
-    node dist/bench/op_timings.js --only 'gemm square' --reps 1 || note "ncu $ran (see ncu.txt)"
+  # the first GEMM kernel of each case: the 8192³ product and the stage-1 fc1 (K = 256, GELU);
+  # the memory sections show whether L2 throughput bounds the tile (bench/RESULTS.md, session 11)
+  for c in 'gemm square' 'gemm s1 fc1'; do
+    run "ncu $c" 120 "$out/ncu_${c// /_}.txt" ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats \
+      node dist/bench/op_timings.js --only "$c" --reps 1 || note "ncu $c $ran (see ncu_${c// /_}.txt)"
+  done
 fi
 exit $status

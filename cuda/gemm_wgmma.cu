@@ -40,7 +40,7 @@ struct WgCfg {
   static_assert(STAGES >= 3, "the ring keeps one slot in flight on the tensor cores and one loading");
   static_assert(PANEL_BYTES % 1024 == 0 && STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
 };
-// The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..3 in a CONVMAE_GEMM_SWEEP build); 0
+// The tilings the benchmark can pick (CONVMAE_WGMMA_TILE=0..4 in a CONVMAE_GEMM_SWEEP build); 0
 // is the default and the only one compiled otherwise. The default runs two blocks per SM so that
 // one block's pipeline fill and epilogue overlap the other's products: with one block, a K = 256
 // tile (4 K steps, ~1.2 µs of tensor-core work on an H100) would also wait ~1 µs for its first
@@ -50,6 +50,10 @@ using WgCfg0 = WgCfg<128, 3, 2>;  // 96 KB of shared memory, copies one tile ahe
 using WgCfg1 = WgCfg<128, 4, 1>;  // 128 KB, copies two tiles ahead, one block per SM
 using WgCfg2 = WgCfg<256, 3, 1>;  // 144 KB, 128x256 tiles
 using WgCfg3 = WgCfg<128, 6, 1>;  // 192 KB, copies four tiles ahead (more loads in flight on long K)
+// Every K step moves (BM + BN)·BK·2 bytes from L2 for 2·BM·BN·BK FLOP: 64 FLOP/B at 128x128, 85 at
+// 128x256. Run 7's 349 TF/s at 8192³ on the default is 5.5 TB/s of L2 reads; if that is the L2's
+// limit (bench/RESULTS.md, session 11), the 128x128 tilings stop there and 128x256 near 470 TF/s.
+using WgCfg4 = WgCfg<256, 4, 1>;  // 192 KB, 128x256 tiles, copies two tiles ahead
 
 #ifdef CONVMAE_WGMMA_DEVICE
 // Copies the operand tile (outer rows o0.., K columns k0..k0+63) into a swizzled slot.
@@ -216,11 +220,12 @@ bool wgmma_available() {
 
 void cuda_gemm_wgmma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 3);  // read once
+  static const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 4);  // read once
   switch (tiling) {
     case 1: return launch_any<WgCfg1>(p);
     case 2: return launch_any<WgCfg2>(p);
     case 3: return launch_any<WgCfg3>(p);
+    case 4: return launch_any<WgCfg4>(p);
     default: break;
   }
 #endif

@@ -23,8 +23,8 @@
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
 #      of them where it hangs); where gemm wgmma fails and gemm mma passes the fast set takes mma,
 #      where both pass the faster on the model's GEMMs (bench/gemm_pick.ts, under a minute);
-#   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision, test/bench and
-#      test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
+#   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
+#      test/bench and test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
 #      step against the float32 one) on the fast set, then the model-level ones again on the older;
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
@@ -194,8 +194,8 @@ fast_only() {
 
 if wanted 1; then
   run "vitest" 300 "$out/vitest.txt" env CONVMAE_KERNELS=$fast_set node node_modules/vitest/vitest.mjs run test/tensor test/ops \
-    test/models/precision.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
-  note "vitest test/tensor test/ops test/models/precision test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
+    test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
+  note "vitest test/tensor test/ops test/models/precision+classifier test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
   run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts

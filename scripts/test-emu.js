@@ -25,7 +25,7 @@ const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
 // Node itself is not instrumented: the sanitizer's runtime is preloaded (leaks at exit are Node's).
 const sanitizer = asan ? { LD_PRELOAD: spawnSync('g++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout.trim(), ASAN_OPTIONS: 'detect_leaks=0' } : {};
 const suites = ['test/emu', 'test/ops', 'test/tensor', 'test/train/optim.test.ts', 'test/train/memory_flat.test.ts', 'test/models/precision.test.ts',
-  'test/kernels.test.ts', 'test/bench/op_timings.test.ts'];
+  'test/models/classifier.test.ts', 'test/kernels.test.ts', 'test/bench/op_timings.test.ts'];
 const olderSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
   'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts',
   'test/train/memory_flat.test.ts'];

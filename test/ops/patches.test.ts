@@ -310,7 +310,10 @@ describe.skipIf(!cudaUsable)(`tile rearrangements (cuda) ${cudaSkipReason}`, () 
     expect(relL2(bf, cpu), `bfloat16 ${what}`).toBeLessThanOrEqual(2 * relL2(cpuRounded, cpu));
   }
 
-  it.each([[3, 4, 2, 5], [2, 4, 4, 3], [5, 4, 1, 7], [1, 1, 1, 1], [7, 6, 3, 2], [392, 4, 2, 64], [0, 4, 2, 3]])(
+  // C a multiple of 8 runs a warp per patch through shared memory (8 warps a block, fewer for big
+  // patches: 1536 and 3072 channels; 4096 in float32 is over 48 KB and runs a thread per element)
+  it.each([[3, 4, 2, 5], [2, 4, 4, 3], [5, 4, 1, 7], [1, 1, 1, 1], [7, 6, 3, 2], [392, 4, 2, 64], [0, 4, 2, 3], [3, 4, 2, 256],
+    [5, 2, 2, 384], [2, 4, 4, 16], [7, 2, 1, 8], [3, 2, 2, 1536], [1, 2, 2, 3072], [1, 2, 2, 4096]])(
     'rowsToPatches and patchesToRows blocks=%i t=%i k=%i C=%i', (blocks, t, k, c) => {
       const seed = freshSeed(), q = t / k;
       parity('rowsToPatches', seed, rand32(blocks * t * t * c, seed), [blocks * t * t, c], (x) => rowsToPatches(x, t, k));

@@ -90,8 +90,7 @@ function rand(shape: number[], device: Device, dtype: DType): Tensor {
   return c;
 }
 
-/** Seconds per call of fn (2 warm-up calls, then reps calls between two synchronizes). */
-/** Seconds per call on the host's wall clock (2 warm-up calls first). */
+/** Seconds per call on the host's wall clock (2 warm-up calls, then reps calls between two synchronizes). */
 function wallTimeIt(fn: () => void, reps: number): number {
   for (let i = 0; i < 2; i++) fn();
   native.synchronize();

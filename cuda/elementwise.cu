@@ -115,6 +115,7 @@ void cuda_scale(const ScaleParams& p) {
   if (p.out->dtype == DType::F32) scale_launch<float>(p);
   else scale_launch<__nv_bfloat16>(p);
 }
+
 template <typename T>
 void sample_scale_launch(const SampleScaleParams& p) {
   const int64_t n = p.x->numel, per = n / p.s->numel;

@@ -6,7 +6,7 @@
 // C is a multiple of 8 and a patch's k²·C values fit a warp's share of 48 KB of shared memory (the
 // model's patch embeddings), run a warp per patch: its k² rows of C move through shared memory in
 // 16-byte pieces both ways, so the reads and writes are whole sectors and the index arithmetic is
-// per patch, not per element. rowsToMap is the exception: it receives `cells`
+// per patch, not per element. rowsToMap is another exception: it receives `cells`
 // but no table, so it zero-fills the map and then scatters one thread per input element; the
 // writes are disjoint because cells are distinct within a sample (checked by the binding, which
 // also checks every cell value on the host before any kernel runs).
@@ -162,7 +162,7 @@ void by_dtype(DType d, Fn&& fn) {
 // Warps per block of the staged kernel for these sizes (each holds a patch of k²·C values in shared
 // memory, 48 KB per block at most), or 0 where it does not apply.
 int staged_warps(const PatchRowsParams& p, size_t elem_bytes) {
-  if (p.c % 8 != 0 || p.c > (1 << 20)) return 0;
+  if (p.c % 8 != 0) return 0;
   const size_t patch_bytes = size_t(p.k * p.k * p.c) * elem_bytes;
   return int(std::min<size_t>(8, (48 * 1024) / patch_bytes));
 }

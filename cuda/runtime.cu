@@ -38,10 +38,6 @@ State& state() {
 
 std::atomic<int64_t> waits{0};
 
-[[noreturn]] void fail(const char* op, const char* what, cudaError_t e) {
-  throw_error(op, std::string(what) + " failed: " + cudaGetErrorString(e));
-}
-
 void probe() {
   State& s = state();
   if (s.probed) return;
@@ -96,6 +92,10 @@ void free_cached_locked(State& s) {
 }
 
 }  // namespace
+
+[[noreturn]] void fail(const char* op, const char* what, cudaError_t e) {
+  throw_error(op, std::string(what) + " failed: " + cudaGetErrorString(e));
+}
 
 bool compiled() { return true; }
 

@@ -17,6 +17,8 @@ cudaStream_t stream();
 size_t smem_per_block();
 /** The device's multiprocessor count (after require()). */
 int sm_count();
+/** Throws the CUDA error e as op's error: "<what> failed: <CUDA's message>". */
+[[noreturn]] void fail(const char* op, const char* what, cudaError_t e);
 /** Counts one wait of the host for the GPU (a stream or event synchronize), for cache_stats(). */
 void count_wait();
 /** Pinned host bytes held for uploads (cuda/upload.cu). */

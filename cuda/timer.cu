@@ -50,7 +50,7 @@ Timer& timer() {
 }
 
 void check(cudaError_t e, const char* what, const char* op) {
-  if (e != cudaSuccess) throw_error(op, std::string(what) + " failed: " + cudaGetErrorString(e));
+  if (e != cudaSuccess) fail(op, what, e);
 }
 }  // namespace
 

@@ -29,18 +29,29 @@ function keepFactors(op: string, x: Tensor, rate: number, samples: number, rng: 
   return tensor(keep, [samples], { dtype: x.dtype, device: x.device });
 }
 
-/** Each sample of x kept and scaled by 1/(1 - rate), or zeroed. */
-export function dropPath(x: Tensor, rate: number, samples: number, rng: Rng): Tensor {
-  checkTensor('dropPath', 'x', x);
-  checkFloat('dropPath', 'x', x);
-  const s = keepFactors('dropPath', x, rate, samples, rng);
-  const out = scaleSamples(x, s, null, 'dropPath');
-  if (shouldRecord([x])) {
-    record('dropPath', [x], [out], ([g]) => [g ? scaleSamples(g, s, null, 'dropPath backward') : null], [s]);
+/** base + s[n]·branch[n] (base null: s[n]·branch[n]) with fresh keep factors, and its tape entry. */
+function dropPathOp(op: string, base: Tensor | null, branch: Tensor, rate: number, samples: number, rng: Rng): Tensor {
+  const s = keepFactors(op, branch, rate, samples, rng);
+  const out = scaleSamples(branch, s, base, op);
+  const inputs = base ? [base, branch] : [branch];
+  if (shouldRecord(inputs)) {
+    record(op, inputs, [out], ([g]) => {
+      const dBranch = g && needsGrad(branch) ? scaleSamples(g, s, null, `${op} backward`) : null;
+      if (!base) return [dBranch];
+      // A view is safe as base's gradient: g is dropped after this rule, so the view owns the storage.
+      return [g && needsGrad(base) ? g.reshape(base.shape) : null, dBranch];
+    }, [s]);
   } else {
     s.dispose();
   }
   return out;
+}
+
+/** Each sample of x kept and scaled by 1/(1 - rate), or zeroed. */
+export function dropPath(x: Tensor, rate: number, samples: number, rng: Rng): Tensor {
+  checkTensor('dropPath', 'x', x);
+  checkFloat('dropPath', 'x', x);
+  return dropPathOp('dropPath', null, x, rate, samples, rng);
 }
 
 /** x + dropPath(branch, rate, samples, rng) in one pass (the same draws from rng). */
@@ -52,16 +63,5 @@ export function addDropPath(x: Tensor, branch: Tensor, rate: number, samples: nu
   if (x.shape.length !== branch.shape.length || x.shape.some((d, i) => d !== branch.shape[i])) {
     throw new RangeError(`addDropPath: \`branch\` has shape [${branch.shape.join(', ')}] but \`x\` has [${x.shape.join(', ')}]`);
   }
-  const s = keepFactors('addDropPath', branch, rate, samples, rng);
-  const out = scaleSamples(branch, s, x, 'addDropPath');
-  if (shouldRecord([x, branch])) {
-    record('addDropPath', [x, branch], [out], ([g]) => {
-      if (!g) return [null, null];
-      // A view is safe as x's gradient: g is dropped after this rule, so the view owns the storage.
-      return [needsGrad(x) ? g.reshape(x.shape) : null, needsGrad(branch) ? scaleSamples(g, s, null, 'addDropPath backward') : null];
-    }, [s]);
-  } else {
-    s.dispose();
-  }
-  return out;
+  return dropPathOp('addDropPath', x, branch, rate, samples, rng);
 }

@@ -1,6 +1,7 @@
 // A quick first look at the fast CUDA kernel families (gemm wgmma, attention mma, layernorm
-// rows, dwconv cells) and at the alternative ones not yet run on a GPU (gemm mma): each runs forward and backward once on small bf16 problems, compared with the CPU in
-// float32 on the same bf16-rounded inputs. A smoke check, not the tests (those hold every shape
+// rows, dwconv cells) and at the alternative gemm families (tma, mma): each runs forward and
+// backward once on small bf16 problems, compared with the CPU in float32 on the same bf16-rounded
+// inputs. A smoke check, not the tests (those hold every shape
 // to the per-op rule): it exists so that a GPU run learns in seconds, under a short timeout,
 // whether these kernels run at all (a hang or a fault here means the run should leave them out).
 // The last lines name the fast families whose every case passed ("fast_smoke passing:
@@ -8,7 +9,10 @@
 // alternatives that passed ("fast_smoke passing alternatives: gemm=mma", or "none").
 // Where a gemm case fails, the index probe of bench/gemm_probe.ts follows: which input element
 // each wrong output element was read from.
+// The passing lines name only families some case ran for.
 //   node dist/bench/fast_smoke.js        prints a line per case, exits 1 when one is off
+//   node dist/bench/fast_smoke.js --cases REGEX   only the cases whose names match (gpu-check.sh
+//                                        runs the tma ones apart: a hang there loses only them)
 //   node dist/bench/fast_smoke.js --dry-run   the CPU against itself (checks the script, not a GPU)
 import { backward, requireGrad } from '../lib/autograd/tape';
 import { backends, setKernel } from '../lib/backends';
@@ -50,6 +54,8 @@ const CASES: Case[] = [
   { name: 'gemm wgmma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'] },
   { name: 'gemm mma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'mma' },
   { name: 'gemm mma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'], alternative: 'mma' },
+  { name: 'gemm tma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'tma' },
+  { name: 'gemm tma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'], alternative: 'tma' },
   { name: 'attention mma L49 h2 d64', inputs: [[2, 49, 3 * 2 * 64]], run: ([q]) => ops.attention(q, 2), parts: QKV },
   { name: 'attention mma L196 h2 d32', inputs: [[2, 196, 3 * 2 * 32]], run: ([q]) => ops.attention(q, 2), parts: QKV },
   { name: 'attention mma L50 h1 d80', inputs: [[1, 50, 3 * 80]], run: ([q]) => ops.attention(q, 1), parts: QKV },
@@ -115,6 +121,11 @@ function main(): void {
   const b = backends().cuda;
   const dry = process.argv.includes('--dry-run');
   const dev: Device = dry ? 'cpu' : 'cuda';
+  const i = process.argv.indexOf('--cases');
+  if (i >= 0 && !process.argv[i + 1]) throw new RangeError('fast_smoke: --cases needs a regular expression');
+  const pattern = i >= 0 ? new RegExp(process.argv[i + 1]) : null;
+  const cases = CASES.filter((c) => !pattern || pattern.test(c.name));
+  if (!cases.length) throw new RangeError(`fast_smoke: no case matches --cases ${process.argv[i + 1]}`);
   if (!dry && !b.usable) {
     console.log(`fast_smoke: CUDA is not usable here (${b.reason || 'not compiled'})`);
     process.exitCode = 1;
@@ -127,7 +138,7 @@ function main(): void {
   }
   let failed = 0;
   const failedFamilies = new Set<string>();  // "op=family"
-  for (const c of CASES) {
+  for (const c of cases) {
     const family = familyOf(c);
     const [op, name] = family.split('=') as [FastOp, string];
     if (!dry) setKernel(op, name as never);
@@ -165,8 +176,9 @@ function main(): void {
     }
   }
   // For bench/gpu-check.sh: the families whose every case passed (the rest of its run keeps them).
-  const passing = (Object.keys(FAST) as FastOp[]).map((op) => `${op}=${FAST[op]}`).filter((f) => !failedFamilies.has(f));
-  const alternatives = [...new Set(CASES.filter((c) => c.alternative).map(familyOf))].filter((f) => !failedFamilies.has(f));
+  const ran = new Set(cases.map(familyOf));
+  const passing = (Object.keys(FAST) as FastOp[]).map((op) => `${op}=${FAST[op]}`).filter((f) => ran.has(f) && !failedFamilies.has(f));
+  const alternatives = [...new Set(cases.filter((c) => c.alternative).map(familyOf))].filter((f) => !failedFamilies.has(f));
   console.log(`fast_smoke passing: ${passing.length ? passing.join(',') : 'none'}`);
   console.log(`fast_smoke passing alternatives: ${alternatives.length ? alternatives.join(',') : 'none'}`);
   console.log(failed ? `fast_smoke: ${failed} case(s) FAILED` : 'fast_smoke: all cases ok');

@@ -5,7 +5,7 @@
 // or descriptor mistake shows as a map "(i, j) <- (r, c)" instead of a bare error norm; values
 // that are not whole numbers mean products mixed several elements. Indices stay below 256, so
 // every value is exact in bfloat16.
-//   node dist/bench/gemm_probe.js [--family wgmma|mma|wmma] [--device cuda|cpu]
+//   node dist/bench/gemm_probe.js [--family wgmma|tma|mma|wmma] [--device cuda|cpu]
 import { backends, setKernel } from '../lib/backends';
 import { matmul } from '../lib/ops/matmul';
 import { Device } from '../lib/tensor/device';
@@ -85,8 +85,8 @@ function main(): void {
   const device = arg('device', backends().cuda.usable ? 'cuda' : 'cpu') as Device;
   if (device !== 'cpu' && device !== 'cuda') throw new RangeError(`gemm_probe: expected cpu or cuda for --device but got ${device}`);
   const family = arg('family', 'wgmma');
-  if (family !== 'wgmma' && family !== 'mma' && family !== 'wmma') {
-    throw new RangeError(`gemm_probe: expected wgmma, mma or wmma for --family but got ${family}`);
+  if (family !== 'wgmma' && family !== 'tma' && family !== 'mma' && family !== 'wmma') {
+    throw new RangeError(`gemm_probe: expected wgmma, tma, mma or wmma for --family but got ${family}`);
   }
   if (device === 'cuda') setKernel('gemm', family);
   console.log(`gemm_probe: ${device === 'cuda' ? `${backends().cuda.name}, family ${family}` : 'the CPU'}`);

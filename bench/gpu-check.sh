@@ -19,10 +19,10 @@
 # layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
 # replaced by its older twin. Sections, most important first:
-#   0. a smoke check of the fast kernel families and of the gemm mma alternative
+#   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
-#      of them where it hangs); where gemm wgmma fails and gemm mma passes the fast set takes mma,
-#      where both pass the faster on the model's GEMMs (bench/gemm_pick.ts, under a minute);
+#      of them where it hangs); the fast set's gemm is the fastest on the model's GEMMs of those
+#      of wgmma, tma and mma that pass (bench/gemm_pick.ts, about a minute);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
 #      test/bench and test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
@@ -36,14 +36,14 @@
 #      of a step (--null-compute);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them on the fast set
 #      (bench/op_timings.ts; both on the device's clock), the GEMMs, MLPs, attentions, layernorms
-#      and depthwise convs again on the older families, and the GEMMs and MLPs on the gemm family
-#      (wgmma or mma) the fast set did not take;
+#      and depthwise convs again on the older families, and the GEMMs and MLPs on the gemm
+#      families (of wgmma, tma, mma) the fast set did not take;
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
 #   7. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   8. optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and (GPU_CHECK_NCU=1) Nsight
-#      Compute on the 8192^3 GEMM.
+#      Compute on the 8192^3 GEMM and the stage-1 fc1.
 # GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
 # the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections.
 set -uo pipefail
@@ -87,7 +87,7 @@ step_ratios() {
 
 # Prints the tables and the summary; runs however the script ends.
 finish() {
-  for f in op_timings op_timings_older op_timings_gemm_other; do
+  for f in op_timings op_timings_older op_timings_gemm_wgmma op_timings_gemm_tma op_timings_gemm_mma; do
     [[ -f "$out/$f.txt" ]] && { sed -n '/^ops at /,$p' "$out/$f.txt"; grep -q '^ops at ' "$out/$f.txt" || tail -20 "$out/$f.txt"; }
   done
   for f in step_profile step_profile_fast step_profile_finetune; do
@@ -148,29 +148,37 @@ tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 #    kernel does not take the run's time
 fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
 older=gemm=wmma,attention=simt,layernorm=warp,dwconv=taps
-run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js
+run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^(?!gemm tma)'
 fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $fast || $fast == none ]] && fast=
 passed=$fast
-#    the alternatives it checks beside them (gemm=mma: ldmatrix/mma.sync, for cards before Hopper);
-#    where gemm=wgmma failed and gemm=mma passed, the fast set takes gemm=mma
+#    the alternatives it checks beside them (gemm=tma: wgmma fed by TMA copies; gemm=mma:
+#    ldmatrix/mma.sync, for cards before Hopper)
 alt=$(sed -n 's/^fast_smoke passing alternatives: //p' "$out/fast_smoke.txt" | tail -1)
 [[ -z $alt || $alt == none ]] && alt=
 gemm_mma_ok=$([[ ",$alt," == *,gemm=mma,* ]] && echo 1 || echo 0)
 note "fast kernels smoke (wgmma/mma/rows/cells, and gemm mma): $ran, $(tail -1 "$out/fast_smoke.txt"); alternatives passing: ${alt:-none}"
-if [[ ",$fast," != *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then fast=${fast:+$fast,}gemm=mma; fi
-#    where both passed, the faster on the model's MLPs and qkv GEMM (bench/gemm_pick.ts) goes into
-#    the fast set, and section 4 times the other one's GEMMs too
+#    the gemm tma cases apart (their first GPU run: a hang there loses only them)
+run "gemm tma smoke" 45 "$out/fast_smoke_tma.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^gemm tma'
+gemm_tma_ok=$(grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma.txt" && echo 1 || echo 0)
+note "gemm tma smoke: $ran, $(tail -1 "$out/fast_smoke_tma.txt")"
+cat "$out/fast_smoke_tma.txt"
+#    the fast set's gemm: of the tensor-core families that passed (wgmma, tma, mma), the fastest on
+#    the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first; section 4
+#    times the others' GEMMs too
+gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma; } | paste -sd,)
+gemm_picked=${gemm_candidates%%,*}
 gemm_other=
-if [[ ",$fast," == *,gemm=wgmma,* ]] && ((gemm_mma_ok)); then
-  gemm_other=mma
-  if run "gemm family pick" 60 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js wgmma,mma; then
-    note "gemm family pick: $(tail -1 "$out/gemm_pick.txt") ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
-    if [[ $(tail -1 "$out/gemm_pick.txt") == 'gemm_pick: mma' ]]; then fast=${fast/gemm=wgmma/gemm=mma}; gemm_other=wgmma; fi
+if [[ $gemm_candidates == *,* ]]; then
+  if run "gemm family pick" 90 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
+    gemm_picked=$(sed -n 's/^gemm_pick: //p' "$out/gemm_pick.txt" | tail -1)
+    note "gemm family pick: $gemm_picked ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
   else
-    note "gemm family pick $ran (see gemm_pick.txt); the fast set keeps wgmma"
+    note "gemm family pick $ran (see gemm_pick.txt); the fast set takes $gemm_picked"
   fi
+  gemm_other=$(tr ',' '\n' <<< "$gemm_candidates" | grep -vxF "$gemm_picked" | paste -sd' ')
 fi
+fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
 # the fast set as run: each op's passing fast family, else its older one; the default of every
 # command below that names no set
@@ -180,7 +188,8 @@ export CONVMAE_KERNELS=$fast_set
 cat "$out/fast_smoke.txt"
 # the families that did not pass, as "op kernel family name" alternatives (empty: none left out);
 # the CUDA suites name their family describes so
-left_out=$( { tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${passed:-@}"); ((gemm_mma_ok)) || echo gemm=mma; } |
+left_out=$( { tr ',' '\n' <<< "$fast_all" | grep -vxF -f <(tr ',' '\n' <<< "${passed:-@}"); ((gemm_mma_ok)) || echo gemm=mma
+  ((gemm_tma_ok)) || echo gemm=tma; } |
   sed 's/=/ kernel family /' | paste -sd'|')
 vitest_filter=()
 if [[ -n $left_out ]]; then
@@ -235,11 +244,11 @@ if wanted 4; then
     note "op_timings $ran (see op_timings.txt)"
   run "op_timings (older kernels)" 90 "$out/op_timings_older.txt" env CONVMAE_KERNELS=$older node dist/bench/op_timings.js \
     --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (older kernels) $ran"
-  #    the GEMMs on the tensor-core family the fast set did not take (wgmma or mma) too
-  if [[ -n $gemm_other ]]; then
-    run "op_timings (gemm $gemm_other)" 60 "$out/op_timings_gemm_other.txt" env CONVMAE_KERNELS=gemm=$gemm_other \
-      node dist/bench/op_timings.js --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm $gemm_other) $ran"
-  fi
+  #    the GEMMs on the tensor-core families the fast set did not take (of wgmma, tma, mma) too
+  for g in $gemm_other; do
+    run "op_timings (gemm $g)" 60 "$out/op_timings_gemm_$g.txt" env CONVMAE_KERNELS=gemm=$g \
+      node dist/bench/op_timings.js --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm $g) $ran"
+  done
 fi
 if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   if command -v compute-sanitizer >/dev/null; then
@@ -281,15 +290,17 @@ if wanted 7 && [[ "${GPU_CHECK_CLI:-1}" != 0 ]]; then
   fi
 fi
 # 8. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
-#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE; wmma and mma: CONVMAE_GEMM_TILE, the
-#    mma ones where the smoke check passed gemm mma) through the gemm tests and the gemm timings;
-#    with GPU_CHECK_NCU=1, Nsight Compute on the 8192^3 GEMM
+#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE; tma: CONVMAE_TMA_TILE, where the
+#    smoke check passed gemm tma; wmma and mma: CONVMAE_GEMM_TILE, the mma ones where it passed
+#    gemm mma) through the gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute
+#    on the 8192^3 GEMM and the stage-1 fc1, on the fast set's gemm family and on tma
 if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
   sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
+  ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 "${sweeps[@]}")
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
     # the tests and timings of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)
-    family=$([[ $t == mma:* ]] && echo gemm=mma || { [[ $t == WGMMA_* ]] && echo gemm=wgmma || echo gemm=wmma; })
+    case $t in mma:*) family=gemm=mma ;; WGMMA_*) family=gemm=wgmma ;; TMA_*) family=gemm=tma ;; *) family=gemm=wmma ;; esac
     v=${t#mma:} f=${t/:/_}
     run "sweep $t tests" 90 "$out/sweep_$f.txt" env CONVMAE_$v node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts \
       -t "gemm kernel family ${family#gemm=} "
@@ -302,10 +313,15 @@ fi
 if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
   # the first GEMM kernel of each case: the 8192³ product and the stage-1 fc1 (K = 256, GELU);
   # the memory sections show whether L2 throughput bounds the tile (bench/RESULTS.md, session 11)
-  for c in 'gemm square' 'gemm s1 fc1'; do
-    run "ncu $c" 120 "$out/ncu_${c// /_}.txt" ncu --clock-control none --kernel-name regex:'gemm_(tc|wgmma)' --launch-count 1 \
-      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats \
-      node dist/bench/op_timings.js --only "$c" --reps 1 || note "ncu $c $ran (see ncu_${c// /_}.txt)"
+  ncu_families=$( { echo "${gemm_picked:-wgmma}"; ((gemm_tma_ok)) && echo tma; } | sort -u)
+  for g in $ncu_families; do
+    for c in 'gemm square' 'gemm s1 fc1'; do
+      f="ncu_${g}_${c// /_}"
+      run "ncu $g $c" 120 "$out/$f.txt" env CONVMAE_KERNELS=gemm=$g ncu --clock-control none \
+        --kernel-name regex:'gemm_(tc|wgmma|tma)' --launch-count 1 --section SpeedOfLight --section MemoryWorkloadAnalysis \
+        --section Occupancy --section WarpStateStats --section LaunchStats \
+        node dist/bench/op_timings.js --only "$c" --reps 1 || note "ncu $g $c $ran (see $f.txt)"
+    done
   done
 fi
 exit $status

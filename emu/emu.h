@@ -1,8 +1,9 @@
 // The CUDA emulator's execution model (implemented in emu/scheduler.cc), for checking the
 // package's CUDA kernels on a machine without a GPU. A launch runs at once on the calling thread:
 // blocks one after another, each block's threads as cooperative fibers that switch only at
-// barriers (__syncthreads, __syncwarp, shuffles and the warp-collective matrix operations), in
-// thread order between barriers. So code that relies on lanes running in lockstep without a
+// barriers (__syncthreads, __syncwarp, shuffles and the warp-collective matrix operations, wgmma's
+// wait included) and mbarriers (a failed poll, an arrival that completes a phase), in thread
+// order between them. So code that relies on lanes running in lockstep without a
 // __syncwarp reads what the other lanes have not written yet, as it may on a real GPU.
 //
 // Detected and reported as a launch error (cudaGetLastError, then the op's usual OpError):
@@ -70,6 +71,12 @@ inline void note_access(const void* site, const void* addr, unsigned bytes, bool
   if (g_race_hooks) g_race_hooks->access(site, addr, bytes, store);
 }
 
+/** Yields after a failed mbarrier poll; the thread polls again once the others have run. */
+void poll_failed();
+/** Counts an mbarrier change (init, arrival, a copy landing): rounds without one while threads
+ *  poll are a deadlock. */
+void note_mbarrier_event();
+
 /** Waits until every live thread of the block is here (__syncthreads). */
 void sync_block();
 /** Waits until the lanes of `mask` in this warp are here (__syncwarp and every collective). */
@@ -119,6 +126,27 @@ void wgmma_commit();
 void wgmma_wait(int keep_groups);
 /** Drops every thread's wgmma still queued; with `check`, a queued one is an error (block end). */
 void wgmma_end_block(bool check);
+
+// mbarriers in shared memory and the tensor-map bulk copies (TMA) that complete on them
+// (emu/tma.cc), as the PTX ISA gives them for one block (no clusters): a barrier's phase completes
+// when its `count` arrivals are in and the bytes it expects (expect_tx) have landed. A bulk copy
+// reads the global tile when issued, shows its destination as NaN, and lands when a thread polls
+// the barrier it completes on. Only tiled 2-3D maps of 1-, 2- or 4-byte elements, with no swizzle
+// or the 128B one and zero fill, are modelled. The race checker and the access profiler do not
+// see these copies.
+void mbarrier_block_start();
+void mbarrier_init(void* bar, unsigned count);
+/** An arrival, after expecting tx_bytes more (mbarrier.arrive.expect_tx; 0: mbarrier.arrive); one
+ *  that completes the phase then yields, as after a failed poll. */
+void mbarrier_arrive(void* bar, unsigned tx_bytes);
+/** Whether the phase of parity `parity` has completed; yields first when it has not. */
+bool mbarrier_try_wait_parity(void* bar, unsigned parity);
+/** The emulator's cuTensorMapEncodeTiled (the map in the 128 bytes of a CUtensorMap): "" or why
+ *  the arguments are invalid (the driver's CUDA_ERROR_INVALID_VALUE). */
+std::string encode_tensor_map(void* map, int rank, const void* base, const uint64_t* dims, const uint64_t* strides_bytes,
+                              const uint32_t* box, unsigned element_bytes, bool swizzle128);
+/** cp.async.bulk.tensor.{rank}d.shared.global.tile.mbarrier::complete_tx::bytes. */
+void tma_load(void* dst, const void* map, const int* coords, void* bar);
 
 struct Config {
   dim3 grid, block;

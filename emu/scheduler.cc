@@ -1,8 +1,9 @@
 // The CUDA emulator's launches, barriers and warp exchanges (contract in emu/emu.h). Each thread
 // of a block is a fiber (emu/fiber.h) on a stack from a pool; the scheduler runs every ready
 // fiber in thread order until it finishes or waits at a barrier, then releases the barriers that
-// every thread they name has reached, and repeats. A round that releases nothing while threads
-// still wait is a deadlock: the launch fails with the waiting threads named.
+// every thread they name has reached, and repeats. A thread whose mbarrier poll fails (emu/tma.cc)
+// yields and polls again next round. A round that releases nothing, while threads still wait and
+// no mbarrier changed, is a deadlock: the launch fails with the waiting threads named.
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -33,7 +34,7 @@ constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kDefaultSmem = 48 * 1024;
 constexpr size_t kMaxSmem = 227 * 1024;  // the largest opt-in of the cards the package targets
 
-enum class State { Ready, AtBlock, AtWarp, Done };
+enum class State { Ready, AtBlock, AtWarp, Polling, Done };
 
 struct Copy {
   void* dst;
@@ -71,6 +72,7 @@ struct Grid {
   const char* site = nullptr;  // the running launch's
   std::string error;
   bool abandoned = false;  // a block stopped with fibers mid-call (their frames never returned)
+  uint64_t events = 0;     // mbarrier changes (note_mbarrier_event), for the deadlock check
 };
 
 Grid& grid() {
@@ -111,8 +113,9 @@ std::string where(const Thread& t) {
 }
 
 // Releases the warp barriers whose named lanes all wait there, else the block barrier once every
-// live thread waits at it. False when nothing could be released.
-bool release(Grid& g, size_t nthreads, size_t nwarps) {
+// live thread waits at it. False when nothing could be released. While threads poll mbarriers, a
+// barrier that cannot be released yet is not a deadlock: the pollers may still reach it.
+bool release(Grid& g, size_t nthreads, size_t nwarps, bool polling) {
   for (size_t w = 0; w < nwarps; ++w) g.warps[w].snapshots.clear();
   bool released = false;
   for (size_t w = 0; w < nwarps; ++w) {
@@ -149,6 +152,7 @@ bool release(Grid& g, size_t nthreads, size_t nwarps) {
   for (size_t i = 0; i < nthreads; ++i) {
     if (g.threads[i].state == State::Done) continue;
     if (g.threads[i].state != State::AtBlock) {
+      if (polling) return false;
       fail("deadlock: " + where(g.threads[i]) + " waits at a warp barrier its named lanes never reach");
       return false;
     }
@@ -159,6 +163,12 @@ bool release(Grid& g, size_t nthreads, size_t nwarps) {
     if (g.threads[i].state == State::AtBlock) g.threads[i].state = State::Ready;
   if (g_race_hooks) g_race_hooks->block_barrier();
   return true;
+}
+
+const Thread* first_polling(const Grid& g, size_t nthreads) {
+  for (size_t i = 0; i < nthreads; ++i)
+    if (g.threads[i].state == State::Polling) return &g.threads[i];
+  return &g.threads[0];
 }
 
 void run_block(Grid& g, size_t nthreads) {
@@ -175,9 +185,11 @@ void run_block(Grid& g, size_t nthreads) {
     fiber_make(&t.ctx, t.stack, kStackBytes, thread_main);
   }
   wgmma_end_block(false);
+  mbarrier_block_start();
   if (g_race_hooks) g_race_hooks->block_start(nthreads);
   const size_t nwarps = (nthreads + 31) / 32;
   for (;;) {
+    const uint64_t events_before = g.events;
     for (size_t i = 0; i < nthreads; ++i) {
       Thread& t = g.threads[i];
       if (t.state != State::Ready) continue;
@@ -196,8 +208,18 @@ void run_block(Grid& g, size_t nthreads) {
       wgmma_end_block(true);
       break;
     }
-    if (!release(g, nthreads, nwarps)) {
-      if (g.error.empty()) fail("deadlock: threads wait at barriers that cannot be released");
+    bool polling = false;
+    for (size_t i = 0; i < nthreads && !polling; ++i) polling = g.threads[i].state == State::Polling;
+    const bool released = release(g, nthreads, nwarps, polling);
+    if (polling && (released || g.events != events_before)) {
+      for (size_t i = 0; i < nthreads; ++i)
+        if (g.threads[i].state == State::Polling) g.threads[i].state = State::Ready;
+      continue;
+    }
+    if (!released) {
+      if (g.error.empty())
+        fail(polling ? "deadlock: threads poll mbarriers that no running thread can complete (" + where(*first_polling(g, nthreads)) + ")"
+                     : "deadlock: threads wait at barriers that cannot be released");
       g.abandoned = true;
       break;
     }
@@ -221,6 +243,8 @@ void fail(const std::string& what) {
 }
 
 void sync_block() { wait_here(State::AtBlock, 0); }
+void poll_failed() { wait_here(State::Polling, 0); }
+void note_mbarrier_event() { ++grid().events; }
 void sync_warp(unsigned mask) { wait_here(State::AtWarp, mask); }
 
 const void* warp_gather(const void* mine, size_t bytes, unsigned mask) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gemm_common.cuh"
+#include "tma.cuh"
 #include "wgmma.cuh"
 #ifdef CONVMAE_EMU_PROFILE
 #include "racecheck.h"
@@ -68,6 +69,60 @@ __global__ void wgmma_read_early(float* out, bool wait) {
   if (!wait) return;
   wgmma_wait<0>();
   if (threadIdx.x == 0) out[1] = d[0];
+}
+
+// A 64x64 bf16 box by TMA with the 128B swizzle from a 40 x 48 tensor whose element (r, c) is
+// 4r + c/8 (its row and 16-byte chunk): out = element (1, 8) read from its swizzled place (chunk
+// 1 of row 1 lands in chunk 0) before the wait and after it, what lands in chunk 1 of row 1 (the
+// swizzle's partner, element (1, 0)), and element (50, 0) (outside the tensor).
+__global__ void tma_box(float* out, const __grid_constant__ CUtensorMap map) {
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* smem = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  const __nv_bfloat16* tile = reinterpret_cast<const __nv_bfloat16*>(smem);
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + 64 * 128);
+  if (threadIdx.x == 0) mbar_init(bar, 1);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    mbar_arrive_expect_tx(bar, 64 * 128);
+    tma_load_3d(smem, &map, 0, 0, 0, bar);
+    out[0] = __bfloat162float(tile[64]);
+  }
+  mbar_wait(bar, 0);
+  if (threadIdx.x == 0) {
+    out[1] = __bfloat162float(tile[64]);
+    out[2] = __bfloat162float(tile[64 + 8]);
+    out[3] = __bfloat162float(tile[50 * 64]);
+  }
+}
+
+// Thread 32 waits for the phase thread 0's arrival completes; thread 0 writes out[0] just after
+// arriving: out[1] = what thread 32 saw (the emulator runs the released thread first: -1).
+__global__ void mbarrier_release_order(float* out) {
+  extern __shared__ uint64_t bars[];
+  if (threadIdx.x == 0) mbar_init(&bars[0], 1);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    mbar_arrive(&bars[0]);
+    out[0] = 1.f;
+  } else if (threadIdx.x == 32) {
+    mbar_wait(&bars[0], 0);
+    out[1] = out[0];
+  }
+}
+
+// Thread 0 waits for a phase no thread completes (`arrive`: false), or arrives on a barrier that
+// was never initialised (true).
+__global__ void mbarrier_misuse(bool arrive) {
+  extern __shared__ uint64_t bars[];
+  if (arrive) {
+    if (threadIdx.x == 0) mbar_arrive(&bars[1]);
+    return;
+  }
+  if (threadIdx.x == 0) mbar_init(&bars[0], 2);
+  __syncthreads();
+  if (threadIdx.x == 0) mbar_arrive(&bars[0]);
+  mbar_wait(&bars[0], 0);
 }
 
 #ifdef CONVMAE_EMU_PROFILE
@@ -208,6 +263,33 @@ std::string emu_selftest(const std::string& name) {
     wgmma_read_early<<<1, 128, 64 * 1024>>>(buf, wait);
     const std::string e = launch_error();
     return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) : e;
+  }
+  if (name == "tma") {
+    __nv_bfloat16* tensor = nullptr;
+    if (cudaMalloc(reinterpret_cast<void**>(&tensor), 40 * 48 * 2) != cudaSuccess) return "cudaMalloc failed";
+    for (int r = 0; r < 40; ++r)
+      for (int c = 0; c < 48; ++c) tensor[r * 48 + c] = __float2bfloat16_rn(float(4 * r + c / 8));  // host memory here
+    CUtensorMap map;
+    std::string e = encode_bf16_tile_map(&map, tensor, {48, 40, 1}, {96, 96 * 40}, {64, 64, 1});
+    if (e.empty()) {
+      cudaFuncSetAttribute(tma_box, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024);
+      tma_box<<<1, 64, 64 * 1024>>>(buf, map);
+      e = launch_error();
+    }
+    cudaFree(tensor);
+    return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) + ", its partner " + num(buf[2]) +
+                           ", outside " + num(buf[3])
+                     : e;
+  }
+  if (name == "mbarrier-order") {
+    buf[0] = buf[1] = -1.f;
+    mbarrier_release_order<<<1, 64, 64>>>(buf);
+    const std::string e = launch_error();
+    return e.empty() ? "the released thread saw " + num(buf[1]) : e;
+  }
+  if (name == "mbarrier-deadlock" || name == "mbarrier-uninitialised") {
+    mbarrier_misuse<<<1, 64, 64>>>(name == "mbarrier-uninitialised");
+    return launch_error();
   }
 #ifdef CONVMAE_EMU_PROFILE
   if (name.rfind("race-", 0) == 0) {

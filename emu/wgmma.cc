@@ -11,7 +11,8 @@
 //   Accumulator: thread t of the warpgroup (warp w = t / 32, lane l) holds d[4j + e] at row
 //     16w + l/4 + 8·(e/2), column 8j + 2·(l%4) + e%2.
 // The product runs when the group holding it is retired by a wait (each thread computes its own
-// accumulator elements then), so an operand overwritten, or an accumulator read, before the wait
+// accumulator elements then, and the warp's lanes leave the wait together, as .sync.aligned
+// says), so an operand overwritten, or an accumulator read, before the wait
 // shows as a wrong result. Shared addresses are offsets in the block's dynamic shared memory
 // plus kWindowBase, which is deliberately not 1024-byte aligned.
 #include <cstdint>
@@ -115,6 +116,7 @@ void wgmma_wait(int keep_groups) {
     for (const Mma& m : p.groups.front()) run(m);
     p.groups.pop_front();
   }
+  sync_warp(0xffffffffu);  // .sync.aligned: the warp leaves the wait together
 }
 
 void wgmma_end_block(bool check) {

@@ -30,10 +30,11 @@ export function backends(): BackendInfo {
 /** The CUDA kernel family of each op that has several (native/kernel_choice.h). */
 export interface KernelChoices {
   /**
-   * wgmma: Hopper tensor-core GEMM (other cards run mma); mma: the sm_80+ tensor-core GEMM with
-   * ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API.
+   * wgmma: Hopper tensor-core GEMM (other cards run mma); tma: the same tensor-core products fed
+   * by TMA copies from a producer warp (Hopper; other cards run mma); mma: the sm_80+ tensor-core
+   * GEMM with ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API.
    */
-  gemm: 'wgmma' | 'mma' | 'wmma';
+  gemm: 'wgmma' | 'tma' | 'mma' | 'wmma';
   /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
   attention: 'mma' | 'simt';
   /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */

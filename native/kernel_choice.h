@@ -1,8 +1,9 @@
 // Which kernel family an op runs on CUDA where several compute the same function: the fast one
 // (listed first) or an older one kept for comparison in tests and benchmarks, and as a way around
 // a fault on a card the fast one was not checked on.
-//   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run mma) | mma (ldmatrix and
-//              mma.sync, sm_80+) | wmma (the WMMA API, sm_80+)
+//   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run mma) | tma (wgmma fed by
+//              TMA copies from a producer warpgroup, Hopper only; other cards run mma) | mma
+//              (ldmatrix and mma.sync, sm_80+) | wmma (the WMMA API, sm_80+)
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
 //   layernorm: rows (row in registers, 16-byte accesses) | warp (a warp per row, element loads)
 //   dwconv:    cells (a visible cell's window read once per output tile; KS 3/5, t 2/4, even C;

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
 // Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
-// headers; no nvcc or GPU needed), then runs vitest with it four times: the default kernel
+// headers; no nvcc or GPU needed), then runs vitest with it five times: the default kernel
 // families (the fast ones), the older ones (gemm=wmma, attention=simt, layernorm=warp, dwconv=taps)
-// on the suites that choose them, gemm=mma (the sm_80+ alternative) on the model-level suites (the
-// op suites run every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
-// emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
+// on the suites that choose them, gemm=mma (the sm_80+ alternative) and gemm=tma (TMA-fed wgmma)
+// on the model-level suites (the op suites run every gemm family themselves), and the GEMMs whose
+// short last wave splits its rows on an emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those
+// shapes take minutes here).
 // Last, the profile build (build-emu-prof/: the memory-access profiler and the shared-memory race
 // checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
@@ -29,15 +30,17 @@ const suites = ['test/emu', 'test/ops', 'test/tensor', 'test/train/optim.test.ts
 const olderSuites = ['test/ops/core_cuda.test.ts', 'test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/ops/gemm_epilogue.test.ts',
   'test/ops/attention.test.ts', 'test/ops/layernorm.test.ts', 'test/models/precision.test.ts', 'test/tensor/cuda_async.test.ts',
   'test/train/memory_flat.test.ts'];
-const gemmMmaSuites = ['test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/models/precision.test.ts'];
+const gemmFamilySuites = ['test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'test/models/precision.test.ts'];
 // test/helpers/devices.ts shortLastWaveShapes: the cases that exist on a card of at most 8 SMs
 const shortWave = ['test/ops/core_cuda.test.ts', 'test/ops/gemm_epilogue.test.ts', '-t', 'short last wave'];
 const ok = [
   runStep('CUDA suites on the emulator, default (fast) kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
   runStep('CUDA suites on the emulator, older kernel families', [vitest, 'run', ...olderSuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wmma,attention=simt,layernorm=warp,dwconv=taps', ...sanitizer }),
-  runStep('CUDA suites on the emulator, gemm=mma', [vitest, 'run', ...gemmMmaSuites, ...extra],
+  runStep('CUDA suites on the emulator, gemm=mma', [vitest, 'run', ...gemmFamilySuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=mma', ...sanitizer }),
+  runStep('CUDA suites on the emulator, gemm=tma', [vitest, 'run', ...gemmFamilySuites, ...extra],
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=tma', ...sanitizer }),
   runStep('GEMMs with a short last wave on an emulated 4-SM card', [vitest, 'run', ...shortWave, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_EMU_SMS: '4', ...sanitizer }),
 ];

@@ -28,11 +28,13 @@ describe('kernel choices', () => {
     expect(kernels().gemm).toBe('wgmma');
     setKernel('gemm', 'mma');
     expect(kernels().gemm).toBe('mma');
+    setKernel('gemm', 'tma');
+    expect(kernels().gemm).toBe('tma');
   });
 
   it('rejects unknown ops and names with the allowed values', () => {
-    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, mma, wmma\)/);
-    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|mma\|wmma/);
+    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, tma, mma, wmma\)/);
+    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|tma\|mma\|wmma/);
     expect(() => (setKernel as (a: unknown, b: unknown) => void)(1, 2)).toThrow(TypeError);
     expect(kernels()).toEqual(initial);
   });

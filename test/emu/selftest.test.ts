@@ -1,5 +1,5 @@
-// The CUDA emulator (emu/) reports each kind of mistake it claims to, and models cp.async and
-// wgmma as asynchronous: kernels of emu/selftest.cu that break the rules on purpose. Runs only on
+// The CUDA emulator (emu/) reports each kind of mistake it claims to, and models cp.async, wgmma
+// and TMA copies as asynchronous: kernels of emu/selftest.cu that break the rules on purpose. Runs only on
 // the emulated build (npm run test:emu); elsewhere it skips, saying so.
 import { describe, expect, it } from 'vitest';
 
@@ -34,6 +34,19 @@ describe.skipIf(!selfTest)(`the CUDA emulator's own checks ${why}`, () => {
   it('applies a wgmma when its group is waited for, and fails a thread that never waits', () => {
     expect(run('wgmma')).toBe('before the wait 0, after 16');
     expect(run('wgmma-no-wait')).toMatch(/a thread exited with wgmma operations never waited for/);
+  });
+
+  it('lands a TMA box swizzled and zero-filled outside the tensor, when its mbarrier phase is waited for', () => {
+    expect(run('tma')).toBe('before the wait nan, after 5, its partner 4, outside 0');
+  });
+
+  it('runs the threads an mbarrier arrival releases before the arriving thread goes on', () => {
+    expect(run('mbarrier-order')).toBe('the released thread saw -1');
+  });
+
+  it('fails a launch whose threads wait for an mbarrier phase no thread completes, or use one never initialised', () => {
+    expect(run('mbarrier-deadlock')).toMatch(/emulated launch failed: deadlock: threads poll mbarriers that no running thread can complete \(thread \(0,0,0\)/);
+    expect(run('mbarrier-uninitialised')).toMatch(/mbarrier\.arrive: the mbarrier was never initialised/);
   });
 
   it('names an unknown case', () => {

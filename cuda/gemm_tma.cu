@@ -1,0 +1,250 @@
+// gemm on Hopper tensor cores with TMA loads and a producer warpgroup (sm_90a), for bfloat16
+// storage (contract in native/ops/gemm.h; cuda_gemm takes it for the gemm family `tma` where
+// cuda::wgmma_available, and it runs the wgmma kernel, cuda/gemm_wgmma.cu, for problems whose
+// layout a tensor map cannot describe). Same arithmetic as the wgmma kernel: bf16 operands, fp32
+// accumulation, then alpha, beta·C and the bias in fp32 and one rounding.
+//
+// Block: 2 consumer warpgroups and a producer warp (288 threads). The producer warp's first thread
+// queues, per K tile of 64, the TMA
+// copies of the A and B tiles (cuda/tma.cuh) into a STAGES-deep ring, each landing 128B-swizzled
+// as wgmma reads it, whichever of the operand's dimensions is contiguous (K-contiguous: one box of
+// rows x 64 K; M/N-contiguous: one 64 x 64 box per 64-wide panel), outside the tensor as zeros.
+// Warpgroups 0 and 1 (warps 0-7: a warpgroup starts at a warp rank that is a multiple of 4) are
+// the consumers, each owning 64 rows x BN columns in registers. Each ring
+// slot has two mbarriers: `full` (the producer's arrival with the tile's byte count; the copies
+// complete it) and `empty` (one arrival per consumer warp once its wgmmas of that tile are done:
+// each warpgroup keeps one batch of wgmmas in flight, so tile kt's slot is released after tile
+// kt+1's batch is queued). The producer waits on `empty` before refilling a slot; the consumers on
+// `full` before reading one. No __syncthreads in the main loop.
+// Epilogue, once every tile has landed and been consumed: the accumulators go through shared
+// memory (fp32, over the ring) and all 288 threads write C with epilogue_store8, 16-byte row
+// pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
+// so that a wave's tiles share A and B in L2. Split K and batches as the wgmma kernel (batches are
+// the maps' third dimension).
+#include <cuda_bf16.h>
+
+#include "cuda_api.h"
+#include "gemm_common.cuh"
+#include "gemm_tma.cuh"
+#include "gemm_wgmma.cuh"
+#include "runtime.cuh"
+#include "tma.cuh"
+#include "wgmma.cuh"
+
+namespace convmae {
+
+namespace {
+using bf16 = __nv_bfloat16;
+
+template <int BN_, int STAGES_, int MIN_BLOCKS_>
+struct TmaCfg {
+  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_, THREADS = 288;
+  static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
+  static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
+  static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
+  static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES, OUT_BYTES = BM * OUT_LD * 4;
+  static constexpr int BAR_BYTES = 2 * STAGES * 8;
+  static constexpr size_t SMEM = size_t(PIPE_BYTES) + BAR_BYTES + 1024;  // + alignment
+  static constexpr int GROUP_ROWS = 8;                                   // tile rows per raster group
+  static_assert(BN == 128 || BN == 256, "wgmma tiles are 64x128 or 64x256 per warpgroup");
+  static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
+  static_assert(OUT_BYTES <= PIPE_BYTES, "the epilogue stages the tile over the ring");
+  static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
+};
+// The default runs two blocks per SM (3 slots of 32 KB each), so that one block's pipeline fill
+// and epilogue overlap the other's products (the wgmma kernel's reasoning, cuda/gemm_wgmma.cu);
+// the sweep's tiling 1 is 128x256 tiles, one block per SM (L2 reads per FLOP down by a quarter).
+using TmaCfg0 = TmaCfg<128, 3, 2>;
+using TmaCfg1 = TmaCfg<256, 4, 1>;
+using TmaCfg2 = TmaCfg<128, 6, 1>;
+
+/** The two operands' tensor maps and which batch each block reads (0 for a shared operand). */
+struct TmaMaps {
+  CUtensorMap a, b;
+  bool a_batched, b_batched;
+};
+
+#ifdef CONVMAE_WGMMA_DEVICE
+// Queues the copy of an operand tile (outer elements o0.., K k0..k0+63, batch z) into `slot`:
+// K-contiguous, one box of OUTER rows of 64 K; else OUTER/64 boxes of 64 K rows of 64 outer.
+template <bool kContig, int OUTER, int PANEL_BYTES>
+__device__ inline void load_tile(unsigned char* slot, const CUtensorMap* map, int o0, int k0, int z, uint64_t* full) {
+  if (kContig) {
+    tma_load_3d(slot, map, k0, o0, z, full);
+  } else {
+#pragma unroll
+    for (int p = 0; p < OUTER / 64; ++p) tma_load_3d(slot + p * PANEL_BYTES, map, o0 + 64 * p, k0, z, full);
+  }
+}
+#endif
+
+template <typename G, bool TA, bool TB, bool SPLIT>
+__global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
+    gemm_tma_kernel(bf16* C, const __grid_constant__ TmaMaps maps, const bf16* bias, TcDims d, TcExtras x, int64_t batch0,
+                    float* ws, int64_t k_chunk) {
+#ifdef CONVMAE_WGMMA_DEVICE
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
+  constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw_addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + G::PIPE_BYTES);
+  uint64_t* empty = full + STAGES;
+
+  int64_t k_begin, k_end;
+  const bf16 *unused_a = nullptr, *unused_b = nullptr;
+  block_problem<SPLIT>(d, batch0, k_chunk, unused_a, unused_b, C, x, k_begin, k_end);
+  const int z = SPLIT ? 0 : int(batch0 + blockIdx.z);
+
+  // Grouped raster: consecutive blocks walk down GROUP_ROWS tile rows, then along the columns.
+  const int tiles_n = int(gridDim.x), tiles_m = int(gridDim.y);
+  const int linear = int(blockIdx.y) * tiles_n + int(blockIdx.x), per_group = G::GROUP_ROWS * tiles_n;
+  const int first_row = linear / per_group * G::GROUP_ROWS;
+  const int rows_here = min(tiles_m - first_row, G::GROUP_ROWS);
+  const int tile_m = first_row + linear % per_group % rows_here, tile_n = linear % per_group / rows_here;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+
+  const int wg = threadIdx.x / 128;  // 0, 1: consumers (rows m0 + 64·wg ..); 2: the producer warp
+  if (threadIdx.x == 256) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], 8);  // the consumers' 8 warps
+    }
+    fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  const int ktiles = int((k_end - k_begin + BK - 1) / BK);
+  float acc[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
+
+  if (wg == 2) {
+    if (threadIdx.x == 256) {
+      const int za = maps.a_batched ? z : 0, zb = maps.b_batched ? z : 0;
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int s = kt % STAGES;
+        if (kt >= STAGES) mbar_wait(&empty[s], unsigned(kt / STAGES - 1) & 1u);  // its previous tile is consumed
+        mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
+        unsigned char* slot = smem + s * G::STAGE_BYTES;
+        const int k0 = int(k_begin) + kt * BK;
+        load_tile<a_kc, BM, G::PANEL_BYTES>(slot, &maps.a, m0, k0, za, &full[s]);
+        load_tile<b_kc, BN, G::PANEL_BYTES>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s]);
+      }
+    }
+  } else {
+    for (int kt = 0; kt < ktiles; ++kt) {
+      const int s = kt % STAGES;
+      mbar_wait(&full[s], unsigned(kt / STAGES) & 1u);
+      const unsigned char* ta = smem + s * G::STAGE_BYTES;
+      const unsigned char* tb = ta + G::A_BYTES;
+      wgmma_fence();
+      wgmma_fence_operands(acc);
+#pragma unroll
+      for (int k = 0; k < BK / 16; ++k) {
+        const uint64_t da = a_kc ? wgmma_desc(ta + wg * 64 * 128 + k * 32, 16, 1024)
+                                 : wgmma_desc(ta + wg * G::PANEL_BYTES + k * 2048, G::PANEL_BYTES, 1024);
+        const uint64_t db = b_kc ? wgmma_desc(tb + k * 32, 16, 1024) : wgmma_desc(tb + k * 2048, G::PANEL_BYTES, 1024);
+        if constexpr (BN == 128) wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
+        else wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
+      }
+      wgmma_commit();
+      wgmma_wait<1>();  // the batch of tile kt-1 is done: its slot may be refilled
+      wgmma_fence_operands(acc);
+      if (kt > 0 && threadIdx.x % 32 == 0) mbar_arrive(&empty[(kt - 1) % STAGES]);
+    }
+    wgmma_wait<0>();
+    wgmma_fence_operands(acc);
+  }
+  __syncthreads();  // every tile landed and consumed: the ring is free for the fp32 tile
+
+  float* out = reinterpret_cast<float*>(smem);
+  if (wg < 2) {
+    const int t = threadIdx.x % 128, row = wg * 64 + (t / 32) * 16 + (t % 32) / 4, col = 2 * (t % 4);
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+      *reinterpret_cast<float2*>(out + row * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j], acc[4 * j + 1]);
+      *reinterpret_cast<float2*>(out + (row + 8) * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j + 2], acc[4 * j + 3]);
+    }
+  }
+  __syncthreads();
+  for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
+    const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
+    epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
+  }
+#endif
+}
+
+template <typename G, bool TA, bool TB, bool SPLIT>
+void configure() {
+  static bool configured = false;  // the opt-in above 48 KB, once per instantiation
+  if (configured) return;
+  cuda::allow_smem(gemm_tma_kernel<G, TA, TB, SPLIT>, G::SMEM, "gemm");
+  configured = true;
+}
+
+// The map of one operand: `outer` rows (M or N) by K, `contig_k` when K is the contiguous
+// dimension, leading dimension ld, batch stride (0: one matrix for every batch) over `batches`.
+std::string operand_map(CUtensorMap* map, const bf16* base, bool contig_k, int64_t outer, int64_t k, int64_t ld, int64_t stride,
+                        int64_t batches, int box_outer) {
+  const uint64_t inner = uint64_t(contig_k ? k : outer), rows = uint64_t(contig_k ? outer : k);
+  const uint64_t nb = stride == 0 ? 1 : uint64_t(batches);
+  const uint64_t dims[3] = {inner, rows, nb};
+  const uint64_t strides[2] = {uint64_t(ld) * 2, stride == 0 ? uint64_t(ld) * 2 * rows : uint64_t(stride) * 2};
+  const uint32_t box[3] = {64, uint32_t(contig_k ? box_outer : 64), 1};
+  return encode_bf16_tile_map(map, base, dims, strides, box);
+}
+
+// Whether tensor maps can describe p's operands (gemm_tensor_core_eligible holds: rows and batch
+// strides are 16-byte multiples): 16-byte aligned bases, and batches that do not overlap (a
+// map's batch stride spans its matrix). Boxes may run past the tensor: the copies zero-fill.
+bool maps_possible(const GemmParams& p) {
+  const TcDims d = tc_dims(p);
+  auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  auto apart = [&](int64_t stride, int64_t rows, int64_t ld) { return p.batch == 1 || stride == 0 || stride >= rows * ld; };
+  return aligned(p.a->as<bf16>()) && aligned(p.b->as<bf16>()) && apart(d.sa, p.trans_a ? p.k : p.m, d.lda) &&
+         apart(d.sb, p.trans_b ? p.n : p.k, d.ldb);
+}
+
+template <typename G, bool TA, bool TB>
+void launch(const GemmParams& p) {
+  const TcDims d = tc_dims(p);
+  const TcExtras x = tc_extras(p);
+  const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
+  auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
+                         int64_t k_chunk, int64_t b0) {
+    TmaMaps maps{};
+    const int64_t batches = split ? 1 : p.batch;
+    maps.a_batched = !split && p.batch > 1 && dd.sa != 0;
+    maps.b_batched = !split && p.batch > 1 && dd.sb != 0;
+    std::string why = operand_map(&maps.a, a, !TA, dd.m, dd.k, dd.lda, maps.a_batched ? dd.sa : 0, batches, G::BM);
+    if (why.empty()) why = operand_map(&maps.b, p.b->as<bf16>(), TB, dd.n, dd.k, dd.ldb, maps.b_batched ? dd.sb : 0, batches, G::BN);
+    if (!why.empty()) throw_error("gemm", "tma: cannot describe an operand to the TMA unit: " + why);
+    auto kernel = split ? gemm_tma_kernel<G, TA, TB, true> : gemm_tma_kernel<G, TA, TB, false>;
+    split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
+    kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(c, maps, bias, dd, xx, b0, ws, k_chunk);
+  };
+  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, launch_grid);
+}
+
+template <typename G>
+void launch_any(const GemmParams& p) {
+  if (!maps_possible(p)) return cuda_gemm_wgmma(p);
+  if (p.trans_a) return p.trans_b ? launch<G, true, true>(p) : launch<G, true, false>(p);
+  return p.trans_b ? launch<G, false, true>(p) : launch<G, false, false>(p);
+}
+}  // namespace
+
+void cuda_gemm_tma(const GemmParams& p) {
+#ifdef CONVMAE_GEMM_SWEEP
+  static const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 2);  // read once
+  switch (tiling) {
+    case 1: return launch_any<TmaCfg1>(p);
+    case 2: return launch_any<TmaCfg2>(p);
+    default: break;
+  }
+#endif
+  launch_any<TmaCfg0>(p);
+}
+
+}  // namespace convmae

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 CONVMAE_GEMM_SWEEP=1 CONVMAE_CUDA_ARCHS="90a-real" npx cmake-js compile -O build-gpu --parallel 2 >/dev/null
 npx tsc -p tsconfig.json
 mkdir -p .gpu
-rm -f .gpu/convmae.node
+rm -rf .gpu/convmae.node .gpu/bin  # bin/: what gpu-check.sh unpacks there, stale here
 xz -T2 -6 -c build-gpu/Release/convmae.node > .gpu/convmae.node.xz
 ../shared/tools/gpu-prep >/dev/null
 if [[ ! -f .gpu/node_modules.tar.xz || package-lock.json -nt .gpu/node_modules.tar.xz ]]; then

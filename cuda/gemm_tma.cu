@@ -1,21 +1,20 @@
-// gemm on Hopper tensor cores with TMA loads and a producer warpgroup (sm_90a), for bfloat16
-// storage (contract in native/ops/gemm.h; cuda_gemm takes it for the gemm family `tma` where
+// gemm on Hopper tensor cores with TMA loads and a producer warp (sm_90a), for bfloat16 storage
+// (contract in native/ops/gemm.h; cuda_gemm takes it for the gemm family `tma` where
 // cuda::wgmma_available, and it runs the wgmma kernel, cuda/gemm_wgmma.cu, for problems whose
 // layout a tensor map cannot describe). Same arithmetic as the wgmma kernel: bf16 operands, fp32
 // accumulation, then alpha, beta·C and the bias in fp32 and one rounding.
 //
-// Block: 2 consumer warpgroups and a producer warp (288 threads). The producer warp's first thread
-// queues, per K tile of 64, the TMA
-// copies of the A and B tiles (cuda/tma.cuh) into a STAGES-deep ring, each landing 128B-swizzled
-// as wgmma reads it, whichever of the operand's dimensions is contiguous (K-contiguous: one box of
-// rows x 64 K; M/N-contiguous: one 64 x 64 box per 64-wide panel), outside the tensor as zeros.
-// Warpgroups 0 and 1 (warps 0-7: a warpgroup starts at a warp rank that is a multiple of 4) are
-// the consumers, each owning 64 rows x BN columns in registers. Each ring
-// slot has two mbarriers: `full` (the producer's arrival with the tile's byte count; the copies
-// complete it) and `empty` (one arrival per consumer warp once its wgmmas of that tile are done:
-// each warpgroup keeps one batch of wgmmas in flight, so tile kt's slot is released after tile
-// kt+1's batch is queued). The producer waits on `empty` before refilling a slot; the consumers on
-// `full` before reading one. No __syncthreads in the main loop.
+// Block: 288 threads. Warps 0-7 are two consumer warpgroups (a warpgroup starts at a warp rank
+// that is a multiple of 4), each owning 64 rows x BN columns in registers; warp 8 is the producer,
+// whose first thread queues, per K tile of 64, the TMA copies (cuda/tma.cuh) of the A and B tiles
+// into a STAGES-deep ring, each landing 128B-swizzled as wgmma reads it, whichever of the
+// operand's dimensions is contiguous (K-contiguous: one box of rows x 64 K; M/N-contiguous: one
+// 64 x 64 box per 64-wide panel), outside the tensor as zeros.
+// Each ring slot has two mbarriers: `full` (the producer's arrival with the tile's byte count; the
+// copies complete it) and `empty` (one arrival per consumer warp once its wgmmas of that tile are
+// done: each warpgroup keeps one batch of wgmmas in flight, so tile kt's slot is released after
+// tile kt+1's batch is queued). The producer waits on `empty` before refilling a slot, the
+// consumers on `full` before reading one; no __syncthreads in the main loop.
 // Epilogue, once every tile has landed and been consumed: the accumulators go through shared
 // memory (fp32, over the ring) and all 288 threads write C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
@@ -92,8 +91,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   uint64_t* empty = full + STAGES;
 
   int64_t k_begin, k_end;
-  const bf16 *unused_a = nullptr, *unused_b = nullptr;
-  block_problem<SPLIT>(d, batch0, k_chunk, unused_a, unused_b, C, x, k_begin, k_end);
+  const bf16 *a_offset = nullptr, *b_offset = nullptr;  // unused: the maps address A and B, batch z their third coordinate
+  block_problem<SPLIT>(d, batch0, k_chunk, a_offset, b_offset, C, x, k_begin, k_end);
   const int z = SPLIT ? 0 : int(batch0 + blockIdx.z);
 
   // Grouped raster: consecutive blocks walk down GROUP_ROWS tile rows, then along the columns.

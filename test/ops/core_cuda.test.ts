@@ -51,6 +51,21 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
         expectParity(`gemm ${family} alpha/beta ta=${ta} tb=${tb} (seed ${seed})`, gemmRun(m, n, k, ta, tb, batch, false, 0.5, 1), [A, B, BIAS, C0], ['c']);
       }
     });
+    it('batches that share one operand (stride 0: A for every batch, then B), in all transpose forms', () => {
+      const [m, n, k, batch] = [136, 72, 96, 3];
+      for (const shared of ['a', 'b'] as const) for (const ta of [false, true]) for (const tb of [false, true]) {
+        const seed = freshSeed(), sa = shared === 'a' ? 0 : m * k, sb = shared === 'b' ? 0 : k * n;
+        const A = rand32(shared === 'a' ? m * k : batch * m * k, seed), B = rand32(shared === 'b' ? k * n : batch * k * n, seed + 1);
+        const BIAS = rand32(n, seed + 2), C0 = rand32(batch * m * n, seed + 3);
+        const run: Run = (device, mode, [a, b, bias, c0]) => tidy(() => {
+          const c = put(c0, [batch * m * n], device, mode);
+          native.gemm(c.handle(), put(a, [a.length], device, mode).handle(), put(b, [b.length], device, mode).handle(),
+            put(bias, [n], device, mode).handle(), m, n, k, ta, tb, 1, 0, batch, sa, sb, m * n);
+          return [hostF(c)];
+        });
+        expectParity(`gemm ${family} shared ${shared} ta=${ta} tb=${tb} (seed ${seed})`, run, [A, B, BIAS, C0], ['c']);
+      }
+    });
     it.each(shortLastWaveShapes())('m=%i n=%i k=%i: the rows of a short last wave split in K, in all transpose forms', (m, n, k) => {
       for (const ta of [false, true]) for (const tb of [false, true]) {
         const seed = freshSeed();

@@ -1,22 +1,29 @@
 // Ownership scopes for tidy(): every tensor created inside tidy(fn) is disposed when fn returns,
 // except the tensors fn returns (anywhere inside arrays, plain objects or Maps) and those kept
-// with keep(). Scopes nest; returned tensors move to the enclosing scope.
+// with keep(). Scopes nest; returned tensors move to the enclosing scope. A tensor no scope owns
+// (made outside every scope, kept, or returned by the outermost one) is told so once (unowned),
+// so that only those pay for a garbage-collection safety net.
 export interface Disposable {
   dispose(): void;
   readonly disposed: boolean;
+  /** Called when no scope owns it any more (or never did): nothing will dispose it but its user. */
+  unowned?(): void;
 }
 
 const stack: Set<Disposable>[] = [];
 const kept = new WeakSet<Disposable>();
 
+/** Puts t in the innermost scope; where there is none, t is unowned. */
 export function track(t: Disposable): void {
   if (stack.length > 0) stack[stack.length - 1].add(t);
+  else t.unowned?.();
 }
 
 /** Excludes a tensor from disposal by the enclosing tidy scopes. */
 export function keep<T extends Disposable>(t: T): T {
   kept.add(t);
   for (const s of stack) s.delete(t);
+  t.unowned?.();
   return t;
 }
 

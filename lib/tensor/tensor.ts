@@ -18,8 +18,11 @@ class Storage {
 }
 
 const live: Record<Device, number> = { cpu: 0, cuda: 0 };
-const finalizer = new FinalizationRegistry<{ device: Device; counted: { v: boolean } }>((h) => {
-  if (h.counted.v) live[h.device] -= 1;
+// Counts a tensor that was garbage-collected without dispose() (its native buffer's own finalizer
+// frees the memory). Only tensors no tidy scope owns are registered (scope.ts unowned): a scope
+// disposes the rest itself, and registering every tensor cost about half of each allocation.
+const finalizer = new FinalizationRegistry<Device>((device) => {
+  live[device] -= 1;
 });
 
 export function liveTensorCount(device: Device): number {
@@ -59,7 +62,7 @@ export class Tensor {
   /** Accumulated gradient of a leaf tensor (see autograd/tape.ts); kept outside tidy scopes. */
   grad: Tensor | null = null;
   private storage: Storage | null;
-  private readonly counted: { v: boolean };
+  private registered = false;
 
   /** @internal Use the factory functions (tensor, zeros, empty, fromNdarray). */
   constructor(storage: Storage, shape: readonly number[], dtype: DType) {
@@ -67,10 +70,15 @@ export class Tensor {
     this.shape = Object.freeze(shape.slice());
     this.dtype = dtype;
     this.device = storage.device;
-    this.counted = { v: true };
     live[this.device] += 1;
-    finalizer.register(this, { device: this.device, counted: this.counted }, this);
     track(this);
+  }
+
+  /** @internal No tidy scope will dispose this tensor: the finalizer counts it if it is collected. */
+  unowned(): void {
+    if (this.registered || this.storage === null) return;
+    this.registered = true;
+    finalizer.register(this, this.device, this);
   }
 
   /** @internal Allocates uninitialised storage. */
@@ -105,11 +113,8 @@ export class Tensor {
     if (this.storage === null) return;
     const s = this.storage;
     this.storage = null;
-    if (this.counted.v) {
-      this.counted.v = false;
-      live[this.device] -= 1;
-    }
-    finalizer.unregister(this);
+    live[this.device] -= 1;
+    if (this.registered) finalizer.unregister(this);
     s.release();
   }
 

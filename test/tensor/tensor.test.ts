@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import ndarray from 'ndarray';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { Tensor, tensor, zeros, full, empty, fromNdarray } from '../../lib/tensor/tensor';
 import { tidy, keep } from '../../lib/tensor/scope';
@@ -99,6 +101,44 @@ describe.each(devices)('tensor runtime on %s', (device) => {
     expect(k!.disposed).toBe(false);
     k!.dispose();
     expect(() => tidy((async () => zeros([1])) as never)).toThrow(/synchronous/);
+  });
+});
+
+describe('the garbage-collection safety net', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+
+  // Collects until the live counts return to `want` (finalizers run after a collection, in a later
+  // task), at most 50 rounds; returns the counts seen last.
+  async function collectUntil(want: { tensors: number; buffers: number }): Promise<{ tensors: number; buffers: number }> {
+    let m = memory().cpu;
+    for (let i = 0; i < 50 && (m.tensors !== want.tensors || m.buffers !== want.buffers); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+      m = memory().cpu;
+    }
+    return { tensors: m.tensors, buffers: m.buffers };
+  }
+
+  it('counts out and frees tensors dropped without dispose(): made outside a scope, kept, or returned by the outermost tidy', async () => {
+    const before = { tensors: memory().cpu.tensors, buffers: memory().cpu.buffers };
+    (() => {
+      zeros([64]);
+      zeros([8]).reshape([2, 4]);  // a view and its base, both dropped
+      tidy(() => { keep(zeros([16])); });
+      tidy(() => ({ t: zeros([32]) }));
+    })();
+    expect(memory().cpu.tensors - before.tensors).toBe(5);
+    expect(await collectUntil(before)).toEqual(before);
+  });
+
+  it('leaves tensors a scope disposed out of it, and counts a disposed one once', async () => {
+    const before = { tensors: memory().cpu.tensors, buffers: memory().cpu.buffers };
+    tidy(() => { zeros([64]); });
+    const t = zeros([8]);
+    t.dispose();
+    expect({ tensors: memory().cpu.tensors, buffers: memory().cpu.buffers }).toEqual(before);
+    expect(await collectUntil({ tensors: before.tensors - 1, buffers: before.buffers })).toEqual(before);
   });
 });
 

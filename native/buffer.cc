@@ -1,8 +1,15 @@
 // Buffer allocation, the External wrapper with its type tag, and per-device memory counters.
+// Buffers live in a table of slots that is never shrunk: an External holds a slot's index and
+// generation, not a pointer, and a free bumps the slot's generation before it is reused, so a
+// stale handle finds a dead buffer (never another tensor's, never freed memory). The Externals
+// carry no finalizer (a weak handle per buffer was a fifth of the host's cost of a training step);
+// the JS side frees what the garbage collector takes undisposed (lib/tensor/tensor.ts).
 #include "buffer.h"
 
 #include <cstdlib>
+#include <memory>
 #include <new>
+#include <vector>
 
 #include "cuda_api.h"
 #include "errors.h"
@@ -12,6 +19,24 @@ namespace {
 
 const napi_type_tag kBufferTag = {0x636f6e766d616531ULL, 0x6275666665723031ULL};
 MemoryCounters counters[2];
+
+struct Slots {
+  std::vector<std::unique_ptr<Buffer>> all;
+  std::vector<uint32_t> unused;
+};
+Slots& slots() {
+  static Slots s;
+  return s;
+}
+// What a stale handle finds: a buffer that is not alive.
+Buffer& dead_buffer() {
+  static Buffer b;
+  return b;
+}
+
+void* encode(uint32_t index, uint32_t generation) {
+  return reinterpret_cast<void*>((uintptr_t(generation) << 32) | uintptr_t(index));
+}
 
 void count_alloc(Device d, size_t bytes) {
   auto& c = counters[int(d)];
@@ -32,7 +57,14 @@ Napi::Value buffer_new(Napi::Env env, Device device, DType dtype, int64_t numel,
   if (numel < 0) throw_range(op, "negative element count");
   const int64_t kMax = int64_t(1) << 40;
   if (numel > kMax / dtype_size(dtype)) throw_range(op, "tensor too large");
-  auto* b = new Buffer();
+  Slots& t = slots();
+  if (t.unused.empty()) {
+    if (t.all.size() >= 0xFFFFFFFFu) throw_range(op, "too many live tensors");
+    t.all.push_back(std::make_unique<Buffer>());
+    t.all.back()->slot = uint32_t(t.all.size() - 1);
+    t.unused.push_back(t.all.back()->slot);
+  }
+  Buffer* b = t.all[t.unused.back()].get();
   b->device = device;
   b->dtype = dtype;
   b->numel = numel;
@@ -46,27 +78,25 @@ Napi::Value buffer_new(Napi::Env env, Device device, DType dtype, int64_t numel,
       b->data = cuda::alloc(alloc_bytes, op);
     }
   } catch (const std::bad_alloc&) {
-    delete b;
     throw_error(op, "out of host memory allocating " + std::to_string(alloc_bytes) + " bytes");
-  } catch (...) {
-    delete b;
-    throw;
   }
+  t.unused.pop_back();
   b->alive = true;
   count_alloc(device, b->bytes);
-  auto ext = Napi::External<Buffer>::New(env, b, [](Napi::Env, Buffer* p) {
-    buffer_free(p);
-    delete p;
-  });
+  auto ext = Napi::External<void>::New(env, encode(b->slot, b->generation));
   ext.TypeTag(&kBufferTag);
   return ext;
 }
 
 Buffer* buffer_from(const Napi::Value& v) {
   if (!v.IsExternal()) return nullptr;
-  auto ext = v.As<Napi::External<Buffer>>();
+  auto ext = v.As<Napi::External<void>>();
   if (!ext.CheckTypeTag(&kBufferTag)) return nullptr;
-  return ext.Data();
+  const uintptr_t key = reinterpret_cast<uintptr_t>(ext.Data());
+  const uint32_t index = uint32_t(key & 0xFFFFFFFFu), generation = uint32_t(key >> 32);
+  const Slots& t = slots();
+  if (index >= t.all.size() || t.all[index]->generation != generation) return &dead_buffer();
+  return t.all[index].get();
 }
 
 void shadow_set(Buffer& b, const void* host) {
@@ -94,6 +124,8 @@ void buffer_free(Buffer* b) {
   }
   b->data = nullptr;
   count_free(b->device, b->bytes);
+  ++b->generation;  // handles to it are stale from now on
+  slots().unused.push_back(b->slot);
 }
 
 MemoryCounters memory_counters(Device d) { return counters[int(d)]; }

@@ -9,18 +9,31 @@ import { Device, DEVICE_CODE, DEVICES } from './device';
 import { DType, DTYPE_BYTES, DTYPE_CODE, HostArray, hostArrayFor } from './dtype';
 import { track } from './scope';
 
+// The last resort for memory: frees the buffer of a storage the garbage collector took while a
+// tensor over it was never disposed (the native handles carry no finalizer: native/buffer.cc).
+const storageFinalizer = new FinalizationRegistry<NativeBuffer>((handle) => native.free(handle));
+
 class Storage {
   refs = 1;
+  private guarded = false;
   constructor(readonly handle: NativeBuffer, readonly device: Device) {}
+  /** A tensor over it may be dropped undisposed: free the buffer if the collector takes it. */
+  guard(): void {
+    if (this.guarded || this.refs === 0) return;
+    this.guarded = true;
+    storageFinalizer.register(this, this.handle, this);
+  }
   release(): void {
-    if (--this.refs === 0) native.free(this.handle);
+    if (--this.refs !== 0) return;
+    if (this.guarded) storageFinalizer.unregister(this);
+    native.free(this.handle);
   }
 }
 
 const live: Record<Device, number> = { cpu: 0, cuda: 0 };
-// Counts a tensor that was garbage-collected without dispose() (its native buffer's own finalizer
-// frees the memory). Only tensors no tidy scope owns are registered (scope.ts unowned): a scope
-// disposes the rest itself, and registering every tensor cost about half of each allocation.
+// Counts a tensor that was garbage-collected without dispose(). Only tensors no tidy scope owns are
+// registered, here and for their storage (scope.ts unowned): a scope disposes the rest itself, and
+// registering every tensor cost about half of each allocation.
 const finalizer = new FinalizationRegistry<Device>((device) => {
   live[device] -= 1;
 });
@@ -79,6 +92,7 @@ export class Tensor {
     if (this.registered || this.storage === null) return;
     this.registered = true;
     finalizer.register(this, this.device, this);
+    this.storage.guard();
   }
 
   /** @internal Allocates uninitialised storage. */

@@ -7,6 +7,7 @@ import { Tensor, tensor, zeros, full, empty, fromNdarray } from '../../lib/tenso
 import { tidy, keep } from '../../lib/tensor/scope';
 import { emptyCache, memory } from '../../lib/tensor/memory';
 import { DTYPES, bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits } from '../../lib/tensor/dtype';
+import { native } from '../../lib/binding';
 import { devices } from '../helpers/devices';
 
 describe.each(devices)('tensor runtime on %s', (device) => {
@@ -90,6 +91,19 @@ describe.each(devices)('tensor runtime on %s', (device) => {
     expect(after.buffers).toBe(before.buffers);
     expect(after.bytes).toBe(before.bytes);
     expect(after.peakBytes).toBeGreaterThanOrEqual(before.bytes + 400);
+  });
+
+  it('a disposed tensor\'s native handle stays dead after its slot is reused by a new tensor', () => {
+    const old = full([4], 1, { device });
+    const handle = old.handle();
+    old.dispose();
+    const fresh = full([4], 2, { device });  // takes the freed slot (the table reuses the last freed first)
+    expect(native.isAlive(handle)).toBe(false);
+    expect(() => native.download(handle, new Float32Array(4))).toThrow(/was disposed/);
+    expect(() => native.free(handle)).not.toThrow();  // freeing a stale handle again changes nothing
+    expect(Array.from(fresh.toFloat32Array())).toEqual([2, 2, 2, 2]);
+    expect(native.isAlive(fresh.handle())).toBe(true);
+    fresh.dispose();
   });
 
   it('tidy disposes on throw, keep() exempts, and async fns are refused', () => {

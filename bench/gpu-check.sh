@@ -18,7 +18,9 @@
 # most), beside $OUT/summary.txt. The kernel families: the fast ones (gemm wgmma, attention mma,
 # layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
-# replaced by its older twin. Sections, most important first:
+# replaced by its older twin. Section 0 runs first, then sections 1-8 in GPU_CHECK_ORDER (default
+# "2 3 4 1 5 6 7 8": the steps, profiles and op timings before the tests, as a whole run no longer
+# fits one call's time; the sweep, 8, needs 4's PyTorch timings):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
 #      of them where it hangs); the fast set's gemm is the fastest on the model's GEMMs of those
@@ -45,7 +47,10 @@
 #   8. optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and (GPU_CHECK_NCU=1) Nsight
 #      Compute on the 8192^3 GEMM and the stage-1 fc1.
 # GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
-# the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections.
+# the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections
+# (after section 0); GPU_CHECK_SET="gemm=tma,attention=mma,layernorm=rows,dwconv=cells" skips
+# section 0 and runs that set as the fast one (a second call of a session, after the first one's
+# summary named the set that passed and was picked).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=/tmp/gpu-check
@@ -148,43 +153,53 @@ tests_line() { grep -E '^ +Tests ' "$1" | tr -s ' ' || echo 'no result'; }
 #    kernel does not take the run's time
 fast_all=gemm=wgmma,attention=mma,layernorm=rows,dwconv=cells
 older=gemm=wmma,attention=simt,layernorm=warp,dwconv=taps
-run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^(?!gemm tma)'
-fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
-[[ -z $fast || $fast == none ]] && fast=
-passed=$fast
-#    the alternatives it checks beside them (gemm=tma: wgmma fed by TMA copies; gemm=mma:
-#    ldmatrix/mma.sync, for cards before Hopper)
-alt=$(sed -n 's/^fast_smoke passing alternatives: //p' "$out/fast_smoke.txt" | tail -1)
-[[ -z $alt || $alt == none ]] && alt=
-gemm_mma_ok=$([[ ",$alt," == *,gemm=mma,* ]] && echo 1 || echo 0)
-note "fast kernels smoke (wgmma/mma/rows/cells, and gemm mma): $ran, $(tail -1 "$out/fast_smoke.txt"); alternatives passing: ${alt:-none}"
-#    the gemm tma cases apart (their first GPU run: a hang there loses only them)
-run "gemm tma smoke" 45 "$out/fast_smoke_tma.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^gemm tma'
-gemm_tma_ok=$(grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma.txt" && echo 1 || echo 0)
-note "gemm tma smoke: $ran, $(tail -1 "$out/fast_smoke_tma.txt")"
-cat "$out/fast_smoke_tma.txt"
-#    the fast set's gemm: of the tensor-core families that passed (wgmma, tma, mma), the fastest on
-#    the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first; section 4
-#    times the others' GEMMs too
-gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma; } | paste -sd,)
-gemm_picked=${gemm_candidates%%,*}
-gemm_other=
-if [[ $gemm_candidates == *,* ]]; then
-  if run "gemm family pick" 90 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
-    gemm_picked=$(sed -n 's/^gemm_pick: //p' "$out/gemm_pick.txt" | tail -1)
-    note "gemm family pick: $gemm_picked ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
-  else
-    note "gemm family pick $ran (see gemm_pick.txt); the fast set takes $gemm_picked"
+if [[ -n ${GPU_CHECK_SET:-} ]]; then
+  # a set an earlier call of this session checked and picked: no smoke check, no pick
+  fast=$GPU_CHECK_SET passed=$fast_all gemm_mma_ok=1 gemm_tma_ok=1
+  gemm_picked=$(tr ',' '\n' <<< "$fast" | sed -n 's/^gemm=//p')
+  gemm_other=$(printf '%s\n' wgmma tma mma | grep -vxF "${gemm_picked:-@}" | paste -sd' ')
+  summary+=("kernel families from GPU_CHECK_SET (smoke check and gemm pick skipped): $fast")
+  touch "$out/fast_smoke.txt"
+else
+  run "fast-kernel smoke" 60 "$out/fast_smoke.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^(?!gemm tma)'
+  fast=$(sed -n 's/^fast_smoke passing: //p' "$out/fast_smoke.txt" | tail -1)
+  [[ -z $fast || $fast == none ]] && fast=
+  passed=$fast
+  #    the alternatives it checks beside them (gemm=tma: wgmma fed by TMA copies; gemm=mma:
+  #    ldmatrix/mma.sync, for cards before Hopper)
+  alt=$(sed -n 's/^fast_smoke passing alternatives: //p' "$out/fast_smoke.txt" | tail -1)
+  [[ -z $alt || $alt == none ]] && alt=
+  gemm_mma_ok=$([[ ",$alt," == *,gemm=mma,* ]] && echo 1 || echo 0)
+  note "fast kernels smoke (wgmma/mma/rows/cells, and gemm mma): $ran, $(tail -1 "$out/fast_smoke.txt"); alternatives passing: ${alt:-none}"
+  #    the gemm tma cases apart (their first GPU run: a hang there loses only them)
+  run "gemm tma smoke" 45 "$out/fast_smoke_tma.txt" env CONVMAE_KERNELS=$fast_all node dist/bench/fast_smoke.js --cases '^gemm tma'
+  gemm_tma_ok=$(grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma.txt" && echo 1 || echo 0)
+  note "gemm tma smoke: $ran, $(tail -1 "$out/fast_smoke_tma.txt")"
+  cat "$out/fast_smoke_tma.txt"
+  #    the fast set's gemm: of the tensor-core families that passed (wgmma, tma, mma), the fastest on
+  #    the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first; section 4
+  #    times the others' GEMMs too
+  gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma; } | paste -sd,)
+  gemm_picked=${gemm_candidates%%,*}
+  gemm_other=
+  if [[ $gemm_candidates == *,* ]]; then
+    if run "gemm family pick" 90 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
+      gemm_picked=$(sed -n 's/^gemm_pick: //p' "$out/gemm_pick.txt" | tail -1)
+      note "gemm family pick: $gemm_picked ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
+    else
+      note "gemm family pick $ran (see gemm_pick.txt); the fast set takes $gemm_picked"
+    fi
+    gemm_other=$(tr ',' '\n' <<< "$gemm_candidates" | grep -vxF "$gemm_picked" | paste -sd' ')
   fi
-  gemm_other=$(tr ',' '\n' <<< "$gemm_candidates" | grep -vxF "$gemm_picked" | paste -sd' ')
+  fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fi
-fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
 # the fast set as run: each op's passing fast family, else its older one; the default of every
 # command below that names no set
 fast_set=$(for op in gemm attention layernorm dwconv; do
   f=$(tr ',' '\n' <<< "$fast" | grep "^$op=") || f=$(tr ',' '\n' <<< "$older" | grep "^$op="); echo "$f"; done | paste -sd,)
 export CONVMAE_KERNELS=$fast_set
+summary+=("fast set for this run: $fast_set (for a second call: GPU_CHECK_SET=$fast_set)")
 cat "$out/fast_smoke.txt"
 # the families that did not pass, as "op kernel family name" alternatives (empty: none left out);
 # the CUDA suites name their family describes so
@@ -201,7 +216,7 @@ fast_only() {
   if ((fast_ok)); then "$@"; else ran=skipped; summary+=("$2: skipped (the fast families are left out)"); fi
 }
 
-if wanted 1; then
+section1() {
   run "vitest" 300 "$out/vitest.txt" env CONVMAE_KERNELS=$fast_set node node_modules/vitest/vitest.mjs run test/tensor test/ops \
     test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
   note "vitest test/tensor test/ops test/models/precision+classifier test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
@@ -209,8 +224,8 @@ if wanted 1; then
   run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
   note "vitest ($older) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_older.txt")"
-fi
-if wanted 2; then
+}
+section2() {
   run "gpu_check" 200 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
     $( ((fast_ok)) && echo --other $fast || echo --one-family)
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
@@ -224,8 +239,8 @@ if wanted 2; then
     run "torch_convmae.py --compile" 300 "$out/torch_step_compiled.txt" python3 bench/torch_convmae.py --time --kind pretrain --compile
     note "PyTorch official-structure step, torch.compile: $ran, $(grep -E 'img_per_s' "$out/torch_step_compiled.txt" | tr '\n' ' ')"
   fi
-fi
-if wanted 3; then
+}
+section3() {
   run "step_profile" 60 "$out/step_profile.txt" env CONVMAE_KERNELS=$older node dist/bench/step_profile.js --top 30
   fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --top 30
   fast_only run "step_profile finetune (fast kernels)" 80 "$out/step_profile_finetune.txt" env CONVMAE_KERNELS=$fast_set \
@@ -236,8 +251,8 @@ if wanted 3; then
   #    the host's own cost of the step on this machine's CPU (compute calls replaced by no-ops)
   run "step_profile --null-compute" 40 "$out/step_host.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --null-compute --steps 20
   note "host cost of a step: $ran, $(grep -E '^host cost' "$out/step_host.txt" || tail -1 "$out/step_host.txt")"
-fi
-if wanted 4; then
+}
+section4() {
   node dist/bench/op_timings.js --plan /tmp/plan.json
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
   run "op_timings" 150 "$out/op_timings.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/op_timings.js --torch "$out/torch.json" ||
@@ -249,8 +264,9 @@ if wanted 4; then
     run "op_timings (gemm $g)" 60 "$out/op_timings_gemm_$g.txt" env CONVMAE_KERNELS=gemm=$g \
       node dist/bench/op_timings.js --only '^(gemm|mlp)' --torch "$out/torch.json" || note "op_timings (gemm $g) $ran"
   done
-fi
-if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
+}
+section5() {
+  [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]] || return 0
   if command -v compute-sanitizer >/dev/null; then
     # no benchmark: timings under the sanitizer mean nothing; the fast families, so the bf16 tiny
     # step runs the wgmma and mma kernels under it too
@@ -266,18 +282,19 @@ if wanted 5 && [[ "${GPU_CHECK_MEMCHECK:-1}" != 0 ]]; then
   else
     summary+=("memcheck: compute-sanitizer not found")
   fi
-fi
-if wanted 6; then
+}
+section6() {
   fast_only run "gpu_check --quick (fast kernels)" 120 "$out/gpu_check_fast.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/gpu_check.js --quick --no-bench
-  note "gpu_check --quick with wgmma/mma/rows/cells: $ran, $(tail -1 "$out/gpu_check_fast.txt")"
+  note "gpu_check --quick ($fast_set): $ran, $(tail -1 "$out/gpu_check_fast.txt")"
   for f in test/fixtures/parity/*.safetensors; do
     run "parity $(basename "$f")" 60 "$out/parity.txt" node dist/lib/cli/main.js parity "$f" --device cuda
     note "parity command --device cuda $(basename "$f"): $ran ($(grep -iE 'worst' "$out/parity.txt" | tr -s ' ' | tr '\n' ' '))"
   done
-fi
+}
 # 7. tiny pretraining, then finetuning and a linear probe from its checkpoint, on the built-in
 #    synthetic data (GPU_CHECK_CLI=0 skips it, for a carry without sharp's native image library)
-if wanted 7 && [[ "${GPU_CHECK_CLI:-1}" != 0 ]]; then
+section7() {
+  [[ "${GPU_CHECK_CLI:-1}" != 0 ]] || return 0
   if run "CLI on cuda" 120 "$out/cli.txt" bash -c "node dist/lib/cli/main.js pretrain --data synthetic --model tiny --img-size 64 \
        --batch-size 64 --steps 40 --lr 1.5e-3 --device cuda --out /tmp/cli-pt &&
      node dist/lib/cli/main.js finetune --init /tmp/cli-pt/checkpoint-last.safetensors --data synthetic \
@@ -288,13 +305,18 @@ if wanted 7 && [[ "${GPU_CHECK_CLI:-1}" != 0 ]]; then
   else
     note "CLI on cuda $ran: $(tail -2 "$out/cli.txt" | tr '\n' ' ')"
   fi
-fi
+}
 # 8. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
 #    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE; tma: CONVMAE_TMA_TILE, where the
 #    smoke check passed gemm tma; wmma and mma: CONVMAE_GEMM_TILE, the mma ones where it passed
 #    gemm mma) through the gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute
 #    on the 8192^3 GEMM and the stage-1 fc1, on the fast set's gemm family and on tma
-if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
+section8() {
+  sweep
+  ncu_runs
+}
+sweep() {
+  [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]] || return 0
   sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
   ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 "${sweeps[@]}")
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
@@ -309,8 +331,9 @@ if [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]]; then
       node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"
   done
   summary+=("GEMM tiling sweep: see sweep_*_timings.txt")
-fi
-if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
+}
+ncu_runs() {
+  [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null || return 0
   # the first GEMM kernel of each case: the 8192³ product and the stage-1 fc1 (K = 256, GELU);
   # the memory sections show whether L2 throughput bounds the tile (bench/RESULTS.md, session 11)
   ncu_families=$( { echo "${gemm_picked:-wgmma}"; ((gemm_tma_ok)) && echo tma; } | sort -u)
@@ -323,5 +346,12 @@ if [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null; then
         node dist/bench/op_timings.js --only "$c" --reps 1 || note "ncu $g $c $ran (see $f.txt)"
     done
   done
-fi
+}
+
+# Sections 1-8 in GPU_CHECK_ORDER (default: the steps, profiles and op timings first, then the
+# tests, which the smoke check has already sampled; the sweep needs section 4's torch.json)
+for section in ${GPU_CHECK_ORDER:-2 3 4 1 5 6 7 8}; do
+  [[ $section =~ ^[1-8]$ ]] || { summary+=("GPU_CHECK_ORDER: no section $section"); status=1; continue; }
+  wanted "$section" && "section$section"
+done
 exit $status

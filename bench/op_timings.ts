@@ -54,6 +54,8 @@ export function opCases(b: number): OpCase[] {
     gemm('s1 fc1', r1, 256, 1024, true), gemm('s2 fc1', r2, 384, 1536, true), gemm('s3 qkv', r3, 768, 2304),
     gemm('s3 fc1', r3, 768, 3072, true), gemm('s3 fc2', r3, 3072, 768), gemm('dec fc1', r4, 512, 2048, true),
     gemm('dec pred', r4, 512, 768),
+    // The fc1 products again without GELU (one output, as the cuBLAS figures of CUBLAS_H100 are).
+    gemm('s1 fc1', r1, 256, 1024), gemm('s2 fc1', r2, 384, 1536), gemm('s3 fc1', r3, 768, 3072), gemm('dec fc1', r4, 512, 2048),
     { name: `mlp s1 ${r1}x256x1024 +res`, kind: 'mlp', m: r1, d: 256, hidden: 1024 },
     { name: `mlp s3 ${r3}x768x3072 +res`, kind: 'mlp', m: r3, d: 768, hidden: 3072 },
     { name: `mlp dec ${r4}x512x2048 +res`, kind: 'mlp', m: r4, d: 512, hidden: 2048 },
@@ -267,6 +269,26 @@ export function formatTable(rows: (OpTiming & { error?: string })[], torch: Torc
   return lines.join('\n');
 }
 
+/** Issue #5's cuBLAS bf16 GEMM rates on an H100 80GB HBM3 (TFLOP/s), by MxKxN. */
+export const CUBLAS_H100: Record<string, number> = {
+  '100352x256x1024': 506, '25088x384x1536': 510, '6272x768x2304': 582, '6272x768x3072': 607, '6272x3072x768': 691,
+  '25088x512x2048': 611, '25088x512x768': 517, '8192x8192x8192': 770,
+};
+
+/** Our GEMM forward rates as a share of CUBLAS_H100, for the rows whose shape it lists (GELU rows
+ *  write a second output, which the cuBLAS figures do not). Meaningful on an H100 80GB HBM3 only. */
+export function formatCublasShare(rows: OpTiming[]): string {
+  const lines = [['gemm forward', 'ours TF/s', 'cuBLAS TF/s (H100, issue #5)', 'share'].join(' | ')];
+  for (const r of rows) {
+    const shape = /^gemm .* (\d+x\d+x\d+)(\+gelu)?$/.exec(r.name);
+    const ref = shape ? CUBLAS_H100[shape[1]] : undefined;
+    if (!ref || !r.work.flops || !Number.isFinite(r.fwd)) continue;
+    const ours = r.work.flops / r.fwd / 1e12;
+    lines.push([r.name, ours.toPrecision(3), String(ref), `${((100 * ours) / ref).toFixed(0)}%`].join(' | '));
+  }
+  return lines.length > 1 ? lines.join('\n') : '';
+}
+
 function main(): void {
   const arg = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : undefined; };
   const b = Number(arg('batch') ?? 128);
@@ -284,6 +306,8 @@ function main(): void {
   console.log(`\nops at ConvMAE-B shapes, batch ${b}, ${device === 'cuda' ? `bf16 (loss and AdamW float32), kernels gemm ${k.gemm}, attention ${k.attention}, layernorm ${k.layernorm}, dwconv ${k.dwconv}; ` +
     'ms on the device clock (* where it waited for the host), wall: the host\'s' : 'float32'}; x = torch time / ours (> 1: ours faster)`);
   console.log(formatTable(rows, torch));
+  const share = device === 'cuda' && b === 128 ? formatCublasShare(rows) : '';
+  if (share) console.log(`\nGEMM forward against issue #5's cuBLAS figures (an H100 80GB HBM3's; on another card only the torch columns above compare):\n${share}`);
 }
 
 if (require.main === module) main();

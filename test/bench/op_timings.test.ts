@@ -4,7 +4,7 @@
 // timer names the missing CUDA.
 import { describe, expect, it } from 'vitest';
 
-import { formatTable, timeOps } from '../../bench/op_timings';
+import { formatCublasShare, formatTable, opCases, timeOps } from '../../bench/op_timings';
 import { native } from '../../lib/binding';
 import * as ops from '../../lib/ops';
 import { tidy } from '../../lib/tensor/scope';
@@ -23,6 +23,22 @@ describe.each(devices)('op timings on %s', (device) => {
     expect(table[0]).toBe('op | fwd ms | fwd rate | f+b ms | torch fwd | torch f+b | fwd x | f+b x | wall fwd | wall f+b');
     expect(table[1].split(' | ')).toHaveLength(10);
     expect(table[1].split(' | ')[6]).toBe('2.00');
+  });
+});
+
+describe('the GEMM rows against the cuBLAS figures', () => {
+  it('lists every batch-128 GEMM case whose shape issue #5 gives, plain and with GELU, at its share', () => {
+    const gemms = opCases(128).filter((c) => c.kind === 'gemm');
+    const rows = gemms.map((c) => ({ name: c.name, fwd: 1e-3, fwdBwd: null, fwdWall: 1e-3, fwdBwdWall: null,
+      hostBound: { fwd: false, fwdBwd: false }, work: { flops: c.kind === 'gemm' ? 2 * c.m * c.k * c.n : 0 } }));
+    const lines = formatCublasShare(rows).split('\n');
+    expect(lines[0]).toBe('gemm forward | ours TF/s | cuBLAS TF/s (H100, issue #5) | share');
+    // every case: the 7 model products, the 4 fc1 ones without GELU, and 8192³
+    expect(lines).toHaveLength(1 + gemms.length);
+    expect(lines.find((l) => l.startsWith('gemm square 8192x8192x8192 |'))).toBe(`gemm square 8192x8192x8192 | ${(2 * 8192 ** 3 / 1e-3 / 1e12).toPrecision(3)} | 770 | ${(100 * (2 * 8192 ** 3 / 1e-3 / 1e12) / 770).toFixed(0)}%`);
+    expect(lines.filter((l) => l.includes('100352x256x1024')).map((l) => l.split(' | ')[0])).toEqual(['gemm s1 fc1 100352x256x1024+gelu', 'gemm s1 fc1 100352x256x1024']);
+    // at another batch no model shape is one of the issue's: nothing to list
+    expect(formatCublasShare(opCases(64).filter((c) => c.kind === 'gemm' && c.m !== 8192).map((c) => ({ ...rows[0], name: c.name })))).toBe('');
   });
 });
 

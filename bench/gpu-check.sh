@@ -20,7 +20,7 @@
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
 # replaced by its older twin. Section 0 runs first, then sections 1-8 in GPU_CHECK_ORDER (default
 # "2 3 4 1 5 6 7 8": the steps, profiles and op timings before the tests, as a whole run no longer
-# fits one call's time; the sweep, 8, needs 4's PyTorch timings):
+# fits one call's time):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
 #      (bench/fast_smoke.ts, seconds); every later section leaves out the families it fails (all
 #      of them where it hangs); the fast set's gemm is the fastest on the model's GEMMs of those
@@ -44,8 +44,8 @@
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
 #   7. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
-#   8. optionally (GPU_CHECK_SWEEP=1) the alternative GEMM tilings, and (GPU_CHECK_NCU=1) Nsight
-#      Compute on the 8192^3 GEMM and the stage-1 fc1.
+#   8. optionally (GPU_CHECK_SWEEP=1) every GEMM tiling on the model's GEMMs (bench/gemm_sweep.ts),
+#      and (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM and the stage-1 fc1.
 # GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
 # the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections
 # (after section 0); GPU_CHECK_SET="gemm=tma,attention=mma,layernorm=rows,dwconv=cells" skips
@@ -98,6 +98,7 @@ finish() {
   for f in step_profile step_profile_fast step_profile_finetune; do
     [[ -f "$out/$f.txt" ]] && { echo "== $f"; sed -n '/^== device clock/,/^by phase/p' "$out/$f.txt" | head -16; }
   done
+  [[ -f "$out/gemm_sweep.txt" ]] && { echo "== gemm_sweep"; sed -n '/^fwd (TFLOP/,$p' "$out/gemm_sweep.txt"; }
   if [[ -f "$out/gpu_check.txt" ]]; then
     echo
     sed -n '/^check /,$p' "$out/gpu_check.txt"
@@ -307,30 +308,35 @@ section7() {
   fi
 }
 # 8. with GPU_CHECK_SWEEP=1 (an addon built with CONVMAE_GEMM_SWEEP=1, as bench/gpu-pack.sh does):
-#    each alternative GEMM tiling (wgmma: CONVMAE_WGMMA_TILE; tma: CONVMAE_TMA_TILE, where the
-#    smoke check passed gemm tma; wmma and mma: CONVMAE_GEMM_TILE, the mma ones where it passed
-#    gemm mma) through the gemm tests and the gemm timings; with GPU_CHECK_NCU=1, Nsight Compute
-#    on the 8192^3 GEMM and the stage-1 fc1, on the fast set's gemm family and on tma
+#    every GEMM family that passed the smoke check (and wmma) at each of its tilings (wgmma:
+#    CONVMAE_WGMMA_TILE; tma: CONVMAE_TMA_TILE; wmma and mma: CONVMAE_GEMM_TILE) on the model's
+#    GEMMs in their three training forms, in one process (bench/gemm_sweep.ts: a minute or less;
+#    each output checked against mma's by two device-side sums); with GPU_CHECK_SWEEP_TESTS=1 also
+#    the gemm tests under each tiling (90 s each); with GPU_CHECK_NCU=1, Nsight Compute on the
+#    8192^3 GEMM and the stage-1 fc1, on the fast set's gemm family and on tma
 section8() {
   sweep
   ncu_runs
 }
 sweep() {
   [[ "${GPU_CHECK_SWEEP:-0}" == 1 ]] || return 0
-  sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
+  local fams
+  fams=$( { [[ ",$passed," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma
+    echo wmma; } | paste -sd,)
+  run "gemm sweep" 240 "$out/gemm_sweep.txt" node dist/bench/gemm_sweep.js --families "$fams"
+  note "gemm tiling sweep ($fams): $ran (see gemm_sweep.txt)"
+  [[ "${GPU_CHECK_SWEEP_TESTS:-0}" == 1 ]] || return 0
+  local sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
   ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 "${sweeps[@]}")
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
-    # the tests and timings of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)
+    # the tests of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)
     case $t in mma:*) family=gemm=mma ;; WGMMA_*) family=gemm=wgmma ;; TMA_*) family=gemm=tma ;; *) family=gemm=wmma ;; esac
     v=${t#mma:} f=${t/:/_}
     run "sweep $t tests" 90 "$out/sweep_$f.txt" env CONVMAE_$v node node_modules/vitest/vitest.mjs run test/ops/core_cuda.test.ts \
-      -t "gemm kernel family ${family#gemm=} "
+      test/ops/gemm_epilogue.test.ts -t "gemm kernel family ${family#gemm=} "
     note "sweep $t gemm tests: $ran, $(tests_line "$out/sweep_$f.txt")"
-    run "sweep $t timings" 60 "$out/sweep_${f}_timings.txt" env CONVMAE_$v CONVMAE_KERNELS=$family \
-      node dist/bench/op_timings.js --only '^gemm' --torch "$out/torch.json"
   done
-  summary+=("GEMM tiling sweep: see sweep_*_timings.txt")
 }
 ncu_runs() {
   [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null || return 0

@@ -80,7 +80,7 @@ const POOL = (() => {
 
 /** A tensor of uniform(-1, 1) values (tiled from a random pool, shifted per call: never zeros). */
 let shift = 0;
-function rand(shape: number[], device: Device, dtype: DType): Tensor {
+export function rand(shape: number[], device: Device, dtype: DType): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const host = new Float32Array(n);
   shift = (shift + 7919) % POOL.length;
@@ -118,7 +118,7 @@ function deviceTimeIt(fn: () => void, reps: number, wallSeconds: number): { seco
 }
 
 /** The case's time per call (device clock on cuda, wall on the CPU) and its wall time. */
-function timeIt(fn: () => void, reps: number, device: Device): { seconds: number; wall: number; hostBound: boolean } {
+export function timeIt(fn: () => void, reps: number, device: Device): { seconds: number; wall: number; hostBound: boolean } {
   const wall = wallTimeIt(fn, reps);
   if (device !== 'cuda') return { seconds: wall, wall, hostBound: false };
   return { ...deviceTimeIt(fn, reps, wall), wall };

@@ -188,7 +188,7 @@ void launch_any(const GemmParams& p) {
 template <template <int, int, bool, bool, int, int> class WT, typename Default, typename Other>
 void launch_tiling(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read once
+  const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<Cfg1, WT>(p);
     case 2: return launch_any<Other, WT>(p);

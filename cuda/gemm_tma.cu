@@ -236,7 +236,7 @@ void launch_any(const GemmParams& p) {
 
 void cuda_gemm_tma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 2);  // read once
+  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 2);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);

@@ -220,7 +220,7 @@ bool wgmma_available() {
 
 void cuda_gemm_wgmma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  static const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 4);  // read once
+  const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 4);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<WgCfg1>(p);
     case 2: return launch_any<WgCfg2>(p);

@@ -20,6 +20,8 @@ export interface BackendInfo {
     driverVersion: number;
     /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the mma kernels). */
     wgmma: boolean;
+    /** Whether this build has the alternative GEMM tilings (CONVMAE_GEMM_SWEEP=1; bench/gemm_sweep.ts). */
+    gemmSweep: boolean;
   };
 }
 

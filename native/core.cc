@@ -149,6 +149,11 @@ Napi::Value js_backends(const Napi::CallbackInfo& info) {
   gpu.Set("runtimeVersion", d.runtime_version);
   gpu.Set("driverVersion", d.driver_version);
   gpu.Set("wgmma", d.usable && cuda::wgmma_available());
+#ifdef CONVMAE_GEMM_SWEEP
+  gpu.Set("gemmSweep", true);
+#else
+  gpu.Set("gemmSweep", false);
+#endif
   auto o = Napi::Object::New(env);
   o.Set("cpu", cpu);
   o.Set("cuda", gpu);

@@ -4,8 +4,9 @@
 // layout a tensor map cannot describe). Same arithmetic as the wgmma kernel: bf16 operands, fp32
 // accumulation, then alpha, beta·C and the bias in fp32 and one rounding.
 //
-// Block: 288 threads. Warps 0-7 are two consumer warpgroups (a warpgroup starts at a warp rank
-// that is a multiple of 4), each owning 64 rows x BN columns in registers; warp 8 is the producer,
+// Block: CONSUMERS warpgroups then one warp (288 threads for 2). The warpgroups are the consumers
+// (a warpgroup starts at a warp rank that is a multiple of 4), each owning 64 rows x BN columns
+// in registers (BM = 64·CONSUMERS); the last warp is the producer,
 // whose first thread queues, per K tile of 64, the TMA copies (cuda/tma.cuh) of the A and B tiles
 // into a STAGES-deep ring, each landing 128B-swizzled as wgmma reads it, whichever of the
 // operand's dimensions is contiguous (K-contiguous: one box of rows x 64 K; M/N-contiguous: one
@@ -16,7 +17,7 @@
 // tile kt+1's batch is queued). The producer waits on `empty` before refilling a slot, the
 // consumers on `full` before reading one; no __syncthreads in the main loop.
 // Epilogue, once every tile has landed and been consumed: the accumulators go through shared
-// memory (fp32, over the ring) and all 288 threads write C with epilogue_store8, 16-byte row
+// memory (fp32, over the ring) and every thread writes C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
 // so that a wave's tiles share A and B in L2. Split K and batches as the wgmma kernel (batches are
 // the maps' third dimension).
@@ -35,9 +36,10 @@ namespace convmae {
 namespace {
 using bf16 = __nv_bfloat16;
 
-template <int BN_, int STAGES_, int MIN_BLOCKS_>
+template <int BN_, int STAGES_, int MIN_BLOCKS_, int CONSUMERS_ = 2>
 struct TmaCfg {
-  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_, THREADS = 288;
+  static constexpr int CONSUMERS = CONSUMERS_, BM = 64 * CONSUMERS, BN = BN_, BK = 64, STAGES = STAGES_;
+  static constexpr int MIN_BLOCKS = MIN_BLOCKS_, PRODUCER = 128 * CONSUMERS, THREADS = PRODUCER + 32;
   static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
   static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
   static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
@@ -46,16 +48,20 @@ struct TmaCfg {
   static constexpr size_t SMEM = size_t(PIPE_BYTES) + BAR_BYTES + 1024;  // + alignment
   static constexpr int GROUP_ROWS = 8;                                   // tile rows per raster group
   static_assert(BN == 128 || BN == 256, "wgmma tiles are 64x128 or 64x256 per warpgroup");
+  static_assert(CONSUMERS == 2 || CONSUMERS == 4, "a box is at most 256 rows");
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
   static_assert(OUT_BYTES <= PIPE_BYTES, "the epilogue stages the tile over the ring");
   static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
 };
 // The default runs two blocks per SM (3 slots of 32 KB each), so that one block's pipeline fill
 // and epilogue overlap the other's products (the wgmma kernel's reasoning, cuda/gemm_wgmma.cu);
-// the sweep's tiling 1 is 128x256 tiles, one block per SM (L2 reads per FLOP down by a quarter).
+// the sweep's tiling 1 is 128x256 tiles, one block per SM (L2 reads per FLOP down by a quarter),
+// and 3 the same reads per FLOP as 256x128 tiles over four consumer warpgroups (half the
+// accumulators per thread, twice the warps to hide latency).
 using TmaCfg0 = TmaCfg<128, 3, 2>;
 using TmaCfg1 = TmaCfg<256, 4, 1>;
 using TmaCfg2 = TmaCfg<128, 6, 1>;
+using TmaCfg3 = TmaCfg<128, 4, 1, 4>;
 
 /** The two operands' tensor maps and which batch each block reads (0 for a shared operand). */
 struct TmaMaps {
@@ -103,11 +109,11 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   const int tile_m = first_row + linear % per_group % rows_here, tile_n = linear % per_group / rows_here;
   const int m0 = tile_m * BM, n0 = tile_n * BN;
 
-  const int wg = threadIdx.x / 128;  // 0, 1: consumers (rows m0 + 64·wg ..); 2: the producer warp
-  if (threadIdx.x == 256) {
+  const int wg = threadIdx.x / 128;  // < CONSUMERS: a consumer (rows m0 + 64·wg ..); CONSUMERS: the producer warp
+  if (threadIdx.x == G::PRODUCER) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], 8);  // the consumers' 8 warps
+      mbar_init(&empty[s], 4 * G::CONSUMERS);  // one arrival per consumer warp
     }
     fence_mbarrier_init();
   }
@@ -118,8 +124,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
 
-  if (wg == 2) {
-    if (threadIdx.x == 256) {
+  if (wg == G::CONSUMERS) {
+    if (threadIdx.x == G::PRODUCER) {
       const int za = maps.a_batched ? z : 0, zb = maps.b_batched ? z : 0;
       for (int kt = 0; kt < ktiles; ++kt) {
         const int s = kt % STAGES;
@@ -158,7 +164,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   __syncthreads();  // every tile landed and consumed: the ring is free for the fp32 tile
 
   float* out = reinterpret_cast<float*>(smem);
-  if (wg < 2) {
+  if (wg < G::CONSUMERS) {
     const int t = threadIdx.x % 128, row = wg * 64 + (t / 32) * 16 + (t % 32) / 4, col = 2 * (t % 4);
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
@@ -236,10 +242,11 @@ void launch_any(const GemmParams& p) {
 
 void cuda_gemm_tma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 2);  // read per call: bench/gemm_sweep.ts switches it
+  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 3);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
+    case 3: return launch_any<TmaCfg3>(p);
     default: break;
   }
 #endif

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import ndarray from 'ndarray';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import * as path from 'node:path';
 
 import { Tensor, tensor, zeros, full, empty, fromNdarray } from '../../lib/tensor/tensor';
 import { tidy, keep } from '../../lib/tensor/scope';
@@ -153,6 +155,34 @@ describe('the garbage-collection safety net', () => {
     t.dispose();
     expect({ tensors: memory().cpu.tensors, buffers: memory().cpu.buffers }).toEqual(before);
     expect(await collectUntil({ tensors: before.tensors - 1, buffers: before.buffers })).toEqual(before);
+  });
+});
+
+describe('native buffers from several threads', () => {
+  it('allocate and free concurrently on worker threads and the main thread, the counters back at their start', async () => {
+    const root = path.resolve(__dirname, '..', '..');
+    // Each worker loads the addon as lib/binding.ts does and allocates and frees CPU buffers.
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const native = workerData.addon ? require(workerData.addon) : require(workerData.bindings)({ bindings: 'convmae', module_root: workerData.root });
+      const live = [];
+      for (let i = 0; i < 20000; i++) {
+        live.push(native.alloc(0, 0, 1 + (i % 64)));
+        if (live.length > 50) native.free(live.splice((i * 7) % live.length, 1)[0]);
+      }
+      for (const h of live) native.free(h);
+      parentPort.postMessage(live.every((h) => !native.isAlive(h)));`;
+    const before = memory().cpu;
+    const workerData = { addon: process.env.CONVMAE_ADDON ? path.resolve(process.env.CONVMAE_ADDON) : null, root, bindings: require.resolve('bindings') };
+    const runs = [0, 1].map(() => new Promise<boolean>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData });
+      w.once('message', resolve);
+      w.once('error', reject);
+    }));
+    for (let i = 0; i < 20000; i++) zeros([1 + (i % 64)]).dispose();
+    expect(await Promise.all(runs)).toEqual([true, true]);
+    const after = memory().cpu;
+    expect([after.buffers, after.bytes]).toEqual([before.buffers, before.bytes]);
   });
 });
 

@@ -330,8 +330,17 @@ describe.skipIf(!cudaUsable)(`dwconvRows (cuda) ${cudaSkipReason}`, () => {
       const gpu = run('cuda', 'float32', geo, ks, inp);
       for (const key of KEYS) {
         expect(gpu[key].length).toBe(cpu[key].length);
-        expect(relL2(gpu[key], cpu[key]), `${key} (seed ${seed})`).toBeLessThanOrEqual(1e-5);
+        if (key !== 'db') expect(relL2(gpu[key], cpu[key]), `${key} (seed ${seed})`).toBeLessThanOrEqual(1e-5);
       }
+      // dbias[c] sums R values of either sign (the CPU in float64, the kernels in float32): a bound
+      // relative to the sum alone fails where it lands near 0 (seed 766989365: |db| 1.2 from terms
+      // whose sizes add to 26000), so each channel may also differ by 2·2^-24·Σ|dy|, the float32
+      // rounding of what it adds (measured within 0.06 of 2^-24·Σ|dy| over 7 seeds at R 32928). A
+      // row left out or counted twice is still ~10^2 over.
+      const absSum = new Float64Array(c);
+      inp.dy.forEach((v, i) => { absSum[i % c] += Math.abs(v); });
+      gpu.db.forEach((v, ch) => expect(Math.abs(v - cpu.db[ch]), `db[${ch}] (seed ${seed})`)
+        .toBeLessThanOrEqual(1e-5 * Math.abs(cpu.db[ch]) + 2 * 2 ** -24 * absSum[ch]));
       if (R === 0) expect([...gpu.dw, ...gpu.db].every((v) => v === 0)).toBe(true);
     });
 

@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "gelu_math.cuh"
 #include "ops/gemm.h"
@@ -169,6 +170,37 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
       else stf(cr, e, v);
     }
   }
+}
+
+/**
+ * Writes a bm x bn output tile at (m0, n0) from its fp32 values staged in shared memory (ld floats
+ * a row) with epilogue_store8, eight columns a thread at a time over all `threads` threads.
+ */
+template <bool SPLIT, int BM, int BN, int THREADS>
+__device__ inline void store_staged_tile(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
+                                         const TcExtras& x, int64_t m0, int64_t n0, const float* staged, int ld) {
+  for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
+    const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
+    epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, staged + r * ld + c);
+  }
+}
+
+/** Raises Kernel's dynamic shared-memory limit to `bytes` (the opt-in above 48 KB), once per kernel. */
+template <auto Kernel>
+void allow_smem_once(size_t bytes) {
+  static bool done = false;
+  if (done) return;
+  cuda::allow_smem(Kernel, bytes, "gemm");
+  done = true;
+}
+
+/** launch(std::bool_constant<trans_a>, std::bool_constant<trans_b>) for p's transpose flags. */
+template <typename Launch>
+void with_transposes(const GemmParams& p, Launch&& launch) {
+  using T = std::true_type;
+  using F = std::false_type;
+  if (p.trans_a) return p.trans_b ? launch(T{}, T{}) : launch(T{}, F{});
+  return p.trans_b ? launch(F{}, T{}) : launch(F{}, F{});
 }
 
 /**

@@ -154,14 +154,6 @@ constexpr size_t smem_bytes(bool a_kc, bool b_kc) {
          G::WARPS * kStageElems * sizeof(float);
 }
 
-template <typename G, template <int, int, bool, bool, int, int> class WT, bool TA, bool TB, bool SPLIT>
-void configure() {
-  static bool configured = false;  // the opt-in above 48 KB, once per instantiation
-  if (configured) return;
-  cuda::allow_smem(gemm_tc_kernel<G, WT, TA, TB, SPLIT>, smem_bytes<G>(!TA, TB), "gemm");
-  configured = true;
-}
-
 template <typename G, template <int, int, bool, bool, int, int> class WT, bool TA, bool TB>
 void launch_tc(const GemmParams& p) {
   constexpr size_t smem = smem_bytes<G>(!TA, TB);
@@ -171,7 +163,7 @@ void launch_tc(const GemmParams& p) {
   auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
                          int64_t k_chunk, int64_t b0) {
     auto kernel = split ? gemm_tc_kernel<G, WT, TA, TB, true> : gemm_tc_kernel<G, WT, TA, TB, false>;
-    split ? configure<G, WT, TA, TB, true>() : configure<G, WT, TA, TB, false>();
+    split ? allow_smem_once<gemm_tc_kernel<G, WT, TA, TB, true>>(smem) : allow_smem_once<gemm_tc_kernel<G, WT, TA, TB, false>>(smem);
     kernel<<<grid, G::THREADS, smem, cuda::stream()>>>(c, a, p.b->as<bf16>(), bias, dd, xx, b0, ws, k_chunk);
   };
   run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, launch_grid);
@@ -179,8 +171,7 @@ void launch_tc(const GemmParams& p) {
 
 template <typename G, template <int, int, bool, bool, int, int> class WT>
 void launch_any(const GemmParams& p) {
-  if (p.trans_a) return p.trans_b ? launch_tc<G, WT, true, true>(p) : launch_tc<G, WT, true, false>(p);
-  return p.trans_b ? launch_tc<G, WT, false, true>(p) : launch_tc<G, WT, false, false>(p);
+  with_transposes(p, [&](auto ta, auto tb) { launch_tc<G, WT, decltype(ta)::value, decltype(tb)::value>(p); });
 }
 
 // Runs p with main loop WT on tiling Default, or in a sweep build (CONVMAE_GEMM_SWEEP=1) on the

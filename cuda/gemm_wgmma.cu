@@ -124,17 +124,9 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     if (kt + STAGES - 2 < ktiles) issue(kt + STAGES - 2);
     cp_async_commit();
     const unsigned char* ta = smem + int(kt % STAGES) * G::STAGE_BYTES;
-    const unsigned char* tb = ta + G::A_BYTES;
     wgmma_fence();
     wgmma_fence_operands(acc);
-#pragma unroll
-    for (int s = 0; s < BK / 16; ++s) {
-      const uint64_t da = a_kc ? wgmma_desc(ta + wg * 64 * 128 + s * 32, 16, 1024)
-                               : wgmma_desc(ta + wg * G::PANEL_BYTES + s * 2048, G::PANEL_BYTES, 1024);
-      const uint64_t db = b_kc ? wgmma_desc(tb + s * 32, 16, 1024) : wgmma_desc(tb + s * 2048, G::PANEL_BYTES, 1024);
-      if constexpr (BN == 128) wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
-      else wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
-    }
+    wgmma_k64<BN, TA, TB, G::PANEL_BYTES>(acc, ta, ta + G::A_BYTES, wg);
     wgmma_commit();
     wgmma_wait<1>();
     wgmma_fence_operands(acc);
@@ -145,17 +137,9 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   __syncthreads();  // the ring is free: stage the fp32 tile in it
 
   float* out = reinterpret_cast<float*>(smem);
-  const int t = threadIdx.x % 128, row = wg * 64 + (t / 32) * 16 + (t % 32) / 4, col = 2 * (t % 4);
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j) {
-    *reinterpret_cast<float2*>(out + row * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j], acc[4 * j + 1]);
-    *reinterpret_cast<float2*>(out + (row + 8) * G::OUT_LD + 8 * j + col) = make_float2(acc[4 * j + 2], acc[4 * j + 3]);
-  }
+  wgmma_stage<BN>(out, G::OUT_LD, acc, wg);
   __syncthreads();
-  for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
-    const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
-    epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, out + r * G::OUT_LD + c);
-  }
+  store_staged_tile<SPLIT, BM, BN, THREADS>(C, ws, bias, d, x, m0, n0, out, G::OUT_LD);
 #endif
 }
 
@@ -168,14 +152,6 @@ __global__ void wgmma_probe_kernel(int* out) {
 #endif
 }
 
-template <typename G, bool TA, bool TB, bool SPLIT>
-void configure() {
-  static bool configured = false;  // the opt-in above 48 KB, once per instantiation
-  if (configured) return;
-  cuda::allow_smem(gemm_wgmma_kernel<G, TA, TB, SPLIT>, G::SMEM, "gemm");
-  configured = true;
-}
-
 template <typename G, bool TA, bool TB>
 void launch(const GemmParams& p) {
   const TcDims d = tc_dims(p);
@@ -184,7 +160,7 @@ void launch(const GemmParams& p) {
   auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
                          int64_t k_chunk, int64_t b0) {
     auto kernel = split ? gemm_wgmma_kernel<G, TA, TB, true> : gemm_wgmma_kernel<G, TA, TB, false>;
-    split ? configure<G, TA, TB, true>() : configure<G, TA, TB, false>();
+    split ? allow_smem_once<gemm_wgmma_kernel<G, TA, TB, true>>(G::SMEM) : allow_smem_once<gemm_wgmma_kernel<G, TA, TB, false>>(G::SMEM);
     kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(c, a, p.b->as<bf16>(), bias, dd, xx, b0, ws, k_chunk);
   };
   run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, launch_grid);
@@ -192,8 +168,7 @@ void launch(const GemmParams& p) {
 
 template <typename G>
 void launch_any(const GemmParams& p) {
-  if (p.trans_a) return p.trans_b ? launch<G, true, true>(p) : launch<G, true, false>(p);
-  return p.trans_b ? launch<G, false, true>(p) : launch<G, false, false>(p);
+  with_transposes(p, [&](auto ta, auto tb) { launch<G, decltype(ta)::value, decltype(tb)::value>(p); });
 }
 
 bool probe_wgmma() {

@@ -116,6 +116,34 @@ __device__ inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64
       : "l"(desc_a), "l"(desc_b), "r"(1), "n"(TA), "n"(TB));
 }
 #endif  // CONVMAE_CUDA_EMULATION
+
+/**
+ * d += one 64-deep K tile for warpgroup wg (its rows 64·wg..) of a ring slot: A at ta (K-major, or
+ * MN-major in 64-wide panels panel_bytes apart when TA), B at tb likewise (K-major when TB). Queues
+ * the four k16 wgmmas; the caller fences, commits and waits.
+ */
+template <int BN, bool TA, bool TB, int PANEL_BYTES>
+__device__ inline void wgmma_k64(float (&d)[BN / 2], const unsigned char* ta, const unsigned char* tb, int wg) {
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    const uint64_t da = !TA ? wgmma_desc(ta + wg * 64 * 128 + s * 32, 16, 1024)
+                            : wgmma_desc(ta + wg * PANEL_BYTES + s * 2048, PANEL_BYTES, 1024);
+    const uint64_t db = TB ? wgmma_desc(tb + s * 32, 16, 1024) : wgmma_desc(tb + s * 2048, PANEL_BYTES, 1024);
+    if constexpr (BN == 128) wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(d, da, db);
+    else wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(d, da, db);
+  }
+}
+
+/** Writes warpgroup wg's fp32 accumulators (its 64 x BN outputs) to rows 64·wg.. of out (ld floats a row). */
+template <int BN>
+__device__ inline void wgmma_stage(float* out, int ld, const float (&d)[BN / 2], int wg) {
+  const int t = threadIdx.x % 128, row = wg * 64 + (t / 32) * 16 + (t % 32) / 4, col = 2 * (t % 4);
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+    *reinterpret_cast<float2*>(out + row * ld + 8 * j + col) = make_float2(d[4 * j], d[4 * j + 1]);
+    *reinterpret_cast<float2*>(out + (row + 8) * ld + 8 * j + col) = make_float2(d[4 * j + 2], d[4 * j + 3]);
+  }
+}
 #endif  // CONVMAE_WGMMA_DEVICE
 
 }  // namespace convmae

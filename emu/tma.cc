@@ -162,7 +162,7 @@ void tma_load(void* dst, const void* map, const int* coords, void* bar) {
   const uint32_t window = shared_address(dst);
   if (window % 128) return fail("cp.async.bulk.tensor: the shared-memory destination is not 128-byte aligned");
   const size_t row = size_t(m.box[0]) * m.element_bytes, rows = size_t(m.box[1]) * (m.rank > 2 ? m.box[2] : 1);
-  if (shared_address(dst) - shared_address(dynamic_smem()) + row * rows > dynamic_smem_bytes())
+  if (window - shared_address(dynamic_smem()) + row * rows > dynamic_smem_bytes())
     return fail("cp.async.bulk.tensor: the box runs past the block's dynamic shared memory");
   Landing l{dst, std::vector<unsigned char>(row * rows, 0)};
   for (size_t r = 0; r < rows; ++r) {

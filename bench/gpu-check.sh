@@ -327,7 +327,7 @@ sweep() {
   note "gemm tiling sweep ($fams): $ran (see gemm_sweep.txt)"
   [[ "${GPU_CHECK_SWEEP_TESTS:-0}" == 1 ]] || return 0
   local sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
-  ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 "${sweeps[@]}")
+  ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 TMA_TILE=3 TMA_TILE=4 "${sweeps[@]}")
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
     # the tests of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)

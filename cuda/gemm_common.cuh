@@ -174,11 +174,30 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
 
 /**
  * Writes a bm x bn output tile at (m0, n0) from its fp32 values staged in shared memory (ld floats
- * a row) with epilogue_store8, eight columns a thread at a time over all `threads` threads.
+ * a row, 16-byte aligned) over all `threads` threads: when SPLIT, into slice blockIdx.z of the
+ * split scratch as they are, four columns a thread (consecutive threads, consecutive 16-byte
+ * pieces: whole 32-byte sectors per warp-wide store); else with epilogue_store8, eight columns a
+ * thread.
  */
 template <bool SPLIT, int BM, int BN, int THREADS>
 __device__ inline void store_staged_tile(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
                                          const TcExtras& x, int64_t m0, int64_t n0, const float* staged, int ld) {
+  if constexpr (SPLIT) {
+    for (int v = threadIdx.x; v < BM * BN / 4; v += THREADS) {
+      const int r = v / (BN / 4), c = (v % (BN / 4)) * 4;
+      const int64_t row = m0 + r, col = n0 + c;
+      if (row >= d.m || col >= d.n) continue;
+      float* wr = ws + (int64_t(blockIdx.z) * d.m + row) * d.n + col;
+      const float4 f = *reinterpret_cast<const float4*>(staged + r * ld + c);
+      if (d.n % 4 == 0 && col + 4 <= d.n) {
+        *reinterpret_cast<float4*>(wr) = f;
+      } else {
+        const float e4[4] = {f.x, f.y, f.z, f.w};
+        for (int e = 0; e < 4 && col + e < d.n; ++e) wr[e] = e4[e];
+      }
+    }
+    return;
+  }
   for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
     const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
     epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, staged + r * ld + c);

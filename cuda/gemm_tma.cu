@@ -19,13 +19,19 @@
 // Epilogue, once every tile has landed and been consumed: the accumulators go through shared
 // memory (fp32, over the ring) and every thread writes C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
-// so that a wave's tiles share A and B in L2. Split K and batches as the wgmma kernel (batches are
-// the maps' third dimension).
+// so that a wave's tiles share A and B in L2 (gemm_tma_tiles.cuh). Split K and batches as the
+// wgmma kernel (batches are the maps' third dimension). The sweep's tiling 4 is the persistent
+// ping-pong kernel of cuda/gemm_tma_pingpong.cuh (a tile per consumer warpgroup, epilogues
+// overlapping the other warpgroup's products).
 #include <cuda_bf16.h>
+
+#include <algorithm>
 
 #include "cuda_api.h"
 #include "gemm_common.cuh"
 #include "gemm_tma.cuh"
+#include "gemm_tma_pingpong.cuh"
+#include "gemm_tma_tiles.cuh"
 #include "gemm_wgmma.cuh"
 #include "runtime.cuh"
 #include "tma.cuh"
@@ -39,14 +45,14 @@ using bf16 = __nv_bfloat16;
 template <int BN_, int STAGES_, int MIN_BLOCKS_, int CONSUMERS_ = 2>
 struct TmaCfg {
   static constexpr int CONSUMERS = CONSUMERS_, BM = 64 * CONSUMERS, BN = BN_, BK = 64, STAGES = STAGES_;
-  static constexpr int MIN_BLOCKS = MIN_BLOCKS_, PRODUCER = 128 * CONSUMERS, THREADS = PRODUCER + 32;
+  static constexpr int MIN_BLOCKS = MIN_BLOCKS_, TILES_PER_SM = MIN_BLOCKS, PRODUCER = 128 * CONSUMERS, THREADS = PRODUCER + 32;
+  static constexpr bool PERSISTENT = false;
   static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
   static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
   static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
   static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES, OUT_BYTES = BM * OUT_LD * 4;
   static constexpr int BAR_BYTES = 2 * STAGES * 8;
   static constexpr size_t SMEM = size_t(PIPE_BYTES) + BAR_BYTES + 1024;  // + alignment
-  static constexpr int GROUP_ROWS = 8;                                   // tile rows per raster group
   static_assert(BN == 128 || BN == 256, "wgmma tiles are 64x128 or 64x256 per warpgroup");
   static_assert(CONSUMERS == 2 || CONSUMERS == 4, "a box is at most 256 rows");
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
@@ -57,31 +63,12 @@ struct TmaCfg {
 // and epilogue overlap the other's products (the wgmma kernel's reasoning, cuda/gemm_wgmma.cu);
 // the sweep's tiling 1 is 128x256 tiles, one block per SM (L2 reads per FLOP down by a quarter),
 // and 3 the same reads per FLOP as 256x128 tiles over four consumer warpgroups (half the
-// accumulators per thread, twice the warps to hide latency).
+// accumulators per thread, twice the warps to hide latency); 4 is the persistent ping-pong
+// kernel with 4 slots, its split rows on TmaCfg0.
 using TmaCfg0 = TmaCfg<128, 3, 2>;
 using TmaCfg1 = TmaCfg<256, 4, 1>;
 using TmaCfg2 = TmaCfg<128, 6, 1>;
 using TmaCfg3 = TmaCfg<128, 4, 1, 4>;
-
-/** The two operands' tensor maps and which batch each block reads (0 for a shared operand). */
-struct TmaMaps {
-  CUtensorMap a, b;
-  bool a_batched, b_batched;
-};
-
-#ifdef CONVMAE_WGMMA_DEVICE
-// Queues the copy of an operand tile (outer elements o0.., K k0..k0+63, batch z) into `slot`:
-// K-contiguous, one box of OUTER rows of 64 K; else OUTER/64 boxes of 64 K rows of 64 outer.
-template <bool kContig, int OUTER, int PANEL_BYTES>
-__device__ inline void load_tile(unsigned char* slot, const CUtensorMap* map, int o0, int k0, int z, uint64_t* full) {
-  if (kContig) {
-    tma_load_3d(slot, map, k0, o0, z, full);
-  } else {
-#pragma unroll
-    for (int p = 0; p < OUTER / 64; ++p) tma_load_3d(slot + p * PANEL_BYTES, map, o0 + 64 * p, k0, z, full);
-  }
-}
-#endif
 
 template <typename G, bool TA, bool TB, bool SPLIT>
 __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
@@ -91,8 +78,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
   constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw_addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
+  unsigned char* smem = smem_aligned_1024(smem_raw);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + G::PIPE_BYTES);
   uint64_t* empty = full + STAGES;
 
@@ -101,12 +87,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   block_problem<SPLIT>(d, batch0, k_chunk, a_offset, b_offset, C, x, k_begin, k_end);
   const int z = SPLIT ? 0 : int(batch0 + blockIdx.z);
 
-  // Grouped raster: consecutive blocks walk down GROUP_ROWS tile rows, then along the columns.
-  const int tiles_n = int(gridDim.x), tiles_m = int(gridDim.y);
-  const int linear = int(blockIdx.y) * tiles_n + int(blockIdx.x), per_group = G::GROUP_ROWS * tiles_n;
-  const int first_row = linear / per_group * G::GROUP_ROWS;
-  const int rows_here = min(tiles_m - first_row, G::GROUP_ROWS);
-  const int tile_m = first_row + linear % per_group % rows_here, tile_n = linear % per_group / rows_here;
+  int tile_m, tile_n;
+  grouped_tile(int64_t(blockIdx.y) * gridDim.x + blockIdx.x, int(gridDim.y), int(gridDim.x), &tile_m, &tile_n);
   const int m0 = tile_m * BM, n0 = tile_n * BN;
 
   const int wg = threadIdx.x / 128;  // < CONSUMERS: a consumer (rows m0 + 64·wg ..); CONSUMERS: the producer warp
@@ -174,6 +156,18 @@ std::string operand_map(CUtensorMap* map, const bf16* base, bool contig_k, int64
   return encode_bf16_tile_map(map, base, dims, strides, box);
 }
 
+}  // namespace
+
+std::string make_tma_maps(TmaMaps* maps, const GemmParams& p, bool split, const bf16* a, const TcDims& dd, int bm, int bn) {
+  const int64_t batches = split ? 1 : p.batch;
+  maps->a_batched = !split && p.batch > 1 && dd.sa != 0;
+  maps->b_batched = !split && p.batch > 1 && dd.sb != 0;
+  std::string why = operand_map(&maps->a, a, !p.trans_a, dd.m, dd.k, dd.lda, maps->a_batched ? dd.sa : 0, batches, bm);
+  if (why.empty()) why = operand_map(&maps->b, p.b->as<bf16>(), p.trans_b, dd.n, dd.k, dd.ldb, maps->b_batched ? dd.sb : 0, batches, bn);
+  return why;
+}
+
+namespace {
 // Whether tensor maps can describe p's operands (gemm_tensor_core_eligible holds: rows and batch
 // strides are 16-byte multiples): 16-byte aligned bases, and batches that do not overlap (a
 // map's batch stride spans its matrix). Boxes may run past the tensor: the copies zero-fill.
@@ -185,41 +179,52 @@ bool maps_possible(const GemmParams& p) {
          apart(d.sb, p.trans_b ? p.n : p.k, d.ldb);
 }
 
-template <typename G, bool TA, bool TB>
+// Runs p on G's tiles: each unsplit grid on G's kernel (the one-tile kernel, or where
+// G::PERSISTENT the ping-pong kernel of cuda/gemm_tma_pingpong.cuh, at most one block per SM), split
+// K rows on the one-tile kernel of S (G itself unless G is persistent; the same tile size).
+template <typename G, typename S, bool TA, bool TB>
 void launch(const GemmParams& p) {
+  static_assert(G::BM == S::BM && G::BN == S::BN && !S::PERSISTENT, "run_tiles plans one tile size for both kernels");
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
                          int64_t k_chunk, int64_t b0) {
     TmaMaps maps{};
-    const int64_t batches = split ? 1 : p.batch;
-    maps.a_batched = !split && p.batch > 1 && dd.sa != 0;
-    maps.b_batched = !split && p.batch > 1 && dd.sb != 0;
-    std::string why = operand_map(&maps.a, a, !TA, dd.m, dd.k, dd.lda, maps.a_batched ? dd.sa : 0, batches, G::BM);
-    if (why.empty()) why = operand_map(&maps.b, p.b->as<bf16>(), TB, dd.n, dd.k, dd.ldb, maps.b_batched ? dd.sb : 0, batches, G::BN);
+    const std::string why = make_tma_maps(&maps, p, split, a, dd, G::BM, G::BN);
     if (!why.empty()) throw_error("gemm", "tma: cannot describe an operand to the TMA unit: " + why);
-    auto kernel = split ? gemm_tma_kernel<G, TA, TB, true> : gemm_tma_kernel<G, TA, TB, false>;
-    split ? allow_smem_once<gemm_tma_kernel<G, TA, TB, true>>(G::SMEM) : allow_smem_once<gemm_tma_kernel<G, TA, TB, false>>(G::SMEM);
-    kernel<<<grid, G::THREADS, G::SMEM, cuda::stream()>>>(c, maps, bias, dd, xx, b0, ws, k_chunk);
+    if constexpr (G::PERSISTENT) {
+      if (!split) {
+        const int64_t tiles = int64_t(grid.x) * grid.y * grid.z;
+        const unsigned blocks = unsigned(std::min<int64_t>(tiles, cuda::sm_count()));
+        allow_smem_once<gemm_tma_pingpong_kernel<G, TA, TB>>(G::SMEM);
+        gemm_tma_pingpong_kernel<G, TA, TB><<<blocks, G::THREADS, G::SMEM, cuda::stream()>>>(
+            c, maps, bias, dd, xx, b0, int(grid.y), int(grid.x), int(grid.z));
+        return;
+      }
+    }
+    auto kernel = split ? gemm_tma_kernel<S, TA, TB, true> : gemm_tma_kernel<S, TA, TB, false>;
+    split ? allow_smem_once<gemm_tma_kernel<S, TA, TB, true>>(S::SMEM) : allow_smem_once<gemm_tma_kernel<S, TA, TB, false>>(S::SMEM);
+    kernel<<<grid, S::THREADS, S::SMEM, cuda::stream()>>>(c, maps, bias, dd, xx, b0, ws, k_chunk);
   };
-  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::MIN_BLOCKS, launch_grid);
+  run_tiles(p, d, x, bias, G::BM, G::BN, G::BK, G::TILES_PER_SM, launch_grid);
 }
 
-template <typename G>
+template <typename G, typename S = G>
 void launch_any(const GemmParams& p) {
   if (!maps_possible(p)) return cuda_gemm_wgmma(p);
-  with_transposes(p, [&](auto ta, auto tb) { launch<G, decltype(ta)::value, decltype(tb)::value>(p); });
+  with_transposes(p, [&](auto ta, auto tb) { launch<G, S, decltype(ta)::value, decltype(tb)::value>(p); });
 }
 }  // namespace
 
 void cuda_gemm_tma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 3);  // read per call: bench/gemm_sweep.ts switches it
+  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 4);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
     case 3: return launch_any<TmaCfg3>(p);
+    case 4: return launch_any<TmaPingPongCfg<4>, TmaCfg0>(p);
     default: break;
   }
 #endif

@@ -144,6 +144,22 @@ __device__ inline void wgmma_stage(float* out, int ld, const float (&d)[BN / 2],
     *reinterpret_cast<float2*>(out + (row + 8) * ld + 8 * j + col) = make_float2(d[4 * j + 2], d[4 * j + 3]);
   }
 }
+
+/**
+ * Writes columns [64·c, 64·c + 64) of this warp's 16 accumulator rows (of one m64nNk16) to out, a
+ * 16 x 64 fp32 block (ld floats a row; local row 0 is the warp's row 16·(warp % 4)): the
+ * per-warp staging of an epilogue that needs no other warp (each warp owns its rows).
+ */
+template <int BN>
+__device__ inline void wgmma_stage_rows16(float* out, int ld, const float (&d)[BN / 2], int c) {
+  const int lane = threadIdx.x % 32, row = lane / 4, col = 2 * (lane % 4);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int q = 8 * c + j;
+    *reinterpret_cast<float2*>(out + row * ld + 8 * j + col) = make_float2(d[4 * q], d[4 * q + 1]);
+    *reinterpret_cast<float2*>(out + (row + 8) * ld + 8 * j + col) = make_float2(d[4 * q + 2], d[4 * q + 3]);
+  }
+}
 #endif  // CONVMAE_WGMMA_DEVICE
 
 }  // namespace convmae

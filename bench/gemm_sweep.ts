@@ -94,7 +94,7 @@ export interface SweepResult {
 }
 
 /** Runs `fn` with the gemm family and one tiling chosen, restoring both. */
-function withTiling<T>(family: Family, tiling: number, fn: () => T): T {
+export function withTiling<T>(family: Family, tiling: number, fn: () => T): T {
   const before = kernels().gemm, env = TILINGS[family].env, old = process.env[env];
   setKernel('gemm', family);
   process.env[env] = String(tiling);

@@ -22,7 +22,7 @@ type Family = KernelChoices['gemm'];
 /** Each family's tiling variable and how many tilings it has (the sweep_tiling calls of cuda/). */
 export const TILINGS: Record<Family, { env: string; count: number }> = {
   wgmma: { env: 'CONVMAE_WGMMA_TILE', count: 5 }, // cuda/gemm_wgmma.cu
-  tma: { env: 'CONVMAE_TMA_TILE', count: 5 }, // cuda/gemm_tma.cu
+  tma: { env: 'CONVMAE_TMA_TILE', count: 6 }, // cuda/gemm_tma.cu
   mma: { env: 'CONVMAE_GEMM_TILE', count: 4 }, // cuda/gemm_tc_tiles.cuh
   wmma: { env: 'CONVMAE_GEMM_TILE', count: 4 },
 };

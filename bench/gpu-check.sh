@@ -22,10 +22,11 @@
 # "2 3 4 1 5 6 7 8": the steps, profiles and op timings before the tests, as a whole run no longer
 # fits one call's time):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
-#      (bench/fast_smoke.ts, seconds; in a sweep build also tma's ping-pong tiling, tma:4); every
-#      later section leaves out the families it fails (all of them where it hangs); the fast set's
-#      gemm is the fastest on the model's GEMMs of those of wgmma, tma, tma:4 and mma that pass
-#      (bench/gemm_pick.ts, about a minute; tma:4 runs as gemm=tma with CONVMAE_TMA_TILE=4 exported);
+#      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4 and
+#      tma:5); every later section leaves out the families it fails (all of them where it hangs);
+#      the fast set's gemm is the fastest on the model's GEMMs of those of wgmma, tma, tma:4 and
+#      tma:5 that pass, mma where none of them does (bench/gemm_pick.ts, about a minute; tma:N runs
+#      as gemm=tma with CONVMAE_TMA_TILE=N exported);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
 #      test/bench and test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
@@ -178,22 +179,24 @@ else
   gemm_tma_ok=$(grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma.txt" && echo 1 || echo 0)
   note "gemm tma smoke: $ran, $(tail -1 "$out/fast_smoke_tma.txt")"
   cat "$out/fast_smoke_tma.txt"
-  #    and, in a sweep build (bench/gpu-pack.sh), tma's persistent ping-pong tiling (CONVMAE_TMA_TILE=4),
-  #    a candidate of the pick as tma:4
-  gemm_tma4_ok=0
+  #    and, in a sweep build (bench/gpu-pack.sh), tma's persistent tilings (CONVMAE_TMA_TILE=4:
+  #    ping-pong, 5: cooperative 128x256), each apart and a candidate of the pick as tma:N
+  tma_tilings=
   if ((gemm_tma_ok)) && [[ $(node -e "console.log(require('./dist/lib/backends').backends().cuda.gemmSweep)") == true ]]; then
-    run "gemm tma:4 smoke" 45 "$out/fast_smoke_tma4.txt" env CONVMAE_KERNELS=$fast_all CONVMAE_TMA_TILE=4 \
-      node dist/bench/fast_smoke.js --cases '^gemm tma'
-    gemm_tma4_ok=$(grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma4.txt" && echo 1 || echo 0)
-    note "gemm tma:4 (ping-pong) smoke: $ran, $(tail -1 "$out/fast_smoke_tma4.txt")"
+    for n in 4 5; do
+      run "gemm tma:$n smoke" 45 "$out/fast_smoke_tma$n.txt" env CONVMAE_KERNELS=$fast_all CONVMAE_TMA_TILE=$n \
+        node dist/bench/fast_smoke.js --cases '^gemm tma'
+      grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma$n.txt" && tma_tilings+=" tma:$n"
+      note "gemm tma:$n smoke: $ran, $(tail -1 "$out/fast_smoke_tma$n.txt")"
+    done
   fi
-  #    the fast set's gemm: of the tensor-core families that passed (wgmma, tma, mma), the fastest on
-  #    the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first; section 4
-  #    times the others' GEMMs too
-  gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_tma4_ok)) && echo tma:4
-    ((gemm_mma_ok)) && echo mma; } | paste -sd,)
+  #    the fast set's gemm: of the tensor-core families and tilings that passed (wgmma, tma, tma:N;
+  #    mma, the family for cards before Hopper, only where neither Hopper family did), the fastest
+  #    on the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first;
+  #    section 4 times the other families' GEMMs too
+  gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; tr ' ' '\n' <<< "$tma_tilings"
+    [[ ",$fast," != *,gemm=wgmma,* ]] && ! ((gemm_tma_ok)) && ((gemm_mma_ok)) && echo mma; } | grep . | paste -sd,)
   gemm_picked=${gemm_candidates%%,*}
-  gemm_other=
   if [[ $gemm_candidates == *,* ]]; then
     if run "gemm family pick" 110 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
       gemm_picked=$(sed -n 's/^gemm_pick: //p' "$out/gemm_pick.txt" | tail -1)
@@ -208,8 +211,9 @@ else
       summary+=("the fast set's gemm is tma at CONVMAE_TMA_TILE=$CONVMAE_TMA_TILE (also set it for a second call)")
       gemm_picked=tma
     fi
-    gemm_other=$(tr ',' '\n' <<< "$gemm_candidates" | grep -v ':' | grep -vxF "$gemm_picked" | paste -sd' ')
   fi
+  gemm_other=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma; } |
+    grep -vxF "${gemm_picked:-@}" | paste -sd' ')
   fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
@@ -345,7 +349,7 @@ sweep() {
   note "gemm tiling sweep ($fams): $ran (see gemm_sweep.txt)"
   [[ "${GPU_CHECK_SWEEP_TESTS:-0}" == 1 ]] || return 0
   local sweeps=(WGMMA_TILE=1 WGMMA_TILE=2 WGMMA_TILE=3 WGMMA_TILE=4 GEMM_TILE=1 GEMM_TILE=2 GEMM_TILE=3)
-  ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 TMA_TILE=3 TMA_TILE=4 "${sweeps[@]}")
+  ((gemm_tma_ok)) && sweeps=(TMA_TILE=1 TMA_TILE=2 TMA_TILE=3 TMA_TILE=4 TMA_TILE=5 "${sweeps[@]}")
   ((gemm_mma_ok)) && sweeps+=(mma:GEMM_TILE=1 mma:GEMM_TILE=2 mma:GEMM_TILE=3)
   for t in "${sweeps[@]}"; do
     # the tests of the family the tiling belongs to ("mma:X=n": X=n under gemm=mma)

@@ -183,6 +183,7 @@ template <bool SPLIT, int BM, int BN, int THREADS>
 __device__ inline void store_staged_tile(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
                                          const TcExtras& x, int64_t m0, int64_t n0, const float* staged, int ld) {
   if constexpr (SPLIT) {
+#pragma unroll 1
     for (int v = threadIdx.x; v < BM * BN / 4; v += THREADS) {
       const int r = v / (BN / 4), c = (v % (BN / 4)) * 4;
       const int64_t row = m0 + r, col = n0 + c;
@@ -191,16 +192,18 @@ __device__ inline void store_staged_tile(__nv_bfloat16* C, float* ws, const __nv
       const float4 f = *reinterpret_cast<const float4*>(staged + r * ld + c);
       if (d.n % 4 == 0 && col + 4 <= d.n) {
         *reinterpret_cast<float4*>(wr) = f;
-      } else {
-        const float e4[4] = {f.x, f.y, f.z, f.w};
-        for (int e = 0; e < 4 && col + e < d.n; ++e) wr[e] = e4[e];
+      } else {  // the row's ragged end, or rows not 16-byte aligned
+        wr[0] = f.x;
+        if (col + 1 < d.n) wr[1] = f.y;
+        if (col + 2 < d.n) wr[2] = f.z;
+        if (col + 3 < d.n) wr[3] = f.w;
       }
     }
-    return;
-  }
-  for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
-    const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
-    epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, staged + r * ld + c);
+  } else {
+    for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
+      const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
+      epilogue_store8<false>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, staged + r * ld + c);
+    }
   }
 }
 

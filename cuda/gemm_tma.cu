@@ -20,9 +20,9 @@
 // memory (fp32, over the ring) and every thread writes C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
 // so that a wave's tiles share A and B in L2 (gemm_tma_tiles.cuh). Split K and batches as the
-// wgmma kernel (batches are the maps' third dimension). The sweep's tiling 4 is the persistent
-// ping-pong kernel of cuda/gemm_tma_pingpong.cuh (a tile per consumer warpgroup, epilogues
-// overlapping the other warpgroup's products).
+// wgmma kernel (batches are the maps' third dimension). The sweep's tilings 4 and 5 are the
+// persistent kernels of cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
+// warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -30,7 +30,7 @@
 #include "cuda_api.h"
 #include "gemm_common.cuh"
 #include "gemm_tma.cuh"
-#include "gemm_tma_pingpong.cuh"
+#include "gemm_tma_persistent.cuh"
 #include "gemm_tma_tiles.cuh"
 #include "gemm_wgmma.cuh"
 #include "runtime.cuh"
@@ -64,7 +64,8 @@ struct TmaCfg {
 // the sweep's tiling 1 is 128x256 tiles, one block per SM (L2 reads per FLOP down by a quarter),
 // and 3 the same reads per FLOP as 256x128 tiles over four consumer warpgroups (half the
 // accumulators per thread, twice the warps to hide latency); 4 is the persistent ping-pong
-// kernel with 4 slots, its split rows on TmaCfg0.
+// kernel with 4 slots, its split rows on TmaCfg0; 5 the persistent cooperative one, 128x256
+// tiles in 3 slots, its split rows on TmaCfg1.
 using TmaCfg0 = TmaCfg<128, 3, 2>;
 using TmaCfg1 = TmaCfg<256, 4, 1>;
 using TmaCfg2 = TmaCfg<128, 6, 1>;
@@ -180,7 +181,7 @@ bool maps_possible(const GemmParams& p) {
 }
 
 // Runs p on G's tiles: each unsplit grid on G's kernel (the one-tile kernel, or where
-// G::PERSISTENT the ping-pong kernel of cuda/gemm_tma_pingpong.cuh, at most one block per SM), split
+// G::PERSISTENT the persistent kernel of cuda/gemm_tma_persistent.cuh, at most one block per SM), split
 // K rows on the one-tile kernel of S (G itself unless G is persistent; the same tile size).
 template <typename G, typename S, bool TA, bool TB>
 void launch(const GemmParams& p) {
@@ -197,8 +198,8 @@ void launch(const GemmParams& p) {
       if (!split) {
         const int64_t tiles = int64_t(grid.x) * grid.y * grid.z;
         const unsigned blocks = unsigned(std::min<int64_t>(tiles, cuda::sm_count()));
-        allow_smem_once<gemm_tma_pingpong_kernel<G, TA, TB>>(G::SMEM);
-        gemm_tma_pingpong_kernel<G, TA, TB><<<blocks, G::THREADS, G::SMEM, cuda::stream()>>>(
+        allow_smem_once<gemm_tma_persistent_kernel<G, TA, TB>>(G::SMEM);
+        gemm_tma_persistent_kernel<G, TA, TB><<<blocks, G::THREADS, G::SMEM, cuda::stream()>>>(
             c, maps, bias, dd, xx, b0, int(grid.y), int(grid.x), int(grid.z));
         return;
       }
@@ -219,12 +220,13 @@ void launch_any(const GemmParams& p) {
 
 void cuda_gemm_tma(const GemmParams& p) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 4);  // read per call: bench/gemm_sweep.ts switches it
+  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 5);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
     case 3: return launch_any<TmaCfg3>(p);
-    case 4: return launch_any<TmaPingPongCfg<4>, TmaCfg0>(p);
+    case 4: return launch_any<TmaPersistentCfg<128, 4, true>, TmaCfg0>(p);
+    case 5: return launch_any<TmaPersistentCfg<256, 3, false>, TmaCfg1>(p);
     default: break;
   }
 #endif

@@ -1,5 +1,5 @@
-// What the TMA-fed gemm kernels (cuda/gemm_tma.cu: one tile per block; cuda/gemm_tma_pingpong.cuh:
-// persistent, a tile per consumer warpgroup) share: the operands' tensor maps, the producer's copy
+// What the TMA-fed gemm kernels (cuda/gemm_tma.cu: one tile per block; cuda/gemm_tma_persistent.cuh:
+// persistent, ping-pong or cooperative) share: the operands' tensor maps, the producer's copy
 // of one operand's K slice into a ring slot, and the grouped order in which tiles are taken.
 #pragma once
 #include <cuda_bf16.h>

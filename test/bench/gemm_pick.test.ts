@@ -10,7 +10,7 @@ describe('gemm_pick candidates', () => {
     expect(parseCandidate('wgmma')).toEqual({ family: 'wgmma', tiling: 0 });
     expect(parseCandidate('tma:0')).toEqual({ family: 'tma', tiling: 0 });
     expect(() => parseCandidate('cublas')).toThrow(/expected a gemm family .* but got cublas/);
-    expect(() => parseCandidate('tma:5')).toThrow(/but got tma:5/);
+    expect(() => parseCandidate('tma:6')).toThrow(/but got tma:6/);
     expect(() => parseCandidate('tma:x')).toThrow(/but got tma:x/);
     expect(() => parseCandidate('tma:1:2')).toThrow(/but got tma:1:2/);
   });

@@ -2,12 +2,13 @@
 // the step with: each family runs the MLP cases of bench/op_timings.ts (fc1 with GELU, fc2 with
 // the residual, forward and backward: every GEMM form the model uses) and the stage-3 qkv GEMM at
 // batch 128, and the lowest total forward+backward time wins. A candidate `family:N` is that
-// family's tiling N of a sweep build (bench/gemm_sweep.ts TILINGS: e.g. tma:4, the persistent
+// family's tiling N of a sweep build (bench/gemm_tilings.ts: e.g. tma:4, the persistent
 // ping-pong kernel).
 //   node dist/bench/gemm_pick.js wgmma,tma,tma:4,mma [--batch N] [--reps N]
 // Prints a line per candidate, then "gemm_pick: NAME" last (the first candidate where none ran).
 import { backends, type KernelChoices } from '../lib/backends';
-import { TILINGS, withTiling } from './gemm_sweep';
+import { withTiling } from './gemm_sweep';
+import { TILINGS } from './gemm_tilings';
 import { timeOps } from './op_timings';
 
 const CASES = /^(mlp |gemm s3 qkv)/;

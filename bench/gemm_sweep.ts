@@ -15,17 +15,11 @@ import { native } from '../lib/binding';
 import * as ops from '../lib/ops';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor } from '../lib/tensor/tensor';
+import { TILINGS } from './gemm_tilings';
 import { CUBLAS_H100, opCases, rand, timeIt } from './op_timings';
 
 type Family = KernelChoices['gemm'];
-
-/** Each family's tiling variable and how many tilings it has (the sweep_tiling calls of cuda/). */
-export const TILINGS: Record<Family, { env: string; count: number }> = {
-  wgmma: { env: 'CONVMAE_WGMMA_TILE', count: 5 }, // cuda/gemm_wgmma.cu
-  tma: { env: 'CONVMAE_TMA_TILE', count: 6 }, // cuda/gemm_tma.cu
-  mma: { env: 'CONVMAE_GEMM_TILE', count: 4 }, // cuda/gemm_tc_tiles.cuh
-  wmma: { env: 'CONVMAE_GEMM_TILE', count: 4 },
-};
+export { TILINGS };
 
 export type Form = 'fwd' | 'dX' | 'dW';
 export interface SweepCase {

@@ -7,8 +7,9 @@
 // on the model-level suites (the op suites run every gemm family themselves), and the GEMMs whose
 // short last wave splits its rows on an emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those
 // shapes take minutes here).
-// Last, the profile build (build-emu-prof/: the memory-access profiler and the shared-memory race
-// checker) and their tests.
+// Then the sweep build (build-emu-sweep/: every GEMM tiling) with each family's gemm tests at each
+// of its other tilings. Last, the profile build (build-emu-prof/: the memory-access profiler and the
+// shared-memory race checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
 // its tensor's size, so a kernel reading or writing past a tensor stops the run with a report).
@@ -45,6 +46,20 @@ const ok = [
     { CONVMAE_ADDON: addon, CONVMAE_EMU_SMS: '4', ...sanitizer }),
 ];
 if (!asan) {
+  // The sweep build (CONVMAE_GEMM_SWEEP=1: every GEMM tiling compiled, chosen per call by its
+  // variable, bench/gemm_tilings.ts) and each family's gemm tests at each of its other tilings, on
+  // an emulated card of 3 SMs (persistent kernels then take several tiles a block, and splits run).
+  const sweepAddon = buildEmulated('build-emu-sweep', { CONVMAE_GEMM_SWEEP: '1' });
+  const { TILINGS } = require(path.join(root, 'dist', 'bench', 'gemm_tilings.js'));
+  ok.push(sweepAddon !== null && Object.entries(TILINGS).every(([family, { env, count }]) => {
+    let passed = true;
+    for (let t = 1; t < count; t++) {
+      passed = runStep(`gemm ${family} tiling ${t} (${env}=${t}) on the sweep build`,
+        [vitest, 'run', 'test/ops/core_cuda.test.ts', 'test/ops/gemm_epilogue.test.ts', '-t', `gemm kernel family ${family} `, ...extra],
+        { CONVMAE_ADDON: sweepAddon, CONVMAE_EMU_SMS: '3', [env]: String(t) }) && passed;
+    }
+    return passed;
+  }));
   const profiled = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });
   ok.push(profiled !== null && runStep('the memory-access profiler and the race checker',
     [vitest, 'run', 'test/emu/access_profile.test.ts', 'test/emu/racecheck.test.ts', ...extra], { CONVMAE_ADDON: profiled }));

@@ -119,27 +119,13 @@ __device__ inline void block_problem(const TcDims& d, int64_t batch0, int64_t k_
 
 /**
  * Writes outputs (r, c0 .. c0+7) from eight fp32 products `sv` (16-byte aligned shared memory,
- * read by load8_spread: the callers give consecutive lanes consecutive 32-byte pieces): into the split
- * scratch `ws` at slice `slice` when SPLIT (fp32, as they are), else C = alpha·sv + beta·C + bias and the
- * extras (`x`, already offset to this problem) in fp32, one rounding to bf16. 16-byte accesses
- * when the row is aligned and whole, else per element.
+ * read by load8_spread: the callers give consecutive lanes consecutive 32-byte pieces): C =
+ * alpha·sv + beta·C + bias and the extras (`x`, already offset to this problem) in fp32, one
+ * rounding to bf16. 16-byte accesses when the row is aligned and whole, else per element.
  */
-template <bool SPLIT>
-__device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_bfloat16* bias, const TcDims& d,
-                                       const TcExtras& x, int64_t slice, int64_t r, int64_t c0, const float* sv) {
+__device__ inline void epilogue_store8(__nv_bfloat16* C, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
+                                       int64_t r, int64_t c0, const float* sv) {
   if (r >= d.m || c0 >= d.n) return;
-  if constexpr (SPLIT) {
-    float* wr = ws + (slice * d.m + r) * d.n + c0;
-    if (d.n % 4 == 0 && c0 + 8 <= d.n) {
-      float v[8];
-      load8_spread(sv, v);
-      reinterpret_cast<float4*>(wr)[0] = make_float4(v[0], v[1], v[2], v[3]);
-      reinterpret_cast<float4*>(wr)[1] = make_float4(v[4], v[5], v[6], v[7]);
-    } else {
-      for (int e = 0; e < 8 && c0 + e < d.n; ++e) wr[e] = sv[e];
-    }
-    return;
-  }
   const int64_t at = r * d.n + c0;
   __nv_bfloat16* cr = C + at;
   if (d.n % 8 == 0 && d.sc % 8 == 0 && c0 + 8 <= d.n) {
@@ -172,6 +158,40 @@ __device__ inline void epilogue_store8(__nv_bfloat16* C, float* ws, const __nv_b
   }
 }
 
+/** Four fp32 values of split slice `slice` at (row, col) into the scratch ws, as they are (skipping
+ *  what lies past the problem's edges): one 16-byte store where the row piece is whole and aligned. */
+__device__ inline void store_split4(float* ws, const TcDims& d, int64_t slice, int64_t row, int64_t col, float4 f) {
+  if (row >= d.m || col >= d.n) return;
+  float* wr = ws + (slice * d.m + row) * d.n + col;
+  if (d.n % 4 == 0 && col + 4 <= d.n) {
+    *reinterpret_cast<float4*>(wr) = f;
+  } else {  // the row's ragged end, or rows not 16-byte aligned
+    wr[0] = f.x;
+    if (col + 1 < d.n) wr[1] = f.y;
+    if (col + 2 < d.n) wr[2] = f.z;
+    if (col + 3 < d.n) wr[3] = f.w;
+  }
+}
+
+/**
+ * Writes a warp's 16 x 16 fp32 split-K fragment staged at st (LD floats a row, 16-byte aligned) to
+ * slice `slice` of the scratch at (r0, c0): 16-byte pieces, four lanes a row, so that each
+ * warp-wide store covers whole 32-byte sectors (the fragment's owner-lane layout would write
+ * half-sectors). Each quarter-warp (one shared-memory phase of 16-byte reads) takes rows r and
+ * r + 2, which an LD of 24 puts on disjoint banks.
+ */
+template <int LD>
+__device__ inline void store_split_fragment16(float* ws, const TcDims& d, int64_t slice, int64_t r0, int64_t c0,
+                                              const float* st, int lane) {
+  static_assert(LD == 24, "the row pairing assumes rows 96 bytes apart");
+  const int phase = lane / 8, c = (lane % 4) * 4;
+#pragma unroll 1
+  for (int q = 0; q < 2; ++q) {
+    const int r = 8 * q + (phase / 2) * 4 + phase % 2 + 2 * ((lane / 4) % 2);
+    store_split4(ws, d, slice, r0 + r, c0 + c, *reinterpret_cast<const float4*>(st + r * LD + c));
+  }
+}
+
 /**
  * Writes a bm x bn output tile at (m0, n0) from its fp32 values staged in shared memory (ld floats
  * a row, 16-byte aligned) over all `threads` threads: when SPLIT, into slice blockIdx.z of the
@@ -186,23 +206,12 @@ __device__ inline void store_staged_tile(__nv_bfloat16* C, float* ws, const __nv
 #pragma unroll 1
     for (int v = threadIdx.x; v < BM * BN / 4; v += THREADS) {
       const int r = v / (BN / 4), c = (v % (BN / 4)) * 4;
-      const int64_t row = m0 + r, col = n0 + c;
-      if (row >= d.m || col >= d.n) continue;
-      float* wr = ws + (int64_t(blockIdx.z) * d.m + row) * d.n + col;
-      const float4 f = *reinterpret_cast<const float4*>(staged + r * ld + c);
-      if (d.n % 4 == 0 && col + 4 <= d.n) {
-        *reinterpret_cast<float4*>(wr) = f;
-      } else {  // the row's ragged end, or rows not 16-byte aligned
-        wr[0] = f.x;
-        if (col + 1 < d.n) wr[1] = f.y;
-        if (col + 2 < d.n) wr[2] = f.z;
-        if (col + 3 < d.n) wr[3] = f.w;
-      }
+      store_split4(ws, d, blockIdx.z, m0 + r, n0 + c, *reinterpret_cast<const float4*>(staged + r * ld + c));
     }
   } else {
     for (int v = threadIdx.x; v < BM * BN / 8; v += THREADS) {
       const int r = v / (BN / 8), c = (v % (BN / 8)) * 8;
-      epilogue_store8<false>(C, ws, bias, d, x, blockIdx.z, m0 + r, n0 + c, staged + r * ld + c);
+      epilogue_store8(C, bias, d, x, m0 + r, n0 + c, staged + r * ld + c);
     }
   }
 }

@@ -127,7 +127,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   cp_async_wait<0>();
 
   // Epilogue, one 16x16 fragment at a time through this warp's fp32 staging tile (rows of
-  // kStageLd floats): lane l owns row l%16, columns (l/16)*8 .. +8 (epilogue_store8 writes them).
+  // kStageLd floats): lane l owns row l%16, columns (l/16)*8 .. +8 (epilogue_store8 writes them;
+  // a split slice goes out four lanes a row instead, store_split_fragment16).
   // With that pitch and this ownership the 16-byte reads of epilogue_store8 are free of bank
   // conflicts, and so are the fragment's stores in the mma accumulator layout (the mma loop's;
   // WMMA's layout is opaque, and npm run profile:emu assumes that one). 16-float rows: 2-way, and
@@ -140,8 +141,10 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
     for (int j = 0; j < FN; ++j) {
       tile.stage(i, j, st, lane);
       __syncwarp();
-      epilogue_store8<SPLIT>(C, ws, bias, d, x, blockIdx.z, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec,
-                      st + er * kStageLd + ec);
+      if constexpr (SPLIT)
+        store_split_fragment16<kStageLd>(ws, d, blockIdx.z, m0 + wm * WTM + i * 16, n0 + wn * WTN + j * 16, st, lane);
+      else
+        epilogue_store8(C, bias, d, x, m0 + wm * WTM + i * 16 + er, n0 + wn * WTN + j * 16 + ec, st + er * kStageLd + ec);
       __syncwarp();
     }
   }

@@ -57,7 +57,7 @@ struct TmaCfg {
   static_assert(CONSUMERS == 2 || CONSUMERS == 4, "a box is at most 256 rows");
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
   static_assert(OUT_BYTES <= PIPE_BYTES, "the epilogue stages the tile over the ring");
-  static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "tiles start on swizzle atoms");
+  static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0 && PANEL_BYTES % 1024 == 0, "tiles start on swizzle atoms");
 };
 // The default runs two blocks per SM (3 slots of 32 KB each), so that one block's pipeline fill
 // and epilogue overlap the other's products (the wgmma kernel's reasoning, cuda/gemm_wgmma.cu);

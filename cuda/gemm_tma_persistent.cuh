@@ -49,6 +49,7 @@ struct TmaPersistentCfg {
   static constexpr size_t SMEM = size_t(PIPE_BYTES) + STAGING_BYTES + BAR_BYTES + 1024;  // + alignment
   static_assert(BN == (PINGPONG ? 128 : 256), "128 accumulators a thread: 2 x m64n128 or 1 x m64n256");
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
+  static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0 && PANEL_BYTES % 1024 == 0, "tiles start on swizzle atoms");
   static_assert(SMEM <= 227 * 1024, "one block per SM");
 };
 
@@ -167,7 +168,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
         __syncwarp();
         for (int v = lane; v < 16 * 8; v += 32) {
           const int r = v / 8, col = (v % 8) * 8;
-          epilogue_store8<false>(Cz, nullptr, bias, d, xz, 0, row0 + r, n0 + 64 * c + col, mine + r * G::CHUNK_LD + col);
+          epilogue_store8(Cz, bias, d, xz, row0 + r, n0 + 64 * c + col, mine + r * G::CHUNK_LD + col);
         }
       }
     }

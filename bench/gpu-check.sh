@@ -19,8 +19,8 @@
 # layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
 # replaced by its older twin. Section 0 runs first, then sections 1-8 in GPU_CHECK_ORDER (default
-# "2 3 4 1 5 6 7 8": the steps, profiles and op timings before the tests, as a whole run no longer
-# fits one call's time):
+# "2 4 3 1 8 5 6 7": the steps, the op timings (the targets' own measures) and the profiles before
+# the tests, then the GEMM sweep, as a whole run no longer fits one call's time):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
 #      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4 and
 #      tma:5); every later section leaves out the families it fails (all of them where it hangs);
@@ -376,9 +376,10 @@ ncu_runs() {
   done
 }
 
-# Sections 1-8 in GPU_CHECK_ORDER (default: the steps, profiles and op timings first, then the
-# tests, which the smoke check has already sampled; the sweep needs section 4's torch.json)
-for section in ${GPU_CHECK_ORDER:-2 3 4 1 5 6 7 8}; do
+# Sections 1-8 in GPU_CHECK_ORDER (default: the steps, op timings and profiles first, then the
+# tests, which the smoke check has already sampled, then the sweep; the sanitizer, quick check and
+# CLI last, as they passed in run 7 and only the GEMMs changed since)
+for section in ${GPU_CHECK_ORDER:-2 4 3 1 8 5 6 7}; do
   [[ $section =~ ^[1-8]$ ]] || { summary+=("GPU_CHECK_ORDER: no section $section"); status=1; continue; }
   wanted "$section" && "section$section"
 done

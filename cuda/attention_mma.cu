@@ -123,21 +123,39 @@ __device__ inline void mma_ab(float (&acc)[NT][4], const uint32_t (&a)[4], const
   }
 }
 
+// v[i] for a lane-dependent i in 0..3, by selects (an indexed register array would go to local memory).
+__device__ inline uint32_t pick4(const uint32_t (&v)[4], int i) { return i == 0 ? v[0] : i == 1 ? v[1] : i == 2 ? v[2] : v[3]; }
+
 // Rows r0 + g and r0 + g + 8 (those below L) of a warp's 16 x 8·NT fp32 tile, times mul0 and mul1,
-// as bf16 into dst (row stride `stride` elements).
+// as bf16 into dst (row stride `stride` elements, rows 16-byte aligned). The four lanes of a quad
+// hold a row, each two columns of every n8 tile; each group of four tiles is transposed within the
+// quad (three shuffles) so that lane t writes tile 4G + t's 16 bytes and the quad 64 contiguous
+// bytes: whole 32-byte sectors (4 bytes a lane would write half-sectors). Tiles past the last
+// group of four (head dim 80) go out 4 bytes a lane.
 template <int NT>
 __device__ inline void store_tile(bf16* dst, int64_t stride, int r0, int L, const float (&acc)[NT][4], float mul0,
                                   float mul1) {
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, quad = lane & ~3;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = r0 + g + 8 * half;
     const float m = half ? mul1 : mul0;
-    if (r >= L) continue;
-    bf16* row = dst + r * stride + 2 * t;
+    bf16* row = dst + r * stride;
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-      *reinterpret_cast<uint32_t*>(row + 8 * nt) = pack(acc[nt][2 * half] * m, acc[nt][2 * half + 1] * m);
+    for (int G = 0; G < NT / 4; ++G) {
+      uint32_t v[4], x[4], w[4];  // v[k]: tile 4G + k, this lane's columns; x[s]: from lane (t - s) % 4
+#pragma unroll
+      for (int k = 0; k < 4; ++k) v[k] = pack(acc[4 * G + k][2 * half] * m, acc[4 * G + k][2 * half + 1] * m);
+      x[0] = pick4(v, t);
+#pragma unroll
+      for (int s = 1; s < 4; ++s) x[s] = __shfl_sync(0xffffffffu, pick4(v, (t + s) & 3), quad | ((t - s) & 3));
+#pragma unroll
+      for (int j = 0; j < 4; ++j) w[j] = pick4(x, (t - j) & 3);  // columns 2j, 2j + 1 of tile 4G + t
+      if (r < L) *reinterpret_cast<uint4*>(row + 8 * (4 * G + t)) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+#pragma unroll
+    for (int nt = 4 * (NT / 4); nt < NT; ++nt)
+      if (r < L) *reinterpret_cast<uint32_t*>(row + 8 * nt + 2 * t) = pack(acc[nt][2 * half] * m, acc[nt][2 * half + 1] * m);
   }
 }
 

@@ -157,8 +157,8 @@ std::string operand_map(CUtensorMap* map, const bf16* base, bool contig_k, int64
   return encode_bf16_tile_map(map, base, dims, strides, box);
 }
 
-}  // namespace
-
+// The maps of a problem's operands (dims dd, A at `a`; batches on the maps' third dimension unless
+// `split`) for boxes of bm rows of A and bn rows of B by 64 K; "" or why one cannot be made.
 std::string make_tma_maps(TmaMaps* maps, const GemmParams& p, bool split, const bf16* a, const TcDims& dd, int bm, int bn) {
   const int64_t batches = split ? 1 : p.batch;
   maps->a_batched = !split && p.batch > 1 && dd.sa != 0;
@@ -168,7 +168,6 @@ std::string make_tma_maps(TmaMaps* maps, const GemmParams& p, bool split, const 
   return why;
 }
 
-namespace {
 // Whether tensor maps can describe p's operands (gemm_tensor_core_eligible holds: rows and batch
 // strides are 16-byte multiples): 16-byte aligned bases, and batches that do not overlap (a
 // map's batch stride spans its matrix). Boxes may run past the tensor: the copies zero-fill.

@@ -2,12 +2,8 @@
 // persistent, ping-pong or cooperative) share: the operands' tensor maps, the producer's copy
 // of one operand's K slice into a ring slot, and the grouped order in which tiles are taken.
 #pragma once
-#include <cuda_bf16.h>
-
 #include <cstdint>
-#include <string>
 
-#include "gemm_common.cuh"
 #include "tma.cuh"
 
 namespace convmae {
@@ -17,13 +13,6 @@ struct TmaMaps {
   CUtensorMap a, b;
   bool a_batched, b_batched;
 };
-
-/**
- * The maps of a problem's operands (dims dd, A at `a`; batches on the maps' third dimension unless
- * `split`) for boxes of bm rows of A and bn rows of B by 64 K; "" or why one cannot be made.
- */
-std::string make_tma_maps(TmaMaps* maps, const GemmParams& p, bool split, const __nv_bfloat16* a, const TcDims& dd, int bm,
-                          int bn);
 
 /** Tile rows per raster group: consecutive tiles walk down 8 tile rows, then along the columns,
  *  so that the tiles of a wave share their A and B panels in L2. */

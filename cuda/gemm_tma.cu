@@ -77,7 +77,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
                     float* ws, int64_t k_chunk) {
 #ifdef CONVMAE_WGMMA_DEVICE
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
-  constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_aligned_1024(smem_raw);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + G::PIPE_BYTES);
@@ -103,43 +102,24 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   __syncthreads();
 
   const int ktiles = int((k_end - k_begin + BK - 1) / BK);
-  float acc[BN / 2];
+  float acc[1][BN / 2];
 #pragma unroll
-  for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
+  for (int i = 0; i < BN / 2; ++i) acc[0][i] = 0.f;
 
   if (wg == G::CONSUMERS) {
     if (threadIdx.x == G::PRODUCER) {
       const int za = maps.a_batched ? z : 0, zb = maps.b_batched ? z : 0;
-      for (int kt = 0; kt < ktiles; ++kt) {
-        const int s = kt % STAGES;
-        if (kt >= STAGES) mbar_wait(&empty[s], unsigned(kt / STAGES - 1) & 1u);  // its previous tile is consumed
-        mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
-        unsigned char* slot = smem + s * G::STAGE_BYTES;
-        const int k0 = int(k_begin) + kt * BK;
-        load_tile<a_kc, BM, G::PANEL_BYTES>(slot, &maps.a, m0, k0, za, &full[s]);
-        load_tile<b_kc, BN, G::PANEL_BYTES>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s]);
-      }
+      for (int kt = 0; kt < ktiles; ++kt) ring_fill<G, TA, TB>(smem, full, empty, maps, kt, m0, n0, int(k_begin) + kt * BK, za, zb);
     }
   } else {
-    for (int kt = 0; kt < ktiles; ++kt) {
-      const int s = kt % STAGES;
-      mbar_wait(&full[s], unsigned(kt / STAGES) & 1u);
-      const unsigned char* ta = smem + s * G::STAGE_BYTES;
-      wgmma_fence();
-      wgmma_fence_operands(acc);
-      wgmma_k64<BN, TA, TB, G::PANEL_BYTES>(acc, ta, ta + G::A_BYTES, wg);
-      wgmma_commit();
-      wgmma_wait<1>();  // the batch of tile kt-1 is done: its slot may be refilled
-      wgmma_fence_operands(acc);
-      if (kt > 0 && threadIdx.x % 32 == 0) mbar_arrive(&empty[(kt - 1) % STAGES]);
-    }
+    for (int kt = 0; kt < ktiles; ++kt) ring_consume<G, TA, TB>(smem, full, empty, kt, kt == 0, acc, wg, nullptr);
     wgmma_wait<0>();
-    wgmma_fence_operands(acc);
+    wgmma_fence_operands(acc[0]);
   }
   __syncthreads();  // every tile landed and consumed: the ring is free for the fp32 tile
 
   float* out = reinterpret_cast<float*>(smem);
-  if (wg < G::CONSUMERS) wgmma_stage<BN>(out, G::OUT_LD, acc, wg);
+  if (wg < G::CONSUMERS) wgmma_stage<BN>(out, G::OUT_LD, acc[0], wg);
   __syncthreads();
   store_staged_tile<SPLIT, BM, BN, THREADS>(C, ws, bias, d, x, m0, n0, out, G::OUT_LD);
 #endif

@@ -73,7 +73,6 @@ __global__ void __launch_bounds__(G::THREADS, 1)
 #ifdef CONVMAE_WGMMA_DEVICE
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, HALVES = G::HALVES;
   constexpr bool PINGPONG = G::PINGPONG;
-  constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_aligned_1024(smem_raw);
   float* staging = reinterpret_cast<float*>(smem + G::PIPE_BYTES);
@@ -103,14 +102,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
       int z, m0, n0;
       persistent_tile<BM, BN>(t, tiles_m, tiles_n, &z, &m0, &n0);
       const int za = maps.a_batched ? int(batch0) + z : 0, zb = maps.b_batched ? int(batch0) + z : 0;
-      for (int kt = 0; kt < ktiles; ++kt, ++g) {
-        const int s = int(g % STAGES);
-        if (g >= STAGES) mbar_wait(&empty[s], unsigned(g / STAGES - 1) & 1u);  // its previous K slice is consumed
-        mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
-        unsigned char* slot = smem + s * G::STAGE_BYTES;
-        load_tile<a_kc, BM, G::PANEL_BYTES>(slot, &maps.a, m0, kt * BK, za, &full[s]);
-        load_tile<b_kc, BN, G::PANEL_BYTES>(slot + G::A_BYTES, &maps.b, n0, kt * BK, zb, &full[s]);
-      }
+      for (int kt = 0; kt < ktiles; ++kt, ++g) ring_fill<G, TA, TB>(smem, full, empty, maps, g, m0, n0, kt * BK, za, zb);
     }
     return;
   }
@@ -132,29 +124,19 @@ __global__ void __launch_bounds__(G::THREADS, 1)
     for (int h = 0; h < HALVES; ++h)
 #pragma unroll
       for (int e = 0; e < BN / 2; ++e) acc[h][e] = 0.f;
-    auto fence_acc = [&] {
-#pragma unroll
-      for (int h = 0; h < HALVES; ++h) wgmma_fence_operands(acc[h]);
-    };
-    int64_t g = i * ktiles;
-    for (int kt = 0; kt < ktiles; ++kt, ++g) {
-      const int s = int(g % STAGES);
-      mbar_wait(&full[s], unsigned(g / STAGES) & 1u);
-      if (PINGPONG && kt == ktiles - 1 && lane == 0) mbar_arrive(&order[1 - wg]);  // every slot of this tile has landed
-      const unsigned char* ta = smem + s * G::STAGE_BYTES;
-      wgmma_fence();
-      fence_acc();
-#pragma unroll
-      for (int h = 0; h < HALVES; ++h) wgmma_k64<BN, TA, TB, G::PANEL_BYTES>(acc[h], ta, ta + G::A_BYTES, PINGPONG ? h : wg);
-      wgmma_commit();
-      wgmma_wait<1>();  // the batch of the previous K slice is done: its slot may be refilled
-      fence_acc();
-      if (kt > 0 && lane == 0) mbar_arrive(&empty[(g - 1) % STAGES]);
-    }
-    if (PINGPONG && ktiles == 0 && lane == 0) mbar_arrive(&order[1 - wg]);
+    // The last K step apart: in ping-pong, once its slot has landed (every slot of this tile has),
+    // the other warpgroup may start its next tile (kept out of the loop: a runtime choice of
+    // barrier there cost the kernel 16 bytes of spills).
+    const int64_t g = i * ktiles;
+    for (int kt = 0; kt + 1 < ktiles; ++kt) ring_consume<G, TA, TB>(smem, full, empty, g + kt, kt == 0, acc, PINGPONG ? 0 : wg, nullptr);
+    if (ktiles > 0)
+      ring_consume<G, TA, TB>(smem, full, empty, g + ktiles - 1, ktiles == 1, acc, PINGPONG ? 0 : wg, PINGPONG ? &order[1 - wg] : nullptr);
+    else if (PINGPONG && lane == 0)
+      mbar_arrive(&order[1 - wg]);
     wgmma_wait<0>();
-    fence_acc();
-    if (ktiles > 0 && lane == 0) mbar_arrive(&empty[(g - 1) % STAGES]);
+#pragma unroll
+    for (int h = 0; h < HALVES; ++h) wgmma_fence_operands(acc[h]);
+    if (ktiles > 0 && lane == 0) mbar_arrive(&empty[(g + ktiles - 1) % STAGES]);  // the tile's last slot
 
     __nv_bfloat16* Cz = C + (batch0 + z) * d.sc;
     const TcExtras xz = x.at((batch0 + z) * d.sc);

@@ -1,10 +1,12 @@
 // What the TMA-fed gemm kernels (cuda/gemm_tma.cu: one tile per block; cuda/gemm_tma_persistent.cuh:
-// persistent, ping-pong or cooperative) share: the operands' tensor maps, the producer's copy
-// of one operand's K slice into a ring slot, and the grouped order in which tiles are taken.
+// persistent, ping-pong or cooperative) share: the operands' tensor maps, the grouped order in
+// which tiles are taken, and the ring of K slices between the producer and the consumers (a
+// `full` and an `empty` mbarrier a slot; step g uses slot g % STAGES in phase g / STAGES).
 #pragma once
 #include <cstdint>
 
 #include "tma.cuh"
+#include "wgmma.cuh"
 
 namespace convmae {
 
@@ -39,6 +41,48 @@ __device__ inline void load_tile(unsigned char* slot, const CUtensorMap* map, in
 #pragma unroll
     for (int p = 0; p < OUTER / 64; ++p) tma_load_3d(slot + p * PANEL_BYTES, map, o0 + 64 * p, k0, z, full);
   }
+}
+
+/**
+ * The producer's ring step g (slot g % STAGES): once the slot's previous K slice (step g - STAGES)
+ * is consumed, arms its `full` barrier with the slot's bytes and queues the copies of K slice k0
+ * of A's rows m0.. and B's rows n0.. (batches za and zb of the maps).
+ */
+template <typename G, bool TA, bool TB>
+__device__ inline void ring_fill(unsigned char* smem, uint64_t* full, uint64_t* empty, const TmaMaps& maps, int64_t g, int m0,
+                                 int n0, int k0, int za, int zb) {
+  const int s = int(g % G::STAGES);
+  if (g >= G::STAGES) mbar_wait(&empty[s], unsigned(g / G::STAGES - 1) & 1u);
+  mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
+  unsigned char* slot = smem + s * G::STAGE_BYTES;
+  load_tile<!TA, G::BM, G::PANEL_BYTES>(slot, &maps.a, m0, k0, za, &full[s]);  // K-contiguous unless transposed
+  load_tile<TB, G::BN, G::PANEL_BYTES>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s]);
+}
+
+/**
+ * A consumer warpgroup's ring step g: waits for slot g % STAGES to land (then arrives on `landed`
+ * with one lane a warp, where given), queues one 64-deep K step into each of its H accumulator
+ * blocks (block h: the tile's rows 64·(row_block + h)..), commits, and once the previous step's
+ * wgmmas are done hands that step's slot back, one arrival a warp (none on a tile's first step).
+ */
+template <typename G, bool TA, bool TB, int H>
+__device__ inline void ring_consume(const unsigned char* smem, uint64_t* full, uint64_t* empty, int64_t g, bool first,
+                                    float (&acc)[H][G::BN / 2], int row_block, uint64_t* landed) {
+  const int s = int(g % G::STAGES);
+  const bool lane0 = threadIdx.x % 32 == 0;
+  mbar_wait(&full[s], unsigned(g / G::STAGES) & 1u);
+  if (landed && lane0) mbar_arrive(landed);
+  const unsigned char* ta = smem + s * G::STAGE_BYTES;
+  wgmma_fence();
+#pragma unroll
+  for (int h = 0; h < H; ++h) wgmma_fence_operands(acc[h]);
+#pragma unroll
+  for (int h = 0; h < H; ++h) wgmma_k64<G::BN, TA, TB, G::PANEL_BYTES>(acc[h], ta, ta + G::A_BYTES, row_block + h);
+  wgmma_commit();
+  wgmma_wait<1>();
+#pragma unroll
+  for (int h = 0; h < H; ++h) wgmma_fence_operands(acc[h]);
+  if (!first && lane0) mbar_arrive(&empty[(g - 1) % G::STAGES]);
 }
 
 /** The block's dynamic shared memory from its first 1024-byte boundary (swizzle atoms need it). */

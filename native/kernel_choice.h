@@ -2,7 +2,7 @@
 // (listed first) or an older one kept for comparison in tests and benchmarks, and as a way around
 // a fault on a card the fast one was not checked on.
 //   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run mma) | tma (wgmma fed by
-//              TMA copies from a producer warpgroup, Hopper only; other cards run mma) | mma
+//              TMA copies from a producer warp, Hopper only; other cards run mma) | mma
 //              (ldmatrix and mma.sync, sm_80+) | wmma (the WMMA API, sm_80+)
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
 //   layernorm: rows (row in registers, 16-byte accesses) | warp (a warp per row, element loads)

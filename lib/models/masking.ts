@@ -46,13 +46,55 @@ export function maskingFromShuffle(idsShuffle: Int32Array, n: number, tokens: nu
 export function maskingFromNoise(noise: ArrayLike<number>, n: number, tokens: number, ratio: number): Masking {
   if (noise.length !== n * tokens) throw new RangeError(`masking: noise has ${noise.length} values, expected ${n} x ${tokens}`);
   const ids = new Int32Array(n * tokens);
+  const byKeys = tokens <= KEY_INDEX_RANGE && allFloat32(noise);
   for (let b = 0; b < n; b++) {
-    const order = Array.from({ length: tokens }, (_, i) => i);
-    const v = (i: number) => noise[b * tokens + i];
-    order.sort((x, y) => (v(x) < v(y) ? -1 : v(x) > v(y) ? 1 : x - y));
-    ids.set(order, b * tokens);
+    const order = ids.subarray(b * tokens, (b + 1) * tokens);
+    if (byKeys) argsortFloat32(noise, b * tokens, order);
+    else argsortCompare(noise, b * tokens, order);
   }
   return maskingFromShuffle(ids, n, tokens, ratio);
+}
+
+/** Token indices packed below a float32's order-preserving 32 bits in an exact float64 key. */
+const KEY_INDEX_RANGE = 2 ** 21;
+const F32 = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32.buffer);
+
+function allFloat32(noise: ArrayLike<number>): boolean {
+  if (noise instanceof Float32Array) return true; // NaN aside, which the comparator orders as a tie
+  for (let i = 0; i < noise.length; i++) if (Math.fround(noise[i]) !== noise[i]) return false;
+  return true;
+}
+
+/**
+ * order = the stable argsort of noise[offset, offset + order.length), each value a float32: the
+ * value's bits mapped to an unsigned integer of the same order (-0 as +0), times 2^21, plus the
+ * index, is an exact float64 key, and a typed array sorts those natively (no comparator calls).
+ * A NaN anywhere falls back to the comparator, which orders it as a tie.
+ */
+function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array): void {
+  const t = order.length;
+  const keys = new Float64Array(t);
+  for (let i = 0; i < t; i++) {
+    const v = noise[offset + i];
+    if (v !== v) return argsortCompare(noise, offset, order);
+    F32[0] = v === 0 ? 0 : v;
+    const bits = F32_BITS[0];
+    const ordered = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    keys[i] = ordered * KEY_INDEX_RANGE + i;
+  }
+  keys.sort();
+  for (let i = 0; i < t; i++) order[i] = keys[i] % KEY_INDEX_RANGE;
+}
+
+function argsortCompare(noise: ArrayLike<number>, offset: number, order: Int32Array): void {
+  const t = order.length;
+  const values = new Float64Array(t);
+  for (let i = 0; i < t; i++) {
+    values[i] = noise[offset + i];
+    order[i] = i;
+  }
+  order.sort((x, y) => (values[x] < values[y] ? -1 : values[x] > values[y] ? 1 : x - y));
 }
 
 export function randomMasking(n: number, tokens: number, ratio: number, rng: Rng): Masking {

@@ -4,6 +4,7 @@ import { encoderParameterCount, fromFixtureConfig, preset, resolvePresetName, to
 import { ConvMAE } from '../../lib/models/convmae';
 import { ConvViT } from '../../lib/models/convvit';
 import { sincosPosEmbed } from '../../lib/models/pos_embed';
+import { Rng } from '../../lib/data/rng';
 import { maskingFromNoise, keptCount } from '../../lib/models/masking';
 
 describe('model configurations', () => {
@@ -62,5 +63,27 @@ describe('model configurations', () => {
     expect(Array.from(m.idsKeep)).toEqual([1, 3, 2, 0]);
     expect(Array.from(m.mask)).toEqual([1, 0, 1, 0, 0, 1, 0, 1]);
     expect(Array.from(m.idsRestore.slice(0, 4))).toEqual([2, 0, 3, 1]);
+  });
+
+  it('masking argsorts float32 noise (by packed keys) as a stable comparator sort does, ties, signs and NaN included', () => {
+    const rng = new Rng(7);
+    const tokens = 196, n = 6;
+    const stable = (vals: ArrayLike<number>, b: number) => Array.from({ length: tokens }, (_, i) => i)
+      .sort((x, y) => { const a = vals[b * tokens + x], c = vals[b * tokens + y]; return a < c ? -1 : a > c ? 1 : x - y; });
+    const noise = new Float32Array(n * tokens);
+    for (let i = 0; i < noise.length; i++) noise[i] = rng.uniform();
+    for (let i = 0; i < tokens; i++) noise[tokens + i] = noise[tokens + (i % 5)]; // sample 1: five values, many ties
+    for (let i = 0; i < tokens; i++) noise[2 * tokens + i] = (i % 3 === 0 ? -1 : 1) * noise[2 * tokens + i] * 1e-30; // signs, subnormals
+    noise[3 * tokens] = -0; noise[3 * tokens + 1] = 0; noise[3 * tokens + 2] = -0; noise[3 * tokens + 3] = -Infinity; noise[3 * tokens + 4] = Infinity;
+    noise[4 * tokens + 10] = NaN; // sample 4 takes the comparator; NaN has no order, so only a permutation is expected
+    const doubles = Array.from(noise, (v, i) => (i >= 5 * tokens ? v + 1e-12 * i : v)); // sample 5 not float32: all take the comparator
+    for (const vals of [noise, doubles] as ArrayLike<number>[]) {
+      const m = maskingFromNoise(vals, n, tokens, 0.75);
+      for (let b = 0; b < n; b++) {
+        const ids = Array.from(m.idsShuffle.slice(b * tokens, (b + 1) * tokens));
+        if (b === 4) expect(ids.sort((x, y) => x - y)).toEqual(Array.from({ length: tokens }, (_, i) => i));
+        else expect(ids, `sample ${b}`).toEqual(stable(vals, b));
+      }
+    }
   });
 });

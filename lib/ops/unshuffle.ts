@@ -30,12 +30,13 @@ export function unshuffleTokens(x: Tensor, maskToken: Tensor, pos: Tensor, src: 
   // Each row of x at exactly one position: inv[row] = its position; the rest take the mask token.
   const inv = new Int32Array(r).fill(-1);
   const masked: number[] = [];
-  src.forEach((s, o) => {
+  for (let o = 0; o < src.length; o++) {
+    const s = src[o];
     if (s === -1) masked.push(o);
-    else if (!Number.isInteger(s) || s < 0 || s >= r) throw new RangeError(`${op}: \`src\`[${o}] = ${s} is outside [-1, ${r})`);
+    else if (s < 0 || s >= r) throw new RangeError(`${op}: \`src\`[${o}] = ${s} is outside [-1, ${r})`);
     else if (inv[s] !== -1) throw new RangeError(`${op}: row ${s} of \`x\` is placed twice (\`src\`[${inv[s]}] and [${o}])`);
     else inv[s] = o;
-  });
+  }
   const missing = inv.indexOf(-1);
   if (missing >= 0) throw new RangeError(`${op}: row ${missing} of \`x\` is placed nowhere in \`src\``);
 

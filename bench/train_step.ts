@@ -7,6 +7,7 @@ import { Rng } from '../lib/data/rng';
 import { ConvMAEConfig, preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
 import { ConvViT } from '../lib/models/convvit';
+import { uniformNoise } from '../lib/models/masking';
 import { Precision } from '../lib/nn/precision';
 import * as ops from '../lib/ops';
 import { Device } from '../lib/tensor/device';
@@ -62,7 +63,7 @@ export function makeTrainStep(kind: StepKind, device: Device, precision: Precisi
     run(i, mark = () => {}, withLoss = false) {
       const loss = tidy(() => {
         mark('forward');
-        const l = mae ? mae.forward({ imgs: images, noise: randn(batch * tokens, 100 + i) }).loss : ops.crossEntropy(vit!.forward(images), targets!);
+        const l = mae ? mae.forward({ imgs: images, noise: uniformNoise(batch * tokens, new Rng(100 + i)) }).loss : ops.crossEntropy(vit!.forward(images), targets!);
         mark('backward');
         backward(l);
         return withLoss ? l.item() : null;

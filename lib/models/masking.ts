@@ -97,10 +97,15 @@ function argsortCompare(noise: ArrayLike<number>, offset: number, order: Int32Ar
   order.sort((x, y) => (values[x] < values[y] ? -1 : values[x] > values[y] ? 1 : x - y));
 }
 
+/** Masking noise as randomMasking draws it: `count` uniform values, as float32. */
+export function uniformNoise(count: number, rng: Rng): Float32Array {
+  const noise = new Float32Array(count);
+  for (let i = 0; i < count; i++) noise[i] = rng.uniform();
+  return noise;
+}
+
 export function randomMasking(n: number, tokens: number, ratio: number, rng: Rng): Masking {
-  const noise = new Float32Array(n * tokens);
-  for (let i = 0; i < noise.length; i++) noise[i] = rng.uniform();
-  return maskingFromNoise(noise, n, tokens, ratio);
+  return maskingFromNoise(uniformNoise(n * tokens, rng), n, tokens, ratio);
 }
 
 /** Every token kept, in raster order (finetuning, evaluation, feature extraction). */

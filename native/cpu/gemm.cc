@@ -36,18 +36,12 @@ __attribute__((always_inline)) inline void load_vec(V& v, const T* p) {
   std::memcpy(&v, p, sizeof v);
 }
 
-// t (+)= Σ_k a[k*MR + r] * b[k*NR + c] over one packed 4-row block and one 16-column panel, added
-// to t's values where `more` (a later slice of K); V holds NR / VN values of T. Inlined into each
-// build below, which gives it its instruction set.
+// t = Σ_k a[k*MR + r] * b[k*NR + c] over one packed 4-row block and one 16-column panel; V holds
+// NR / VN values of T. Inlined into each build below, which gives it its instruction set.
 template <typename T, typename V, int VN>
-__attribute__((always_inline)) inline void micro_body(const T* a, const T* b, int64_t K, Tile<T>& t, bool more) {
+__attribute__((always_inline)) inline void micro_body(const T* a, const T* b, int64_t K, Tile<T>& t) {
   constexpr int W = NR / VN;
-  V acc[MR][VN];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < VN; ++j) {
-      acc[r][j] = V{};
-      if (more) load_vec(acc[r][j], &t.v[r][j * W]);
-    }
+  V acc[MR][VN] = {};
   for (int64_t k = 0; k < K; ++k) {
     V bv[VN];
     for (int j = 0; j < VN; ++j) load_vec(bv[j], b + k * NR + j * W);
@@ -60,16 +54,16 @@ __attribute__((always_inline)) inline void micro_body(const T* a, const T* b, in
     for (int j = 0; j < VN; ++j) std::memcpy(&t.v[r][j * W], &acc[r][j], sizeof(V));
 }
 
-void micro_portable(const float* a, const float* b, int64_t K, Tile<float>& t, bool more) {
-  micro_body<float, v4f, 4>(a, b, K, t, more);
+void micro_portable(const float* a, const float* b, int64_t K, Tile<float>& t) {
+  micro_body<float, v4f, 4>(a, b, K, t);
 }
-void micro_portable(const double* a, const double* b, int64_t K, Tile<double>& t, bool more) {
-  micro_body<double, v2d, 8>(a, b, K, t, more);
+void micro_portable(const double* a, const double* b, int64_t K, Tile<double>& t) {
+  micro_body<double, v2d, 8>(a, b, K, t);
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void micro_avx2(const float* a, const float* b, int64_t K, Tile<float>& t, bool more) {
-  micro_body<float, v8f, 2>(a, b, K, t, more);
+__attribute__((target("avx2,fma"))) void micro_avx2(const float* a, const float* b, int64_t K, Tile<float>& t) {
+  micro_body<float, v8f, 2>(a, b, K, t);
 }
 
 // Whether this CPU runs the AVX2/FMA build (and CONVMAE_CPU_SIMD is not 0), decided once.
@@ -84,21 +78,15 @@ bool use_avx2() {
 }
 #endif
 
-inline void micro(const float* a, const float* b, int64_t K, Tile<float>& t, bool more) {
+inline void micro(const float* a, const float* b, int64_t K, Tile<float>& t) {
 #if defined(__x86_64__)
-  if (use_avx2()) return micro_avx2(a, b, K, t, more);
+  if (use_avx2()) return micro_avx2(a, b, K, t);
 #endif
-  micro_portable(a, b, K, t, more);
+  micro_portable(a, b, K, t);
 }
 // float64 (the dtype of checks) takes the portable build everywhere: with 16 ymm accumulators
 // the AVX2 build ran slower here (28 against 37 GFLOP/s).
-inline void micro(const double* a, const double* b, int64_t K, Tile<double>& t, bool more) { micro_portable(a, b, K, t, more); }
-
-// Row blocks packed at a time (their slice of K stays in L2), and the slice of K a panel is read
-// in (16 KB of it, which stays in L1 while it meets each of those row blocks).
-constexpr int64_t kGroupBlocks = 64;
-template <typename T>
-constexpr int64_t kSliceK = 16384 / (NR * sizeof(T));
+inline void micro(const double* a, const double* b, int64_t K, Tile<double>& t) { micro_portable(a, b, K, t); }
 
 // One problem's epilogue extras (gemm.h), offset to the problem; null where not given.
 template <typename T>
@@ -125,44 +113,34 @@ void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, 
   });
   const int64_t blocks = (M + MR - 1) / MR;
   const T alpha = T(p.alpha), beta = T(p.beta);
-  // Each task takes its row blocks kGroupBlocks at a time: packs them, then for each panel walks
-  // K in slices, each slice of the panel meeting every row block of the group, the 4x16 tiles
-  // carried across the slices (the same sums in the same order as one pass over K).
+  // Each task packs its row blocks once, then walks the panels outermost so that one panel
+  // (K x 16) stays in cache while it meets every row block of the task.
   parallel_for(blocks, 4, [&](int64_t lo, int64_t hi) {
-    const int64_t group = std::min(hi - lo, kGroupBlocks);
-    std::vector<T> ap(size_t(group * K * MR));
-    std::vector<Tile<T>> tiles(static_cast<size_t>(group));
-    for (int64_t g0 = lo; g0 < hi; g0 += group) {
-      const int64_t g1 = std::min(hi, g0 + group);
-      for (int64_t blk = g0; blk < g1; ++blk) {
-        T* dst = ap.data() + (blk - g0) * K * MR;
+    std::vector<T> ap(size_t((hi - lo) * K * MR));
+    for (int64_t blk = lo; blk < hi; ++blk) {
+      T* dst = ap.data() + (blk - lo) * K * MR;
+      int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
+      for (int64_t k = 0; k < K; ++k)
+        for (int r = 0; r < MR; ++r)
+          dst[k * MR + r] = r < rn ? (p.trans_a ? A[k * M + r0 + r] : A[(r0 + r) * K + k]) : T(0);
+    }
+    Tile<T> tile;
+    for (int64_t pn = 0; pn < panels; ++pn) {
+      int64_t c0 = pn * NR, cn = std::min<int64_t>(NR, N - c0);
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        micro(ap.data() + (blk - lo) * K * MR, bp.data() + pn * K * NR, K, tile);
         int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
-        for (int64_t k = 0; k < K; ++k)
-          for (int r = 0; r < MR; ++r)
-            dst[k * MR + r] = r < rn ? (p.trans_a ? A[k * M + r0 + r] : A[(r0 + r) * K + k]) : T(0);
-      }
-      for (int64_t pn = 0; pn < panels; ++pn) {
-        for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kSliceK<T>) {
-          const int64_t kn = std::min(kSliceK<T>, K - k0);
-          for (int64_t blk = g0; blk < g1; ++blk)
-            micro(ap.data() + (blk - g0) * K * MR + k0 * MR, bp.data() + (pn * K + k0) * NR, kn, tiles[blk - g0], k0 > 0);
-        }
-        const int64_t c0 = pn * NR, cn = std::min<int64_t>(NR, N - c0);
-        for (int64_t blk = g0; blk < g1; ++blk) {
-          const Tile<T>& tile = tiles[blk - g0];
-          int64_t r0 = blk * MR, rn = std::min<int64_t>(MR, M - r0);
-          for (int64_t r = 0; r < rn; ++r) {
-            const int64_t row = (r0 + r) * N + c0;
-            T* crow = C + row;
-            for (int64_t c = 0; c < cn; ++c) {
-              T v = alpha * tile.v[r][c];
-              if (beta != T(0)) v += beta * crow[c];
-              if (bias) v += bias[c0 + c];
-              if (x.residual) v += x.residual[row + c];
-              if (x.gelu_grad_of) v *= gelu_derivative(x.gelu_grad_of[row + c]);
-              crow[c] = v;
-              if (x.gelu_out) x.gelu_out[row + c] = gelu_value(v);
-            }
+        for (int64_t r = 0; r < rn; ++r) {
+          const int64_t row = (r0 + r) * N + c0;
+          T* crow = C + row;
+          for (int64_t c = 0; c < cn; ++c) {
+            T v = alpha * tile.v[r][c];
+            if (beta != T(0)) v += beta * crow[c];
+            if (bias) v += bias[c0 + c];
+            if (x.residual) v += x.residual[row + c];
+            if (x.gelu_grad_of) v *= gelu_derivative(x.gelu_grad_of[row + c]);
+            crow[c] = v;
+            if (x.gelu_out) x.gelu_out[row + c] = gelu_value(v);
           }
         }
       }

@@ -23,8 +23,8 @@ function refGemm(a: Float64Array, b: Float64Array, m: number, n: number, k: numb
 const floatTypes = (device: string): DType[] => (device === 'cpu' ? ['float32', 'float64'] : ['float32']);
 
 describe.each(devices)('basic ops on %s', (device) => {
-  // 2100 x 20 x 600: on the CPU, K in several slices (256 for float32, 128 for float64) and a
-  // task of more row blocks than one packed group (native/cpu/gemm.cc).
+  // 2100 x 20 x 600: on the CPU, tasks of many packed row blocks, a K far past the micro-kernel's
+  // unrolling and a partial 16-column panel (native/cpu/gemm.cc).
   it.each([[1, 1, 1], [3, 5, 7], [17, 33, 9], [64, 48, 130], [5, 100, 1], [2100, 20, 600]])('gemm %i x %i x %i in all transpose forms with bias', (m, n, k) => {
     for (const dtype of floatTypes(device)) {
       for (const ta of [false, true]) for (const tb of [false, true]) {

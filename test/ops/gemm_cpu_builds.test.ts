@@ -1,7 +1,7 @@
 // The CPU gemm's portable micro-kernel (16-byte vectors: what arm64 runs, and x86-64 without AVX2)
 // is held to the same reference as the AVX2/FMA one this process runs where the CPU has it: a
 // child process forced onto it with CONVMAE_CPU_SIMD=0 (read once per process) computes the
-// products, in every transpose form, both float dtypes, K over several slices.
+// products, in every transpose form, both float dtypes.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';

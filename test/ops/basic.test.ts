@@ -8,17 +8,8 @@ import { tidy } from '../../lib/tensor/scope';
 import type { DType } from '../../lib/tensor/dtype';
 import { expectClose } from '../helpers/close';
 import { devices } from '../helpers/devices';
+import { refGemm } from '../helpers/gemm_ref';
 import { randn } from '../helpers/gradcheck';
-
-function refGemm(a: Float64Array, b: Float64Array, m: number, n: number, k: number, ta: boolean, tb: boolean): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-    let s = 0;
-    for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
-    c[i * n + j] = s;
-  }
-  return c;
-}
 
 const floatTypes = (device: string): DType[] => (device === 'cpu' ? ['float32', 'float64'] : ['float32']);
 

@@ -4,7 +4,8 @@ import { native } from './binding';
 import { Device } from './tensor/device';
 
 export interface BackendInfo {
-  cpu: { compiled: true; usable: true; threads: number; hardwareConcurrency: number };
+  /** gemm: the CPU gemm's float32 micro-kernel build, "avx2+fma" or "portable" (CONVMAE_CPU_SIMD=0). */
+  cpu: { compiled: true; usable: true; threads: number; hardwareConcurrency: number; gemm: 'avx2+fma' | 'portable' };
   cuda: {
     compiled: boolean;
     usable: boolean;
@@ -74,7 +75,7 @@ function cudaVersion(v: number): string {
 export function formatBackends(b: BackendInfo = backends()): string {
   const gib = (x: number) => `${(x / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
-    `cpu:  compiled yes, usable yes, ${b.cpu.threads} threads`,
+    `cpu:  compiled yes, usable yes, ${b.cpu.threads} threads, gemm ${b.cpu.gemm}`,
     `cuda: compiled ${b.cuda.compiled ? 'yes' : 'no'}, usable ${b.cuda.usable ? 'yes' : 'no'}` +
       (b.cuda.usable
         ? `, ${b.cuda.name} (sm_${b.cuda.computeCapability.replace('.', '')}, ${b.cuda.multiprocessors} SMs), ${gib(b.cuda.freeBytes)} free of ${gib(b.cuda.totalBytes)}`

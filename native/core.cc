@@ -7,6 +7,7 @@
 #include "cuda_api.h"
 #include "kernel_choice.h"
 #include "napi_args.h"
+#include "ops/gemm.h"
 #include "parallel.h"
 
 namespace convmae {
@@ -135,6 +136,7 @@ Napi::Value js_backends(const Napi::CallbackInfo& info) {
   cpu.Set("usable", true);
   cpu.Set("threads", num_threads());
   cpu.Set("hardwareConcurrency", double(std::thread::hardware_concurrency()));
+  cpu.Set("gemm", cpu_gemm_build());
   auto d = cuda::info();
   auto gpu = Napi::Object::New(env);
   gpu.Set("compiled", d.compiled);

@@ -150,6 +150,13 @@ void gemm_one(const GemmParams& p, const T* A, const T* B, T* C, const T* bias, 
 
 }  // namespace
 
+const char* cpu_gemm_build() {
+#if defined(__x86_64__)
+  if (use_avx2()) return "avx2+fma";
+#endif
+  return "portable";
+}
+
 void cpu_gemm(const GemmParams& p) {
   cpu_float_dispatch(p.c->dtype, "gemm", [&](auto zero) {
     using T = decltype(zero);

@@ -28,5 +28,7 @@ struct GemmParams {
   const Buffer* gelu_grad_of;  // nullable, like C
 };
 void cpu_gemm(const GemmParams& p);
+/** The build of the CPU gemm's float32 micro-kernel this process runs: "avx2+fma" or "portable". */
+const char* cpu_gemm_build();
 void cuda_gemm(const GemmParams& p);
 }  // namespace convmae

@@ -10,13 +10,14 @@ describe('convmae info', () => {
   it('reports a usable cpu backend and the cuda backend state', () => {
     const b = backends();
     expect(b.cpu.usable).toBe(true);
+    expect(['avx2+fma', 'portable']).toContain(b.cpu.gemm);
     expect(typeof b.cuda.compiled).toBe('boolean');
     expect(typeof b.cuda.wgmma).toBe('boolean');
     if (!b.cuda.usable) expect(b.cuda.wgmma).toBe(false);
     if (b.cuda.usable) expect(b.cuda.multiprocessors).toBeGreaterThan(0);
     else expect(b.cuda.multiprocessors).toBe(0);
     const text = formatBackends(b);
-    expect(text).toMatch(/cpu: +compiled yes, usable yes/);
+    expect(text).toMatch(/cpu: +compiled yes, usable yes, \d+ threads, gemm (avx2\+fma|portable)/);
     expect(text).toMatch(/cuda: compiled (yes|no)/);
   });
 

@@ -14,10 +14,10 @@ const root = path.resolve(__dirname, '..', '..');
 const [M, N, K] = [300, 37, 600];
 
 const child = `
-const { tensor, tidy } = require(${JSON.stringify(path.join(root, 'dist/lib/index.js'))});
+const { backends, tensor, tidy } = require(${JSON.stringify(path.join(root, 'dist/lib/index.js'))});
 const { matmul } = require(${JSON.stringify(path.join(root, 'dist/lib/ops/matmul.js'))});
 const { A, B, M, N, K } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const out = {};
+const out = { build: backends().cpu.gemm };
 for (const dtype of ['float32', 'float64'])
   for (const ta of [false, true]) for (const tb of [false, true]) tidy(() => {
     const a = tensor(Float64Array.from(A), ta ? [K, M] : [M, K], { dtype });
@@ -35,7 +35,8 @@ describe('CPU gemm builds', () => {
       encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, CONVMAE_CPU_SIMD: '0' },
     });
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, number[]>;
+    const { build, ...out } = JSON.parse(r.stdout) as Record<string, number[]> & { build: string };
+    expect(build, 'the child runs the portable build').toBe('portable');
     const A32 = A.map(Math.fround), B32 = B.map(Math.fround); // the float32 inputs, exactly
     for (const ta of [false, true]) for (const tb of [false, true]) {
       expectClose(Float64Array.from(out[`float64${ta}${tb}`]), refGemm(A, B, M, N, K, ta, tb), { atol: 1e-11, rtol: 1e-11 }, `float64 ta=${ta} tb=${tb}`);

@@ -19,7 +19,6 @@ import { TILINGS } from './gemm_tilings';
 import { CUBLAS_H100, opCases, rand, timeIt } from './op_timings';
 
 type Family = KernelChoices['gemm'];
-export { TILINGS };
 
 export type Form = 'fwd' | 'dX' | 'dW';
 export interface SweepCase {

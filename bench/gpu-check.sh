@@ -194,8 +194,9 @@ else
   #    mma, the family for cards before Hopper, only where neither Hopper family did), the fastest
   #    on the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first;
   #    section 4 times the other families' GEMMs too
-  gemm_candidates=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; tr ' ' '\n' <<< "$tma_tilings"
-    [[ ",$fast," != *,gemm=wgmma,* ]] && ! ((gemm_tma_ok)) && ((gemm_mma_ok)) && echo mma; } | grep . | paste -sd,)
+  hopper_passing=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; } | paste -sd' ')
+  gemm_candidates=$( { tr ' ' '\n' <<< "$hopper_passing $tma_tilings"; [[ -z $hopper_passing ]] && ((gemm_mma_ok)) && echo mma; } |
+    grep . | paste -sd,)
   gemm_picked=${gemm_candidates%%,*}
   if [[ $gemm_candidates == *,* ]]; then
     if run "gemm family pick" 110 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
@@ -212,8 +213,7 @@ else
       gemm_picked=tma
     fi
   fi
-  gemm_other=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; ((gemm_mma_ok)) && echo mma; } |
-    grep -vxF "${gemm_picked:-@}" | paste -sd' ')
+  gemm_other=$( { tr ' ' '\n' <<< "$hopper_passing"; ((gemm_mma_ok)) && echo mma; } | grep . | grep -vxF "${gemm_picked:-@}" | paste -sd' ')
   fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)

@@ -84,12 +84,6 @@ __device__ inline void ring_consume(const unsigned char* smem, uint64_t* full, u
   for (int h = 0; h < H; ++h) wgmma_fence_operands(acc[h]);
   if (!first && lane0) mbar_arrive(&empty[(g - 1) % G::STAGES]);
 }
-
-/** The block's dynamic shared memory from its first 1024-byte boundary (swizzle atoms need it). */
-__device__ inline unsigned char* smem_aligned_1024(unsigned char* raw) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(raw));
-  return raw + ((1024 - (addr & 1023)) & 1023);
-}
 #endif
 
 }  // namespace convmae

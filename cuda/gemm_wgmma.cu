@@ -93,8 +93,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MIN_BLOCKS)
   constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, THREADS = G::THREADS;
   constexpr bool a_kc = !TA, b_kc = TB;  // K contiguous: stored K-major (transpose flag 0)
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw_addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
+  unsigned char* smem = smem_aligned_1024(smem_raw);
 
   int64_t k_begin, k_end;
   block_problem<SPLIT>(d, batch0, k_chunk, A, B, C, x, k_begin, k_end);

@@ -26,6 +26,12 @@ namespace convmae {
 __host__ __device__ constexpr int swizzle128(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
 
 #ifdef CONVMAE_WGMMA_DEVICE
+/** The block's dynamic shared memory from its first 1024-byte boundary (swizzle atoms need it). */
+__device__ inline unsigned char* smem_aligned_1024(unsigned char* raw) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(raw));
+  return raw + ((1024 - (addr & 1023)) & 1023);
+}
+
 __device__ inline uint64_t wgmma_desc(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const auto enc = [](uint32_t x) { return uint64_t((x & 0x3FFFF) >> 4); };

@@ -3,7 +3,8 @@
 // here (in a CONVMAE_GEMM_SWEEP build each tiling is its own kernel; elsewhere all run tiling 0).
 import { describe, expect, it } from 'vitest';
 
-import { checksumsAgree, formatSweep, sweep, sweepCases, TILINGS } from '../../bench/gemm_sweep';
+import { checksumsAgree, formatSweep, sweep, sweepCases } from '../../bench/gemm_sweep';
+import { TILINGS } from '../../bench/gemm_tilings';
 import { backends } from '../../lib/backends';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 

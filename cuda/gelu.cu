@@ -1,8 +1,8 @@
 // gelu on CUDA (full contract in native/ops/gelu.h): the exact erf GELU and its backward,
 //   forward:  y[i]  = 0.5 · x[i] · (1 + erf(x[i] / √2))                                   (=)
 //   backward: dx[i] = dy[i] · (Φ(x[i]) + x[i] · φ(x[i]))                                    (=)
-// float32 or bfloat16 storage, fp32 arithmetic with erfcf/expf (not the tanh form):
-// Φ(x) = erfc(−x/√2)/2, exact in the negative tail where 1 + erf(x/√2) cancels. Elementwise
+// float32 or bfloat16 storage, fp32 arithmetic (cuda/gelu_math.cuh: within 1e-6 relative, not the
+// tanh form, exact in the negative tail where 1 + erf(x/√2) cancels). Elementwise
 // grid-stride loops, 8 elements per thread and step with 16-byte accesses when n is a multiple
 // of 8 (else one); each element is read before it is written, so y may alias x and dx may alias
 // dy or x.

@@ -78,6 +78,11 @@ inline float __uint_as_float(unsigned v) {
   std::memcpy(&f, &v, sizeof f);
   return f;
 }
+inline unsigned __float_as_uint(float f) {
+  unsigned v;
+  std::memcpy(&v, &f, sizeof v);
+  return v;
+}
 
 // CUDA's integer min/max accept mixed operand types.
 template <typename A, typename B>

@@ -13,9 +13,10 @@ import type { DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
-import { erf, refGelu, refGeluDeriv } from '../helpers/gelu_ref';
+import { erf, normalCdf, refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { gradcheck, randn } from '../helpers/gradcheck';
 import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
+import { bf16BitsToFloat } from '../../lib/tensor/dtype';
 
 const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
 
@@ -150,6 +151,34 @@ describe.skipIf(!cudaUsable)(`gelu (cuda) ${cudaSkipReason}`, () => {
     const X = rand32(n, seed, 3), DY = rand32(n, seed + 1);
     expectParity(`gelu (seed ${seed})`, forward, [X], ['y']);
     expectParity(`geluBackward (seed ${seed})`, backwardRun, [DY, X], ['dx']);
+  });
+
+  // cuda/gelu_math.cuh's contract: relative error below 1e-6 (the derivative: relative to
+  // Φ(x) + |x·φ(x)|), the negative tail included; below ~1e-38 the results may flush to zero.
+  // Every bfloat16 value with |x| <= 25 (the gemm epilogues' inputs) and random floats, against
+  // Φ from a tail-accurate float64 erfc.
+  it('is within 1e-6 of the exact gelu and derivative on every bfloat16 value and on random floats', () => {
+    const seed = freshSeed();
+    const xs: number[] = [];
+    for (let bits = 0; bits < 0x10000; bits++) {
+      const v = bf16BitsToFloat(bits);
+      if (Math.abs(v) <= 25) xs.push(v);
+    }
+    const uniform = rand32(100000, seed, 1).map((v) => Math.fround(Math.tanh(v) * 16));  // spread over [-16, 16]
+    const small = rand32(20000, seed + 1, 1).map((v) => Math.fround(Math.sign(v) * 2 ** (-30 * Math.abs(v))));
+    const X = Float64Array.from([...xs, ...uniform, ...small]);
+    const [y] = forward('cuda', 'float32', [X]);
+    const [d] = backwardRun('cuda', 'float32', [new Float64Array(X.length).fill(1), X]);
+    let worstY = 0, worstD = 0, atY = 0, atD = 0;
+    for (let i = 0; i < X.length; i++) {
+      const x = X[i], cdf = normalCdf(x), pdf = Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+      const ey = Math.max(0, Math.abs(y[i] - x * cdf) - 1e-37) / Math.abs(x * cdf || 1);
+      const ed = Math.max(0, Math.abs(d[i] - (cdf + x * pdf)) - 1e-37) / (cdf + Math.abs(x * pdf));
+      if (!(ey <= worstY)) [worstY, atY] = [ey, x];
+      if (!(ed <= worstD)) [worstD, atD] = [ed, x];
+    }
+    expect(worstY, `gelu: worst relative error at x = ${atY} (seed ${seed})`).toBeLessThan(1e-6);
+    expect(worstD, `gelu': worst relative error at x = ${atD} (seed ${seed})`).toBeLessThan(1e-6);
   });
 
   it('gives the erf values in the tails and at known points', () => {

@@ -42,7 +42,8 @@ export type OpCase =
 
 /**
  * The cases at batch b: the model's GEMMs (MxKxN), whole MLPs with their residual (fc1, GELU,
- * fc2, + x), norms, GELU, both attentions, both depthwise convs, loss, AdamW.
+ * fc2, + x), norms, GELU, pretraining's two attentions and two depthwise convs, finetuning's stage-3
+ * attention and stage-1 conv over every block, loss, AdamW.
  */
 export function opCases(b: number): OpCase[] {
   const r1 = b * 49 * 16, r2 = b * 49 * 4, r3 = b * 49, r4 = b * 196;
@@ -66,6 +67,10 @@ export function opCases(b: number): OpCase[] {
     { name: `attention L196 h16 d32`, kind: 'attention', n: b, l: 196, h: 16, d: 32 },
     { name: `dwconv5x5 C256 56x56`, kind: 'dwconv', n: b, c: 256, g: 14, kept: 49, t: 4 },
     { name: `dwconv5x5 C384 28x28`, kind: 'dwconv', n: b, c: 384, g: 14, kept: 49, t: 2 },
+    // Finetuning's shapes where pretraining has none like them: stage-3 attention over all 196
+    // tokens, and the stage-1 conv over every block (finetuning runs stages 1-2 dense).
+    { name: `attention L196 h12 d64 (finetune)`, kind: 'attention', n: b, l: 196, h: 12, d: 64 },
+    { name: `dwconv5x5 C256 56x56 all blocks (finetune)`, kind: 'dwconv', n: b, c: 256, g: 14, kept: 196, t: 4 },
     { name: `norm-pix loss ${b}x196x768`, kind: 'loss', n: b, tokens: 196, dim: 768 },
     { name: `adamw ${shapes.length} tensors`, kind: 'adamw', shapes },
     // Last, so that the card's clocks after this long product do not colour the cases above.

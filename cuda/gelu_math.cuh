@@ -41,7 +41,7 @@ __device__ inline float exp2_small(float v) {
 #endif
 }
 
-/** 1/v for v in [1, 6]: one rcp.approx on the card (the caller refines it). */
+/** 1/v for v in [1, 6]: one rcp.approx on the card (within an ulp; the error budget above counts it). */
 __device__ inline float reciprocal_approx(float v) {
 #ifdef CONVMAE_CUDA_EMULATION
   return 1.f / v;

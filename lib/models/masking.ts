@@ -46,10 +46,10 @@ export function maskingFromShuffle(idsShuffle: Int32Array, n: number, tokens: nu
 export function maskingFromNoise(noise: ArrayLike<number>, n: number, tokens: number, ratio: number): Masking {
   if (noise.length !== n * tokens) throw new RangeError(`masking: noise has ${noise.length} values, expected ${n} x ${tokens}`);
   const ids = new Int32Array(n * tokens);
-  const byKeys = tokens <= KEY_INDEX_RANGE && allFloat32(noise);
+  const keys = tokens <= KEY_INDEX_RANGE && allFloat32(noise) ? new Float64Array(tokens) : null;
   for (let b = 0; b < n; b++) {
     const order = ids.subarray(b * tokens, (b + 1) * tokens);
-    if (byKeys) argsortFloat32(noise, b * tokens, order);
+    if (keys) argsortFloat32(noise, b * tokens, order, keys);
     else argsortCompare(noise, b * tokens, order);
   }
   return maskingFromShuffle(ids, n, tokens, ratio);
@@ -70,11 +70,10 @@ function allFloat32(noise: ArrayLike<number>): boolean {
  * order = the stable argsort of noise[offset, offset + order.length), each value a float32: the
  * value's bits mapped to an unsigned integer of the same order (-0 as +0), times 2^21, plus the
  * index, is an exact float64 key, and a typed array sorts those natively (no comparator calls).
- * A NaN anywhere falls back to the comparator, which orders it as a tie.
+ * A NaN anywhere falls back to the comparator, which orders it as a tie. keys: scratch of order.length.
  */
-function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array): void {
+function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array, keys: Float64Array): void {
   const t = order.length;
-  const keys = new Float64Array(t);
   for (let i = 0; i < t; i++) {
     const v = noise[offset + i];
     if (v !== v) return argsortCompare(noise, offset, order);

@@ -9,14 +9,13 @@ import { gelu, geluGrad } from '../../lib/ops/gelu';
 import { tidy } from '../../lib/tensor/scope';
 import { backward, requireGrad } from '../../lib/autograd/tape';
 import { empty, tensor, Tensor } from '../../lib/tensor/tensor';
-import type { DType } from '../../lib/tensor/dtype';
+import { bf16BitsToFloat, type DType } from '../../lib/tensor/dtype';
 import type { Device } from '../../lib/tensor/device';
 import { expectClose, relL2 } from '../helpers/close';
 import { cudaSkipReason, cudaUsable } from '../helpers/devices';
 import { erf, normalCdf, refGelu, refGeluDeriv } from '../helpers/gelu_ref';
 import { gradcheck, randn } from '../helpers/gradcheck';
 import { type Run, freshSeed, rand32, put, hostF, expectParity } from '../helpers/cuda_compare';
-import { bf16BitsToFloat } from '../../lib/tensor/dtype';
 
 const stored = (a: Float64Array, dtype: DType): Float64Array => (dtype === 'float32' ? a.map(Math.fround) : a);
 

@@ -23,20 +23,33 @@ export function keptCount(tokens: number, ratio: number): number {
 }
 
 export function maskingFromShuffle(idsShuffle: Int32Array, n: number, tokens: number, ratio: number): Masking {
+  if (!(idsShuffle instanceof Int32Array)) throw new TypeError('masking: expected an Int32Array for ids_shuffle');
   if (idsShuffle.length !== n * tokens) throw new RangeError(`masking: ids_shuffle has ${idsShuffle.length} entries, expected ${n * tokens}`);
-  const kept = keptCount(tokens, ratio);
-  const idsRestore = new Int32Array(n * tokens).fill(-1);
-  const idsKeep = new Int32Array(n * kept);
-  const mask = new Float32Array(n * tokens);
+  const seen = new Uint8Array(tokens);
   for (let b = 0; b < n; b++) {
+    seen.fill(0);
     for (let r = 0; r < tokens; r++) {
       const l = idsShuffle[b * tokens + r];
-      if (!Number.isInteger(l) || l < 0 || l >= tokens || idsRestore[b * tokens + l] !== -1) {
-        throw new RangeError(`masking: ids_shuffle of sample ${b} is not a permutation of 0..${tokens - 1}`);
-      }
-      idsRestore[b * tokens + l] = r;
-      if (r < kept) idsKeep[b * kept + r] = l;
-      mask[b * tokens + l] = r < kept ? 0 : 1;
+      if (l < 0 || l >= tokens || seen[l]) throw new RangeError(`masking: ids_shuffle of sample ${b} is not a permutation of 0..${tokens - 1}`);
+      seen[l] = 1;
+    }
+  }
+  return fromPermutations(idsShuffle, n, tokens, ratio);
+}
+
+/** The masking of per-sample permutations already known to be valid. */
+function fromPermutations(idsShuffle: Int32Array, n: number, tokens: number, ratio: number): Masking {
+  const kept = keptCount(tokens, ratio);
+  const idsRestore = new Int32Array(n * tokens);
+  const idsKeep = new Int32Array(n * kept);
+  const mask = new Float32Array(n * tokens).fill(1);
+  for (let b = 0; b < n; b++) {
+    const row = b * tokens;
+    for (let r = 0; r < tokens; r++) idsRestore[row + idsShuffle[row + r]] = r;
+    for (let r = 0; r < kept; r++) {
+      const l = idsShuffle[row + r];
+      idsKeep[b * kept + r] = l;
+      mask[row + l] = 0;
     }
   }
   return { n, tokens, kept, idsShuffle, idsRestore, idsKeep, mask };
@@ -52,11 +65,12 @@ export function maskingFromNoise(noise: ArrayLike<number>, n: number, tokens: nu
     if (keys) argsortFloat32(noise, b * tokens, order, keys);
     else argsortCompare(noise, b * tokens, order);
   }
-  return maskingFromShuffle(ids, n, tokens, ratio);
+  return fromPermutations(ids, n, tokens, ratio);
 }
 
 /** Token indices packed below a float32's order-preserving 32 bits in an exact float64 key. */
 const KEY_INDEX_RANGE = 2 ** 21;
+const INV_KEY_INDEX_RANGE = 2 ** -21;
 const F32 = new Float32Array(1);
 const F32_BITS = new Uint32Array(F32.buffer);
 
@@ -83,7 +97,9 @@ function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Ar
     keys[i] = ordered * KEY_INDEX_RANGE + i;
   }
   keys.sort();
-  for (let i = 0; i < t; i++) order[i] = keys[i] % KEY_INDEX_RANGE;
+  // The index is the key's low part: key - floor(key / 2^21)·2^21, exact, and far cheaper than `%`
+  // on a double (a call to fmod).
+  for (let i = 0; i < t; i++) order[i] = keys[i] - Math.floor(keys[i] * INV_KEY_INDEX_RANGE) * KEY_INDEX_RANGE;
 }
 
 function argsortCompare(noise: ArrayLike<number>, offset: number, order: Int32Array): void {
@@ -111,5 +127,5 @@ export function randomMasking(n: number, tokens: number, ratio: number, rng: Rng
 export function fullMasking(n: number, tokens: number): Masking {
   const ids = new Int32Array(n * tokens);
   for (let b = 0; b < n; b++) for (let l = 0; l < tokens; l++) ids[b * tokens + l] = l;
-  return maskingFromShuffle(ids, n, tokens, 0);
+  return fromPermutations(ids, n, tokens, 0);
 }

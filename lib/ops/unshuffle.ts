@@ -29,10 +29,11 @@ export function unshuffleTokens(x: Tensor, maskToken: Tensor, pos: Tensor, src: 
   const n = src.length / t;
   // Each row of x at exactly one position: inv[row] = its position; the rest take the mask token.
   const inv = new Int32Array(r).fill(-1);
-  const masked: number[] = [];
+  const maskedAt = new Int32Array(src.length);
+  let maskedCount = 0;
   for (let o = 0; o < src.length; o++) {
     const s = src[o];
-    if (s === -1) masked.push(o);
+    if (s === -1) maskedAt[maskedCount++] = o;
     else if (s < 0 || s >= r) throw new RangeError(`${op}: \`src\`[${o}] = ${s} is outside [-1, ${r})`);
     else if (inv[s] !== -1) throw new RangeError(`${op}: row ${s} of \`x\` is placed twice (\`src\`[${inv[s]}] and [${o}])`);
     else inv[s] = o;
@@ -46,7 +47,8 @@ export function unshuffleTokens(x: Tensor, maskToken: Tensor, pos: Tensor, src: 
   // makes no upload of its own.
   const srcT = tensor(src, [src.length], { dtype: 'int32', device });
   const invT = recording ? tensor(inv, [r], { dtype: 'int32', device }) : null;
-  const maskedT = recording && masked.length ? tensor(Int32Array.from(masked), [masked.length], { dtype: 'int32', device }) : null;
+  const masked = maskedAt.subarray(0, maskedCount);
+  const maskedT = recording && masked.length ? tensor(masked, [masked.length], { dtype: 'int32', device }) : null;
   const out = Tensor.allocate([n, t, c], x.dtype, device);
   try {
     native.unshuffleTokens(out.handle(op), x.handle(op), maskToken.handle(op), pos.handle(op), srcT.handle(op), n, t, r, c);

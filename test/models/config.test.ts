@@ -5,7 +5,7 @@ import { ConvMAE } from '../../lib/models/convmae';
 import { ConvViT } from '../../lib/models/convvit';
 import { sincosPosEmbed } from '../../lib/models/pos_embed';
 import { Rng } from '../../lib/data/rng';
-import { maskingFromNoise, keptCount } from '../../lib/models/masking';
+import { maskingFromNoise, maskingFromShuffle, keptCount } from '../../lib/models/masking';
 
 describe('model configurations', () => {
   it('presets reproduce the parameter counts of SPEC.md §1.1', () => {
@@ -85,5 +85,17 @@ describe('model configurations', () => {
         else expect(ids, `sample ${b}`).toEqual(stable(vals, b));
       }
     }
+  });
+
+  it('masking from given permutations: keep, restore and mask agree with them; anything but a permutation is refused', () => {
+    const m = maskingFromShuffle(Int32Array.from([2, 0, 3, 1, 1, 2, 0, 3]), 2, 4, 0.5);
+    expect(Array.from(m.idsKeep)).toEqual([2, 0, 1, 2]);
+    expect(Array.from(m.idsRestore)).toEqual([1, 3, 0, 2, 2, 0, 1, 3]);
+    expect(Array.from(m.mask)).toEqual([0, 1, 0, 1, 1, 0, 0, 1]);
+    expect(() => maskingFromShuffle(Int32Array.from([0, 1, 2, 3, 0, 1, 1, 3]), 2, 4, 0.5)).toThrow(/sample 1 is not a permutation of 0..3/);
+    expect(() => maskingFromShuffle(Int32Array.from([0, 1, 2, 4]), 1, 4, 0.5)).toThrow(/sample 0 is not a permutation/);
+    expect(() => maskingFromShuffle(Int32Array.from([0, -1, 2, 3]), 1, 4, 0.5)).toThrow(/sample 0 is not a permutation/);
+    expect(() => maskingFromShuffle(Int32Array.from([0, 1, 2]), 1, 4, 0.5)).toThrow(/3 entries, expected 4/);
+    expect(() => maskingFromShuffle([0, 1, 2, 3] as unknown as Int32Array, 1, 4, 0.5)).toThrow(/expected an Int32Array/);
   });
 });

@@ -59,18 +59,18 @@ function fromPermutations(idsShuffle: Int32Array, n: number, tokens: number, rat
 export function maskingFromNoise(noise: ArrayLike<number>, n: number, tokens: number, ratio: number): Masking {
   if (noise.length !== n * tokens) throw new RangeError(`masking: noise has ${noise.length} values, expected ${n} x ${tokens}`);
   const ids = new Int32Array(n * tokens);
-  const keys = tokens <= KEY_INDEX_RANGE && allFloat32(noise) ? new Float64Array(tokens) : null;
+  const scratch = tokens <= MAX_PACKED_TOKENS && allFloat32(noise) ? { keys: new Uint32Array(tokens), ordered: new Uint32Array(tokens) } : null;
   for (let b = 0; b < n; b++) {
     const order = ids.subarray(b * tokens, (b + 1) * tokens);
-    if (keys) argsortFloat32(noise, b * tokens, order, keys);
+    if (scratch) argsortFloat32(noise, b * tokens, order, scratch.keys, scratch.ordered);
     else argsortCompare(noise, b * tokens, order);
   }
   return fromPermutations(ids, n, tokens, ratio);
 }
 
-/** Token indices packed below a float32's order-preserving 32 bits in an exact float64 key. */
-const KEY_INDEX_RANGE = 2 ** 21;
-const INV_KEY_INDEX_RANGE = 2 ** -21;
+/** Samples of up to 2^16 tokens have their index packed into the low bits of a 32-bit key. */
+const MAX_PACKED_TOKENS = 2 ** 16;
+const LONG_RUN = 64;
 const F32 = new Float32Array(1);
 const F32_BITS = new Uint32Array(F32.buffer);
 
@@ -81,25 +81,41 @@ function allFloat32(noise: ArrayLike<number>): boolean {
 }
 
 /**
- * order = the stable argsort of noise[offset, offset + order.length), each value a float32: the
- * value's bits mapped to an unsigned integer of the same order (-0 as +0), times 2^21, plus the
- * index, is an exact float64 key, and a typed array sorts those natively (no comparator calls).
- * A NaN anywhere falls back to the comparator, which orders it as a tie. keys: scratch of order.length.
+ * order = the stable argsort of noise[offset, offset + order.length), each value a float32. The
+ * value's bits map to an unsigned integer of the same order (-0 as +0); a key is its high bits
+ * with the index below them, and a Uint32Array sorts those natively (no comparator calls). Keys
+ * equal in their value bits are then put in (whole value, index) order by an insertion sort:
+ * uniform noise leaves few such runs, and short ones (a run longer than LONG_RUN takes the
+ * comparator, which keeps adversarial noise from costing the square of the run). A NaN anywhere falls back to the comparator,
+ * which orders it as a tie. keys, ordered: scratch of order.length.
  */
-function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array, keys: Float64Array): void {
+function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array, keys: Uint32Array, ordered: Uint32Array): void {
   const t = order.length;
+  const indexBits = Math.max(1, Math.ceil(Math.log2(t)));
+  const indexMask = (1 << indexBits) - 1;
   for (let i = 0; i < t; i++) {
     const v = noise[offset + i];
     if (v !== v) return argsortCompare(noise, offset, order);
     F32[0] = v === 0 ? 0 : v;
     const bits = F32_BITS[0];
-    const ordered = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
-    keys[i] = ordered * KEY_INDEX_RANGE + i;
+    const o = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    ordered[i] = o;
+    keys[i] = ((o >>> indexBits) << indexBits | i) >>> 0;
   }
   keys.sort();
-  // The index is the key's low part: key - floor(key / 2^21)·2^21, exact, and far cheaper than `%`
-  // on a double (a call to fmod).
-  for (let i = 0; i < t; i++) order[i] = keys[i] - Math.floor(keys[i] * INV_KEY_INDEX_RANGE) * KEY_INDEX_RANGE;
+  for (let r = 0; r < t; r++) order[r] = keys[r] & indexMask;
+  for (let start = 0; start < t; ) {
+    let end = start + 1;
+    while (end < t && keys[end] >>> indexBits === keys[start] >>> indexBits) end++;
+    if (end - start > LONG_RUN) order.subarray(start, end).sort((x, y) => ordered[x] - ordered[y] || x - y);
+    else for (let r = start + 1; r < end; r++) {
+      const id = order[r], o = ordered[id];
+      let q = r;
+      for (; q > start && ordered[order[q - 1]] > o; q--) order[q] = order[q - 1];
+      order[q] = id;
+    }
+    start = end;
+  }
 }
 
 function argsortCompare(noise: ArrayLike<number>, offset: number, order: Int32Array): void {

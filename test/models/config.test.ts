@@ -67,7 +67,7 @@ describe('model configurations', () => {
 
   it('masking argsorts float32 noise (by packed keys) as a stable comparator sort does, ties, signs and NaN included', () => {
     const rng = new Rng(7);
-    const tokens = 196, n = 6;
+    const tokens = 196, n = 8;
     const stable = (vals: ArrayLike<number>, b: number) => Array.from({ length: tokens }, (_, i) => i)
       .sort((x, y) => { const a = vals[b * tokens + x], c = vals[b * tokens + y]; return a < c ? -1 : a > c ? 1 : x - y; });
     const noise = new Float32Array(n * tokens);
@@ -75,14 +75,30 @@ describe('model configurations', () => {
     for (let i = 0; i < tokens; i++) noise[tokens + i] = noise[tokens + (i % 5)]; // sample 1: five values, many ties
     for (let i = 0; i < tokens; i++) noise[2 * tokens + i] = (i % 3 === 0 ? -1 : 1) * noise[2 * tokens + i] * 1e-30; // signs, subnormals
     noise[3 * tokens] = -0; noise[3 * tokens + 1] = 0; noise[3 * tokens + 2] = -0; noise[3 * tokens + 3] = -Infinity; noise[3 * tokens + 4] = Infinity;
+    for (let i = 0; i < tokens; i++) noise[6 * tokens + i] = 1 + ((tokens - i) % 97) * 2 ** -23; // one run of equal high bits, longer than 64
+    for (let i = 0; i < 40; i++) noise[7 * tokens + 3 * i] = 0.75 + (40 - i) * 2 ** -24; // a short run among random values
     noise[4 * tokens + 10] = NaN; // sample 4 takes the comparator; NaN has no order, so only a permutation is expected
-    const doubles = Array.from(noise, (v, i) => (i >= 5 * tokens ? v + 1e-12 * i : v)); // sample 5 not float32: all take the comparator
+    const doubles = Array.from(noise, (v, i) => (i >= 5 * tokens && i < 6 * tokens ? v + 1e-12 * i : v)); // sample 5 not float32: all take the comparator
     for (const vals of [noise, doubles] as ArrayLike<number>[]) {
       const m = maskingFromNoise(vals, n, tokens, 0.75);
       for (let b = 0; b < n; b++) {
         const ids = Array.from(m.idsShuffle.slice(b * tokens, (b + 1) * tokens));
         if (b === 4) expect(ids.sort((x, y) => x - y)).toEqual(Array.from({ length: tokens }, (_, i) => i));
         else expect(ids, `sample ${b}`).toEqual(stable(vals, b));
+      }
+    }
+  });
+
+  it('masking argsorts samples of any token count, at the index bits\' edges too', () => {
+    const rng = new Rng(11);
+    for (const tokens of [1, 2, 3, 255, 256, 257, 1568]) {
+      const noise = new Float32Array(3 * tokens);
+      for (let i = 0; i < noise.length; i++) noise[i] = i % 7 === 0 ? noise[Math.floor(i / 2)] : rng.uniform(); // some ties
+      const m = maskingFromNoise(noise, 3, tokens, 0.5);
+      for (let b = 0; b < 3; b++) {
+        const want = Array.from({ length: tokens }, (_, i) => i)
+          .sort((x, y) => noise[b * tokens + x] - noise[b * tokens + y] || x - y);
+        expect(Array.from(m.idsShuffle.slice(b * tokens, (b + 1) * tokens)), `${tokens} tokens, sample ${b}`).toEqual(want);
       }
     }
   });

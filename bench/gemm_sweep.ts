@@ -10,15 +10,15 @@
 // table of TFLOP/s per form (rows: cases, columns: family:tiling), the best of each row, and the
 // forward's best as a share of issue #5's cuBLAS figures (meaningful on an H100 only).
 //   node dist/bench/gemm_sweep.js [--batch N] [--reps N] [--only REGEX] [--families wgmma,tma,mma,wmma]
-import { backends, kernels, setKernel, type KernelChoices } from '../lib/backends';
+import { backends, kernels, setKernel } from '../lib/backends';
 import { native } from '../lib/binding';
 import * as ops from '../lib/ops';
 import { tidy } from '../lib/tensor/scope';
 import { Tensor } from '../lib/tensor/tensor';
-import { TILINGS } from './gemm_tilings';
+import { type GemmFamily, TILINGS } from './gemm_tilings';
 import { CUBLAS_H100, opCases, rand, timeIt } from './op_timings';
 
-type Family = KernelChoices['gemm'];
+type Family = GemmFamily;
 
 export type Form = 'fwd' | 'dX' | 'dW';
 export interface SweepCase {

@@ -25,8 +25,9 @@
 #      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4 and
 #      tma:5); every later section leaves out the families it fails (all of them where it hangs);
 #      the fast set's gemm is the fastest on the model's GEMMs of those of wgmma, tma, tma:4 and
-#      tma:5 that pass, mma where none of them does (bench/gemm_pick.ts, about a minute; tma:N runs
-#      as gemm=tma with CONVMAE_TMA_TILE=N exported);
+#      tma:5 that pass and of auto over them (CONVMAE_GEMM_AUTO exported: per kind of GEMM the
+#      fastest of them, timed on its first call), mma where none of them does (bench/gemm_pick.ts,
+#      about a minute; tma:N runs as gemm=tma with CONVMAE_TMA_TILE=N exported);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
 #      test/bench and test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
@@ -195,11 +196,18 @@ else
   #    on the model's MLPs and qkv GEMM (bench/gemm_pick.ts, about a minute), else the first;
   #    section 4 times the other families' GEMMs too
   hopper_passing=$( { [[ ",$fast," == *,gemm=wgmma,* ]] && echo wgmma; ((gemm_tma_ok)) && echo tma; } | paste -sd' ')
-  gemm_candidates=$( { tr ' ' '\n' <<< "$hopper_passing $tma_tilings"; [[ -z $hopper_passing ]] && ((gemm_mma_ok)) && echo mma; } |
-    grep . | paste -sd,)
+  #    and the gemm family auto over those same kernels (cuda/gemm_auto.cu: per kind of GEMM the
+  #    fastest of them, timed on its first call), where there are two or more
+  hopper_kernels=$(tr ' ' '\n' <<< "$hopper_passing $tma_tilings" | grep . | paste -sd,)
+  if [[ $hopper_kernels == *,* ]]; then
+    export CONVMAE_GEMM_AUTO=$hopper_kernels
+    summary+=("gemm auto's candidates: CONVMAE_GEMM_AUTO=$CONVMAE_GEMM_AUTO (also set it for a second call)")
+  fi
+  gemm_candidates=$( { tr ',' '\n' <<< "$hopper_kernels"; [[ -n ${CONVMAE_GEMM_AUTO:-} ]] && echo auto
+    [[ -z $hopper_passing ]] && ((gemm_mma_ok)) && echo mma; } | grep . | paste -sd,)
   gemm_picked=${gemm_candidates%%,*}
   if [[ $gemm_candidates == *,* ]]; then
-    if run "gemm family pick" 110 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
+    if run "gemm family pick" 140 "$out/gemm_pick.txt" node dist/bench/gemm_pick.js "$gemm_candidates"; then
       gemm_picked=$(sed -n 's/^gemm_pick: //p' "$out/gemm_pick.txt" | tail -1)
       note "gemm family pick: $gemm_picked ($(grep -E '^  gemm' "$out/gemm_pick.txt" | tr -s ' ' | paste -sd';'))"
     else
@@ -364,7 +372,8 @@ ncu_runs() {
   [[ "${GPU_CHECK_NCU:-0}" == 1 ]] && command -v ncu >/dev/null || return 0
   # the first GEMM kernel of each case: the 8192³ product and the stage-1 fc1 (K = 256, GELU);
   # the memory sections show whether L2 throughput bounds the tile (bench/RESULTS.md, session 11)
-  ncu_families=$( { echo "${gemm_picked:-wgmma}"; ((gemm_tma_ok)) && echo tma; } | sort -u)
+  # (auto's first kernel would be its first candidate's warm-up run: profile wgmma for it)
+  ncu_families=$( { g=${gemm_picked:-wgmma}; echo "${g/#auto/wgmma}"; ((gemm_tma_ok)) && echo tma; } | sort -u)
   for g in $ncu_families; do
     for c in 'gemm square' 'gemm s1 fc1'; do
       f="ncu_${g}_${c// /_}"

@@ -18,7 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { backward, clearTape, requireGrad } from '../lib/autograd/tape';
-import { backends, kernels, setKernel } from '../lib/backends';
+import { backends, gemmAutoChoices, kernels, setKernel } from '../lib/backends';
 import { native } from '../lib/binding';
 import { preset } from '../lib/models/config';
 import { ConvMAE } from '../lib/models/convmae';
@@ -217,6 +217,18 @@ function timeStepB(kind: StepKind, precision: Precision, batch: number): void {
   }
 }
 
+/** Where a step ran on the gemm family auto: each kind of GEMM it timed, its candidates' best ms and its pick. */
+function printGemmAutoChoices(): void {
+  const choices = gemmAutoChoices();
+  if (!choices.length) return;
+  console.log(`\ngemm auto: ${choices.length} kinds of GEMM timed (best of 3 runs, ms on the device clock; * the pick)`);
+  console.log(`${'problem'.padEnd(44)} ${choices[0].candidates.map((c) => c.padStart(10)).join(' ')}`);
+  for (const c of choices) {
+    const cells = c.candidates.map((name, i) => `${c.ms[i] === null ? 'failed' : c.ms[i]!.toFixed(4)}${name === c.pick ? '*' : ' '}`.padStart(10));
+    console.log(`${c.problem.padEnd(44)} ${cells.join(' ')}`);
+  }
+}
+
 function main(): void {
   const b = backends();
   if (dev === 'cuda' && !b.cuda.usable) {
@@ -249,6 +261,7 @@ function main(): void {
       for (const op of Object.keys(chosen) as (keyof typeof chosen)[]) setKernel(op, chosen[op] as never);
     }
   }
+  printGemmAutoChoices();
   console.log(`\n${'check'.padEnd(44)} ${'result'.padEnd(60)} status`);
   for (const [a, r, st] of rows) console.log(`${a.padEnd(44)} ${r.padEnd(60)} ${st}`);
   console.log(failed ? `\n${failed} check(s) FAILED` : '\nall checks passed');

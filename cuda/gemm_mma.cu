@@ -69,6 +69,6 @@ struct MmaWarpTile {
 
 }  // namespace
 
-void cuda_gemm_mma(const GemmParams& p) { launch_tiling<MmaWarpTile, Cfg2, Cfg0>(p); }
+void cuda_gemm_mma(const GemmParams& p, int tiling) { launch_tiling<MmaWarpTile, Cfg2, Cfg0>(p, tiling); }
 
 }  // namespace convmae

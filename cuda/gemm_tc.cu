@@ -57,6 +57,14 @@ bool gemm_tensor_core_eligible(const GemmParams& p) {
          p.k > 0 && (p.m + 127) / 128 <= 65535;
 }
 
-void cuda_gemm_wmma(const GemmParams& p) { launch_tiling<WmmaWarpTile, Cfg0, Cfg2>(p); }
+void cuda_gemm_wmma(const GemmParams& p, int tiling) { launch_tiling<WmmaWarpTile, Cfg0, Cfg2>(p, tiling); }
+
+bool cuda_gemm_tc_has_tiling(int tiling) {
+#ifdef CONVMAE_GEMM_SWEEP
+  return tiling >= 0 && tiling <= 3;
+#else
+  return tiling == 0;
+#endif
+}
 
 }  // namespace convmae

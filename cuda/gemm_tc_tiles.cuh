@@ -177,18 +177,20 @@ void launch_any(const GemmParams& p) {
   with_transposes(p, [&](auto ta, auto tb) { launch_tc<G, WT, decltype(ta)::value, decltype(tb)::value>(p); });
 }
 
-// Runs p with main loop WT on tiling Default, or in a sweep build (CONVMAE_GEMM_SWEEP=1) on the
-// one CONVMAE_GEMM_TILE names: 1 Cfg1, 2 Other (the other family's default), 3 Cfg3.
+// Runs p with main loop WT on tiling Default, or in a sweep build (CONVMAE_GEMM_SWEEP=1) on
+// `tiling` (-1: the one CONVMAE_GEMM_TILE names): 1 Cfg1, 2 Other (the other family's default), 3 Cfg3.
 template <template <int, int, bool, bool, int, int> class WT, typename Default, typename Other>
-void launch_tiling(const GemmParams& p) {
+void launch_tiling(const GemmParams& p, int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read per call: bench/gemm_sweep.ts switches it
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_GEMM_TILE", 3);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<Cfg1, WT>(p);
     case 2: return launch_any<Other, WT>(p);
     case 3: return launch_any<Cfg3, WT>(p);
     default: break;
   }
+#else
+  (void)tiling;
 #endif
   launch_any<Default, WT>(p);
 }

@@ -165,6 +165,7 @@ bool maps_possible(const GemmParams& p) {
 template <typename G, typename S, bool TA, bool TB>
 void launch(const GemmParams& p) {
   static_assert(G::BM == S::BM && G::BN == S::BN && !S::PERSISTENT, "run_tiles plans one tile size for both kernels");
+  static_assert(G::TILES_PER_SM == S::TILES_PER_SM, "and the split rows' waves with G's tiles in flight per SM");
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
@@ -197,19 +198,29 @@ void launch_any(const GemmParams& p) {
 }
 }  // namespace
 
-void cuda_gemm_tma(const GemmParams& p) {
+bool cuda_gemm_tma_has_tiling(int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_TMA_TILE", 5);  // read per call: bench/gemm_sweep.ts switches it
+  return tiling >= 0 && tiling <= 5;
+#else
+  return tiling == 0 || tiling == 4 || tiling == 5;
+#endif
+}
+
+void cuda_gemm_tma(const GemmParams& p, int tiling) {
+#ifdef CONVMAE_GEMM_SWEEP
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 5);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
     case 3: return launch_any<TmaCfg3>(p);
-    case 4: return launch_any<TmaPersistentCfg<128, 4, true>, TmaCfg0>(p);
-    case 5: return launch_any<TmaPersistentCfg<256, 3, false>, TmaCfg1>(p);
     default: break;
   }
 #endif
-  launch_any<TmaCfg0>(p);
+  switch (tiling) {  // the persistent tilings are in every build: the gemm family `auto` may pick them
+    case 4: return launch_any<TmaPersistentCfg<128, 4, true>, TmaCfg0>(p);
+    case 5: return launch_any<TmaPersistentCfg<256, 3, false>, TmaCfg1>(p);
+    default: return launch_any<TmaCfg0>(p);
+  }
 }
 
 }  // namespace convmae

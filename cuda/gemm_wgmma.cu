@@ -192,9 +192,17 @@ bool wgmma_available() {
 }
 }  // namespace cuda
 
-void cuda_gemm_wgmma(const GemmParams& p) {
+bool cuda_gemm_wgmma_has_tiling(int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  const int tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 4);  // read per call: bench/gemm_sweep.ts switches it
+  return tiling >= 0 && tiling <= 4;
+#else
+  return tiling == 0;
+#endif
+}
+
+void cuda_gemm_wgmma(const GemmParams& p, int tiling) {
+#ifdef CONVMAE_GEMM_SWEEP
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_WGMMA_TILE", 4);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<WgCfg1>(p);
     case 2: return launch_any<WgCfg2>(p);

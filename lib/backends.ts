@@ -35,9 +35,11 @@ export interface KernelChoices {
   /**
    * wgmma: Hopper tensor-core GEMM (other cards run mma); tma: the same tensor-core products fed
    * by TMA copies from a producer warp (Hopper; other cards run mma); mma: the sm_80+ tensor-core
-   * GEMM with ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API.
+   * GEMM with ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API; auto:
+   * for each kind of problem (shape, transposes, epilogue) the fastest of several of those on this
+   * card, timed on its first call (gemmAutoChoices says what it measured and picked).
    */
-  gemm: 'wgmma' | 'tma' | 'mma' | 'wmma';
+  gemm: 'wgmma' | 'tma' | 'mma' | 'wmma' | 'auto';
   /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
   attention: 'mma' | 'simt';
   /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */
@@ -61,6 +63,32 @@ export function kernels(): KernelChoices {
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);
+}
+
+/** A kind of gemm problem the gemm family auto has timed: its candidates' best times and its pick. */
+export interface GemmAutoChoice {
+  /** "MxKxN" with the transposes of A and B (N/T), the batch and the epilogue extras. */
+  problem: string;
+  /** The candidate kernels, family or family:tiling (CONVMAE_GEMM_AUTO, or the card's default list). */
+  candidates: string[];
+  /** Each candidate's best of three timed runs, in ms on the device clock; null where it could not run. */
+  ms: (number | null)[];
+  /** The candidate every later call of this kind runs. */
+  pick: string;
+}
+
+/**
+ * What the gemm family auto (setKernel('gemm', 'auto')) has measured and picked so far, a kind of
+ * problem at a time. Its candidates come from CONVMAE_GEMM_AUTO (e.g. "wgmma,tma:4"; by default
+ * wgmma, tma, tma:4 and tma:5 on a Hopper GPU, else mma and wmma). Like cuDNN's benchmark mode,
+ * the pick rests on timings, so two processes may pick differently and differ in the last bits
+ * where the picked kernels split K differently. With reset, every kind is timed again on its
+ * next call.
+ */
+export function gemmAutoChoices(opts: { reset?: boolean } = {}): GemmAutoChoice[] {
+  const choices = native.gemmAutoChoices();
+  if (opts.reset) native.gemmAutoReset();
+  return choices;
 }
 
 /** cuda when a GPU is usable, else cpu. */

@@ -61,7 +61,11 @@ export interface Native {
   timerEnd(): number;
   /** Returns cached CUDA blocks to the driver. */
   emptyCache(): void;
-  /** Chooses the CUDA kernel family of an op (gemm: wgmma | mma | wmma; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
+  /** The gemm family auto's choices so far (cuda/gemm_auto.cu): candidates' best ms, null where one could not run. */
+  gemmAutoChoices(): { problem: string; candidates: string[]; ms: (number | null)[]; pick: string }[];
+  /** Forgets the gemm family auto's choices: each kind of problem is timed again on its next call. */
+  gemmAutoReset(): void;
+  /** Chooses the CUDA kernel family of an op (gemm: wgmma | tma | mma | wmma | auto; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */
   kernels(): { gemm: string; attention: string; layernorm: string; dwconv: string };

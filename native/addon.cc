@@ -15,6 +15,8 @@ Napi::Value js_backends(const Napi::CallbackInfo&);
 Napi::Value js_synchronize(const Napi::CallbackInfo&);
 Napi::Value js_timer_begin(const Napi::CallbackInfo&);
 Napi::Value js_timer_end(const Napi::CallbackInfo&);
+Napi::Value js_gemm_auto_choices(const Napi::CallbackInfo&);
+Napi::Value js_gemm_auto_reset(const Napi::CallbackInfo&);
 Napi::Value js_empty_cache(const Napi::CallbackInfo&);
 Napi::Value js_set_kernel(const Napi::CallbackInfo&);
 Napi::Value js_kernels(const Napi::CallbackInfo&);
@@ -77,6 +79,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "synchronize", js_synchronize);
   CM_EXPORT(exports, "timerBegin", js_timer_begin);
   CM_EXPORT(exports, "timerEnd", js_timer_end);
+  CM_EXPORT(exports, "gemmAutoChoices", js_gemm_auto_choices);
+  CM_EXPORT(exports, "gemmAutoReset", js_gemm_auto_reset);
   CM_EXPORT(exports, "emptyCache", js_empty_cache);
   CM_EXPORT(exports, "setKernel", js_set_kernel);
   CM_EXPORT(exports, "kernels", js_kernels);

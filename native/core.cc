@@ -179,6 +179,30 @@ Napi::Value js_timer_end(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cuda::timer_end("timerEnd"));
 }
 
+Napi::Value js_gemm_auto_choices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<cuda::GemmAutoChoice> choices = cuda::gemm_auto_choices();
+  Napi::Array out = Napi::Array::New(env, choices.size());
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const cuda::GemmAutoChoice& c = choices[i];
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array names = Napi::Array::New(env, c.candidates.size()), ms = Napi::Array::New(env, c.ms.size());
+    for (size_t j = 0; j < c.candidates.size(); ++j) names.Set(uint32_t(j), c.candidates[j]);
+    for (size_t j = 0; j < c.ms.size(); ++j) ms.Set(uint32_t(j), c.ms[j] < 0 ? env.Null() : Napi::Number::New(env, c.ms[j]));
+    o.Set("problem", c.problem);
+    o.Set("candidates", names);
+    o.Set("ms", ms);
+    o.Set("pick", c.pick);
+    out.Set(uint32_t(i), o);
+  }
+  return out;
+}
+
+Napi::Value js_gemm_auto_reset(const Napi::CallbackInfo& info) {
+  cuda::gemm_auto_reset();
+  return info.Env().Undefined();
+}
+
 Napi::Value js_empty_cache(const Napi::CallbackInfo& info) {
   cuda::empty_cache();
   return info.Env().Undefined();

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace convmae {
 namespace cuda {
@@ -59,6 +60,18 @@ bool wgmma_available();
 // records a stop event, waits for it and returns the milliseconds between the two.
 void timer_begin(double hold_us, const char* op);
 double timer_end(const char* op);
+
+// The gemm family `auto` (cuda/gemm_auto.cu): per kind of problem timed so far, its description,
+// the candidates' names and best times (ms; -1 for one that could not run) and the pick.
+struct GemmAutoChoice {
+  std::string problem;
+  std::vector<std::string> candidates;
+  std::vector<double> ms;
+  std::string pick;
+};
+std::vector<GemmAutoChoice> gemm_auto_choices();
+// Forgets every choice: the next call of each kind times the candidates again.
+void gemm_auto_reset();
 
 }  // namespace cuda
 }  // namespace convmae

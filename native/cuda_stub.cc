@@ -32,6 +32,8 @@ void check_launch(const char* op) { not_built(op); }
 bool wgmma_available() { return false; }
 void timer_begin(double, const char* op) { not_built(op); }
 double timer_end(const char* op) { not_built(op); }
+std::vector<GemmAutoChoice> gemm_auto_choices() { return {}; }
+void gemm_auto_reset() {}
 
 }  // namespace cuda
 }  // namespace convmae

@@ -3,7 +3,8 @@
 // a fault on a card the fast one was not checked on.
 //   gemm:      wgmma (sm_90 tensor cores, Hopper only; other cards run mma) | tma (wgmma fed by
 //              TMA copies from a producer warp, Hopper only; other cards run mma) | mma
-//              (ldmatrix and mma.sync, sm_80+) | wmma (the WMMA API, sm_80+)
+//              (ldmatrix and mma.sync, sm_80+) | wmma (the WMMA API, sm_80+) | auto (per kind of
+//              problem the fastest of several of those, timed on its first call: cuda/gemm_auto.cu)
 //   attention: mma (tensor-core fused kernels) | simt (fp32 shared/global-memory kernels)
 //   layernorm: rows (row in registers, 16-byte accesses) | warp (a warp per row, element loads)
 //   dwconv:    cells (a visible cell's window read once per output tile; KS 3/5, t 2/4, even C;

@@ -30,11 +30,13 @@ describe('kernel choices', () => {
     expect(kernels().gemm).toBe('mma');
     setKernel('gemm', 'tma');
     expect(kernels().gemm).toBe('tma');
+    setKernel('gemm', 'auto');
+    expect(kernels().gemm).toBe('auto');
   });
 
   it('rejects unknown ops and names with the allowed values', () => {
-    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, tma, mma, wmma\)/);
-    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|tma\|mma\|wmma/);
+    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, tma, mma, wmma, auto\)/);
+    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|tma\|mma\|wmma\|auto/);
     expect(() => (setKernel as (a: unknown, b: unknown) => void)(1, 2)).toThrow(TypeError);
     expect(kernels()).toEqual(initial);
   });

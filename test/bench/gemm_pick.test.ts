@@ -1,4 +1,4 @@
-// bench/gemm_pick.ts: the candidates it accepts (a gemm family, or family:tiling of a sweep build)
+// bench/gemm_pick.ts: the candidates it accepts (a gemm family, family:tiling of a sweep build, or auto)
 // and the ones it refuses by name before timing anything.
 import { describe, expect, it } from 'vitest';
 
@@ -9,6 +9,8 @@ describe('gemm_pick candidates', () => {
   it('takes a family as its tiling 0 and refuses unknown families, tilings past the family\'s and malformed names', () => {
     expect(parseCandidate('wgmma')).toEqual({ family: 'wgmma', tiling: 0 });
     expect(parseCandidate('tma:0')).toEqual({ family: 'tma', tiling: 0 });
+    expect(parseCandidate('auto')).toEqual({ family: 'auto', tiling: 0 });
+    expect(() => parseCandidate('auto:1')).toThrow(/but got auto:1/);
     expect(() => parseCandidate('cublas')).toThrow(/expected a gemm family .* but got cublas/);
     expect(() => parseCandidate('tma:6')).toThrow(/but got tma:6/);
     expect(() => parseCandidate('tma:x')).toThrow(/but got tma:x/);

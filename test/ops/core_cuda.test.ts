@@ -39,7 +39,7 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
     else expect(b.wgmma, `${b.name} is sm_${b.computeCapability}: no wgmma`).toBe(false);
   });
 
-  describe.each(['wgmma', 'tma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
+  describe.each(['wgmma', 'tma', 'mma', 'wmma', 'auto'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));
     afterAll(() => setKernel('gemm', before));

@@ -105,7 +105,7 @@ describe.skipIf(!cudaUsable)(`gemm epilogue extras (cuda) ${cudaSkipReason}`, ()
     ...shortLastWaveShapes().map(([m, n, k]): Problem => ({ m, n, k, ta: false, tb: true, batch: 1, alpha: 1, beta: 0, bias: true,
       note: 'short last wave' })),
   ];
-  describe.each(['wgmma', 'tma', 'mma', 'wmma'] as const)('gemm kernel family %s', (family) => {
+  describe.each(['wgmma', 'tma', 'mma', 'wmma', 'auto'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));
     afterAll(() => setKernel('gemm', before));

@@ -6,16 +6,15 @@
 // which epilogue extras are given, whether beta is 0, and whether A and B are 16-byte aligned (the
 // TMA unit needs it). Its first call runs every candidate once to warm it up, then three times
 // between CUDA events, each run apart; the lowest of a candidate's three is its time, and the
-// lowest time wins. Every run computes the whole problem: where the epilogue reads C (beta != 0,
-// or the residual or gelu' operand is C itself), C is saved first and put back before each run,
-// so each run sees the caller's C. Then the winner runs once more for the caller's result, and
-// later calls of the kind run only it. A candidate that throws (a launch the card refuses) is left
-// out of that kind. Where gelu_out overlaps an input, nothing can be run twice: such a problem
-// runs the first candidate, untimed.
+// lowest time wins. Every run computes the whole problem: where a run reads C (beta != 0, or C is
+// also the residual, the gelu' operand, A or B), C is saved first and put back before each run,
+// so each run sees the caller's C (gemm.cc refuses a gelu_out that is another argument). Then the
+// winner runs once more for the caller's result, and later calls of the kind run only it. A
+// candidate that throws (a launch the card refuses) is left out of that kind.
 //
 // Candidates: CONVMAE_GEMM_AUTO, a comma-separated list of family or family:tiling names (e.g.
 // "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4 and
-// tma:5 on a card that runs the wgmma kernels, else mma and wmma. The list is read on each first
+// tma:5 on a card that runs the wgmma kernels, else mma and wmma. The variable is read at every
 // call; when it changes, every kind is timed again.
 #include <cuda_runtime.h>
 
@@ -141,18 +140,12 @@ std::string describe(const GemmParams& p) {
   return s;
 }
 
-bool overlaps(const Buffer* x, const Buffer* y) {
-  if (!x || !y) return false;
-  const auto* a = static_cast<const unsigned char*>(x->data);
-  const auto* b = static_cast<const unsigned char*>(y->data);
-  return a < b + y->bytes && b < a + x->bytes;
-}
-
-// Puts C back as the caller gave it before each run, where the epilogue reads it.
+// Puts C back as the caller gave it before each run, where a run reads it (buffers are whole
+// allocations: one that is C is the same buffer).
 class SavedC {
  public:
   explicit SavedC(const GemmParams& p)
-      : c_(p.c), reads_(p.beta != 0 || overlaps(p.residual, p.c) || overlaps(p.gelu_grad_of, p.c)),
+      : c_(p.c), reads_(p.beta != 0 || p.residual == p.c || p.gelu_grad_of == p.c || p.a == p.c || p.b == p.c),
         copy_(reads_ ? p.c->bytes : 0, "gemm") {
     if (reads_) cuda::copy_device(copy_.as<void>(), c_->data, c_->bytes, "gemm");
   }
@@ -243,9 +236,6 @@ void cuda_gemm_auto(const GemmParams& p) {
   State& s = state();
   std::lock_guard<std::mutex> held(s.lock);
   refresh_candidates(s);
-  const bool rerunnable = !(overlaps(p.gelu_out, p.a) || overlaps(p.gelu_out, p.b) || overlaps(p.gelu_out, p.bias) ||
-                            overlaps(p.gelu_out, p.residual) || overlaps(p.gelu_out, p.gelu_grad_of) || overlaps(p.gelu_out, p.c));
-  if (!rerunnable) return run(s.candidates.front(), p);
   const auto found = s.kinds.find(kind_of(p));
   const int pick = found != s.kinds.end() ? s.picks[found->second] : tune(s, p);
   run(s.candidates[size_t(pick)], p);

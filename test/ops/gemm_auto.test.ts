@@ -1,6 +1,7 @@
 // The gemm family auto (cuda/gemm_auto.cu): it times its candidates once per kind of problem and
 // reports what it measured, later calls of the kind run the pick without timing again, every
-// timed run sees the caller's C (beta = 1: the result is one application, not several),
+// timed run sees the caller's C (beta = 1, or C as the residual: the result is one application,
+// not several),
 // CONVMAE_GEMM_AUTO chooses the candidates (a change times every kind again; bad names are refused
 // naming the variable), and results match the CPU. Its results on every problem and epilogue are
 // also checked beside the other families in gemm_epilogue and core_cuda.
@@ -19,8 +20,10 @@ import { randn } from '../helpers/gradcheck';
 const given = process.env.CONVMAE_GEMM_AUTO;
 const candidates = () => (given ? [...new Set(given.split(','))] : backends().cuda.wgmma ? ['wgmma', 'tma', 'tma:4', 'tma:5'] : ['mma', 'wmma']);
 
-/** C = A·Bᵀ + beta·C0 + bias on a device in `dtype`, as float64 on the host. */
-function gemm(device: 'cpu' | 'cuda', dtype: 'float32' | 'bfloat16', m: number, n: number, k: number, beta: number, seed: number): Float64Array {
+/** C = A·Bᵀ + beta·C0 + bias (+ C0 again as the residual, C itself, where residualIsC) on a device in
+ *  `dtype`, as float64 on the host. */
+function gemm(device: 'cpu' | 'cuda', dtype: 'float32' | 'bfloat16', m: number, n: number, k: number, beta: number, seed: number,
+  residualIsC = false): Float64Array {
   return tidy(() => {
     const put = (len: number, s: number) => {
       const t = tensor(new Float32Array(randn(len, s)), [len], { device });
@@ -28,7 +31,7 @@ function gemm(device: 'cpu' | 'cuda', dtype: 'float32' | 'bfloat16', m: number, 
     };
     const c = put(m * n, seed + 3);
     native.gemm(c.handle(), put(m * k, seed).handle(), put(n * k, seed + 1).handle(), put(n, seed + 2).handle(), m, n, k, false, true,
-      1, beta, 1, 0, 0, 0, null, null, null);
+      1, beta, 1, 0, 0, 0, residualIsC ? c.handle() : null, null, null);
     return Float64Array.from(c.toFloat32Array());
   });
 }
@@ -76,6 +79,14 @@ describe.skipIf(!cudaUsable)(`gemm family auto ${cudaSkipReason}`, () => {
         expect(relL2(bf, cpu), `bfloat16, beta ${beta}, call ${call}`).toBeLessThanOrEqual(2e-2);
       }
     }
+  });
+
+  it('puts C back before each timed run where C is also the residual (an in-place residual add)', () => {
+    const once = (() => { setKernel('gemm', before); try { return gemm('cuda', 'bfloat16', 136, 72, 200, 1, 30); } finally { setKernel('gemm', 'auto'); } })();
+    gemmAutoChoices({ reset: true });
+    const inPlace = gemm('cuda', 'bfloat16', 136, 72, 200, 0, 30, true); // A·Bᵀ + bias + C0, as beta = 1 gives it
+    expect(gemmAutoChoices()[0].problem).toBe('136x200x72 NT +bias +res');
+    expect(relL2(inPlace, once)).toBeLessThanOrEqual(1e-2);
   });
 
   it('takes its candidates from CONVMAE_GEMM_AUTO, times every kind again when it changes, and refuses bad names', () => {

@@ -257,7 +257,7 @@ section1() {
   note "vitest ($older) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_older.txt")"
 }
 section2() {
-  run "gpu_check" 200 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
+  run "gpu_check" 230 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
     $( ((fast_ok)) && echo --other $fast || echo --one-family)
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
   #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:

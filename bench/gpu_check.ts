@@ -7,7 +7,8 @@
 //     test/models/precision.test.ts);
 //  4. timings: the ConvMAE-B pretraining step (bf16 and float32) and the ConvViT-B finetuning step
 //     (bf16), forward + backward + AdamW, images/s and peak memory, and the caching allocator's
-//     driver calls across the steady steps.
+//     driver calls across the steady steps; where CONVMAE_GEMM_AUTO is set and gemm is not auto,
+//     the bf16 pretraining step on gemm auto too (what auto measured and picked is printed).
 // Prints a short table last and exits 1 when a check fails.
 // Run: node dist/bench/gpu_check.js [--quick] [--no-bench] [--one-family] [--other op=name,...] [--batch N]
 //      [--devices cpu,cuda] (--devices cpu,cpu: a dry run on the CPU; --one-family: time the steps
@@ -245,6 +246,16 @@ function main(): void {
     const precisions: Precision[] = dev === 'cuda' ? ['bf16', 'float32'] : ['float32'];
     for (const p of precisions) timeStepB('pretrain', p, batch);
     timeStepB('finetune', precisions[0], batch);
+    if (dev === 'cuda' && process.env.CONVMAE_GEMM_AUTO && kernels().gemm !== 'auto') {
+      // The bf16 pretraining step on gemm auto over CONVMAE_GEMM_AUTO's kernels, beside the chosen gemm.
+      const chosenGemm = kernels().gemm;
+      setKernel('gemm', 'auto');
+      try {
+        timeStepB('pretrain', 'bf16', batch);
+      } finally {
+        setKernel('gemm', chosenGemm);
+      }
+    }
     if (dev === 'cuda' && !process.argv.includes('--one-family')) {
       // The same bf16 steps on the other kernel families (the older ones where the chosen are the
       // fast ones, else the fast ones), in the same run.

@@ -20,8 +20,9 @@
 // memory (fp32, over the ring) and every thread writes C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
 // so that a wave's tiles share A and B in L2 (gemm_tma_tiles.cuh). Split K and batches as the
-// wgmma kernel (batches are the maps' third dimension). The sweep's tilings 4 and 5 are the
-// persistent kernels of cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
+// wgmma kernel (batches are the maps' third dimension). Tilings 4 and 5, in every build (the gemm
+// family auto may pick them; 1-3 only in sweep builds), are the persistent kernels of
+// cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
 // warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles).
 #include <cuda_bf16.h>
 

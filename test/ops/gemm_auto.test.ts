@@ -1,10 +1,9 @@
 // The gemm family auto (cuda/gemm_auto.cu): it times its candidates once per kind of problem and
 // reports what it measured, later calls of the kind run the pick without timing again, every
 // timed run sees the caller's C (beta = 1, or C as the residual: the result is one application,
-// not several),
-// CONVMAE_GEMM_AUTO chooses the candidates (a change times every kind again; bad names are refused
-// naming the variable), and results match the CPU. Its results on every problem and epilogue are
-// also checked beside the other families in gemm_epilogue and core_cuda.
+// not several), CONVMAE_GEMM_AUTO chooses the candidates (a change times every kind again; bad
+// names are refused naming the variable), and results match the CPU. Its results on every problem
+// and epilogue are also checked beside the other families in gemm_epilogue and core_cuda.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { backends, gemmAutoChoices, kernels, setKernel } from '../../lib/backends';

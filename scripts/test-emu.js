@@ -36,7 +36,9 @@ const gemmFamilySuites = ['test/ops/linear.test.ts', 'test/ops/mlp.test.ts', 'te
 const shortWave = ['test/ops/core_cuda.test.ts', 'test/ops/gemm_epilogue.test.ts', '-t', 'short last wave'];
 const ok = [
   runStep('CUDA suites on the emulator, default (fast) kernel families', [vitest, 'run', ...suites, ...extra], { CONVMAE_ADDON: addon, ...sanitizer }),
-  runStep('CUDA suites on the emulator, older kernel families', [vitest, 'run', ...olderSuites, ...extra],
+  // (core_cuda's and gemm_epilogue's `gemm kernel family` blocks choose their family themselves and
+  // ran in the step above: left out here)
+  runStep('CUDA suites on the emulator, older kernel families', [vitest, 'run', ...olderSuites, '-t', '^(?!.*gemm kernel family ).*$', ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wmma,attention=simt,layernorm=warp,dwconv=taps', ...sanitizer }),
   runStep('CUDA suites on the emulator, gemm=mma', [vitest, 'run', ...gemmFamilySuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=mma', ...sanitizer }),

@@ -28,7 +28,7 @@ export function parseCandidate(name: string): { family: KernelChoices['gemm']; t
 }
 
 /** Runs `fn` on the gemm family auto, restoring the family. */
-function withAuto<T>(fn: () => T): T {
+export function withAuto<T>(fn: () => T): T {
   const before = kernels().gemm;
   setKernel('gemm', 'auto');
   try {

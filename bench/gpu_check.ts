@@ -32,6 +32,7 @@ import { tidy } from '../lib/tensor/scope';
 import { Tensor, tensor } from '../lib/tensor/tensor';
 import { packageRoot } from '../lib/util/package_root';
 import { relL2 } from './compare';
+import { withAuto } from './gemm_pick';
 import { makeTrainStep, randn, StepKind, TrainStep } from './train_step';
 
 const arg = (name: string): string | undefined => {
@@ -248,13 +249,7 @@ function main(): void {
     timeStepB('finetune', precisions[0], batch);
     if (dev === 'cuda' && process.env.CONVMAE_GEMM_AUTO && kernels().gemm !== 'auto') {
       // The bf16 pretraining step on gemm auto over CONVMAE_GEMM_AUTO's kernels, beside the chosen gemm.
-      const chosenGemm = kernels().gemm;
-      setKernel('gemm', 'auto');
-      try {
-        timeStepB('pretrain', 'bf16', batch);
-      } finally {
-        setKernel('gemm', chosenGemm);
-      }
+      withAuto(() => timeStepB('pretrain', 'bf16', batch));
     }
     if (dev === 'cuda' && !process.argv.includes('--one-family')) {
       // The same bf16 steps on the other kernel families (the older ones where the chosen are the

@@ -51,9 +51,8 @@ struct State {
   std::mutex lock;
   std::string list;  // the candidate list the choices below were made with
   std::vector<Candidate> candidates;
-  std::map<Kind, size_t> kinds;  // -> index in choices
-  std::vector<cuda::GemmAutoChoice> choices;
-  std::vector<int> picks;  // per choice: index in candidates
+  std::map<Kind, int> picks;  // each kind timed so far -> its pick's index in candidates
+  std::vector<cuda::GemmAutoChoice> choices;  // what was measured, in the order timed
 };
 
 State& state() {
@@ -61,9 +60,7 @@ State& state() {
   return s;
 }
 
-bool hopper() { return cuda::wgmma_available(); }
-
-std::string default_list() { return hopper() ? "wgmma,tma,tma:4,tma:5" : "mma,wmma"; }
+std::string default_list() { return cuda::wgmma_available() ? "wgmma,tma,tma:4,tma:5" : "mma,wmma"; }
 
 Candidate parse_candidate(const std::string& name) {
   const size_t colon = name.find(':');
@@ -81,7 +78,7 @@ Candidate parse_candidate(const std::string& name) {
   else known = false;
   if (!known) throw_range("gemm", "CONVMAE_GEMM_AUTO: `" + name + "` is not a gemm family (wgmma, tma, mma, wmma, each optionally :tiling)");
   if (!compiled) throw_range("gemm", "CONVMAE_GEMM_AUTO: this build has no `" + name + "` (other tilings need CONVMAE_GEMM_SWEEP=1)");
-  if ((family == "wgmma" || family == "tma") && !hopper())
+  if ((family == "wgmma" || family == "tma") && !cuda::wgmma_available())
     throw_range("gemm", "CONVMAE_GEMM_AUTO: `" + name + "` needs a Hopper GPU (sm_90) and this addon's sm_90a code");
   return Candidate{family, tiling};
 }
@@ -109,9 +106,8 @@ void refresh_candidates(State& s) {
   std::vector<Candidate> parsed = parse_list(list);
   s.list = list;
   s.candidates = std::move(parsed);
-  s.kinds.clear();
-  s.choices.clear();
   s.picks.clear();
+  s.choices.clear();
 }
 
 void run(const Candidate& c, const GemmParams& p) {
@@ -224,9 +220,8 @@ int tune(State& s, const GemmParams& p) {
     saved.restore();
   }
   choice.pick = s.candidates[size_t(pick)].name();
-  s.kinds[kind_of(p)] = s.choices.size();
+  s.picks[kind_of(p)] = pick;
   s.choices.push_back(std::move(choice));
-  s.picks.push_back(pick);
   return pick;
 }
 
@@ -236,8 +231,8 @@ void cuda_gemm_auto(const GemmParams& p) {
   State& s = state();
   std::lock_guard<std::mutex> held(s.lock);
   refresh_candidates(s);
-  const auto found = s.kinds.find(kind_of(p));
-  const int pick = found != s.kinds.end() ? s.picks[found->second] : tune(s, p);
+  const auto found = s.picks.find(kind_of(p));
+  const int pick = found != s.picks.end() ? found->second : tune(s, p);
   run(s.candidates[size_t(pick)], p);
 }
 
@@ -253,9 +248,8 @@ void gemm_auto_reset() {
   std::lock_guard<std::mutex> held(s.lock);
   s.list.clear();
   s.candidates.clear();
-  s.kinds.clear();
-  s.choices.clear();
   s.picks.clear();
+  s.choices.clear();
 }
 }  // namespace cuda
 

@@ -256,6 +256,9 @@ void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16*
 /** The tiling a sweep build runs: environment variable `env` when it is one digit 0..max, else 0
  *  (read at each call, so that one process can time every tiling). */
 int sweep_tiling(const char* env, int max);
+/** Whether this build has tiling `tiling` of a family whose sweep builds have 0..max: 0 in every
+ *  build, the others only where CONVMAE_GEMM_SWEEP is defined. */
+bool tiling_in_build(int tiling, int max);
 
 /**
  * Runs a tile kernel over a problem (its dims, extras and bias as the kernel takes them) of bm x bn

@@ -59,6 +59,15 @@ int sweep_tiling(const char* env, int max) {
   return v && v[0] >= '0' && v[0] <= '0' + max && v[1] == 0 ? v[0] - '0' : 0;
 }
 
+bool tiling_in_build(int tiling, int max) {
+#ifdef CONVMAE_GEMM_SWEEP
+  return tiling >= 0 && tiling <= max;
+#else
+  (void)max;
+  return tiling == 0;
+#endif
+}
+
 TilePlan plan_tiles(const GemmParams& p, int bm, int bn, int64_t k_step, int blocks_per_sm) {
   const int64_t sms = cuda::sm_count(), wave = sms * blocks_per_sm;
   const int64_t row_tiles = (p.m + bm - 1) / bm, col_tiles = (p.n + bn - 1) / bn, tiles = row_tiles * col_tiles;

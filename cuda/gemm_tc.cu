@@ -60,11 +60,7 @@ bool gemm_tensor_core_eligible(const GemmParams& p) {
 void cuda_gemm_wmma(const GemmParams& p, int tiling) { launch_tiling<WmmaWarpTile, Cfg0, Cfg2>(p, tiling); }
 
 bool cuda_gemm_tc_has_tiling(int tiling) {
-#ifdef CONVMAE_GEMM_SWEEP
-  return tiling >= 0 && tiling <= 3;
-#else
-  return tiling == 0;
-#endif
+  return tiling_in_build(tiling, 3);
 }
 
 }  // namespace convmae

@@ -200,11 +200,7 @@ void launch_any(const GemmParams& p) {
 }  // namespace
 
 bool cuda_gemm_tma_has_tiling(int tiling) {
-#ifdef CONVMAE_GEMM_SWEEP
-  return tiling >= 0 && tiling <= 5;
-#else
-  return tiling == 0 || tiling == 4 || tiling == 5;
-#endif
+  return tiling == 4 || tiling == 5 || tiling_in_build(tiling, 5);
 }
 
 void cuda_gemm_tma(const GemmParams& p, int tiling) {

@@ -193,11 +193,7 @@ bool wgmma_available() {
 }  // namespace cuda
 
 bool cuda_gemm_wgmma_has_tiling(int tiling) {
-#ifdef CONVMAE_GEMM_SWEEP
-  return tiling >= 0 && tiling <= 4;
-#else
-  return tiling == 0;
-#endif
+  return tiling_in_build(tiling, 4);
 }
 
 void cuda_gemm_wgmma(const GemmParams& p, int tiling) {

@@ -2,9 +2,12 @@
 // cuda/attention.cu): head dims 32, 64 and 80, 1 <= L <= 256, any N·H. The L x L scores live only
 // in registers; nothing of size L² is written anywhere.
 //
-// Both kernels run one block of 4 warps per (n, h) and first stage that head's Q, K, V (and dO) in
-// shared memory as bf16 [L16][Dh + 8] (L16 = L rounded up to 16; 16-byte copies; rows past L zero;
-// the 8-element pad puts the 8 rows of every ldmatrix in distinct banks). The products are
+// Both kernels run one block per (n, h), of 4 warps, or 8 where the block's shared memory leaves
+// room for only one block per SM (L 196 Dh 64 and Dh 80 backward, L 256 Dh 80 forward on an H100:
+// two warps per scheduler, so one's mma and ldmatrix latencies hide behind the other's), and
+// first stage that head's Q, K, V (and dO) in shared memory as bf16 [L16][Dh + 8] (L16 = L rounded
+// up to 16; 16-byte copies, Q, K and V by cp.async, all in flight at once; rows past L zero; the
+// 8-element pad puts the 8 rows of every ldmatrix in distinct banks). The products are
 // mma.sync m16n8k16 (bf16 in, fp32 accumulate) with operands from ldmatrix (.trans where the
 // reduction runs over rows of the staged matrix); softmax, scale, lse and D are fp32. Scores are
 // kept in log2 units (s·scale·log2 e) so each exponential is one exp2. An m16 accumulator tile of
@@ -13,11 +16,11 @@
 // are masked: keys past L get score −inf (forward) or P = 0 (backward), queries past L get lse =
 // +inf (P = 0) and D = 0 in the backward; nothing past L is stored. No atomics: deterministic.
 //
-//   forward: warp w takes query tiles w, w+4, ... (16 rows each): Q fragments stay in registers;
+//   forward: warp w takes query tiles w, w+W, ... (W warps; 16 rows each): Q fragments stay in registers;
 //     keys go by in chunks of 64 with an online softmax (running max m and sum l, O rescaled when
 //     m grows), 16-key blocks past L16 skipped: S = Q·Kᵀ (K by ldmatrix), P = exp2(S − m), O += P·V
 //     (V by ldmatrix.trans). Then out = O / l and lse = (m + log2 l)·ln 2.
-//   backward: 2·T work items (T = L16 / 16) dealt round-robin to the 4 warps, so both halves
+//   backward: 2·T work items (T = L16 / 16) dealt round-robin to the W warps, so both halves
 //     balance together:
 //     key tile (items < T), 16 keys with K and V fragments in registers: over 16-query blocks,
 //       Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ = exp2(Sᵀ − lse), dSᵀ = Pᵀ ⊙ (dPᵀ − D); dV += Pᵀ·dO and
@@ -45,6 +48,7 @@
 #include <type_traits>
 
 #include "attention_mma.cuh"
+#include "cp_async.cuh"
 #include "mma_sync.cuh"
 #include "errors.h"
 #include "runtime.cuh"
@@ -53,7 +57,6 @@ namespace convmae {
 
 namespace {
 using bf16 = __nv_bfloat16;
-constexpr int kWarps = 4, kThreads = 32 * kWarps;
 constexpr int kPad = 8;     // bf16 elements of row padding in shared memory
 constexpr int kChunk = 64;  // keys per online-softmax step of the forward
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
@@ -162,24 +165,21 @@ __device__ inline void store_tile(bf16* dst, int64_t stride, int r0, int L, cons
 // ---- staging ---------------------------------------------------------------------------------
 
 // Q, K and V of one head (rows [0, L), row stride W, k and v at +D and +2D) into [L16][DH + kPad]
-// each, in 16-byte pieces; rows [L, L16) zero.
-template <int DH>
+// each, in 16-byte cp.async copies that all go out at once (one group, committed here: the caller
+// waits for it before its __syncthreads); rows [L, L16) zero.
+template <int DH, int THREADS>
 __device__ inline void stage_qkv(bf16* qs, bf16* ks, bf16* vs, const bf16* head, int64_t W, int64_t D, int L) {
   constexpr int kVec = DH / 8, ld = DH + kPad;
   const int n = rows16(L) * kVec;
-  for (int idx = threadIdx.x; idx < n; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < n; idx += THREADS) {
     const int r = idx / kVec, c = idx % kVec * 8;
-    uint4 q = make_uint4(0, 0, 0, 0), k = q, v = q;
-    if (r < L) {
-      const bf16* src = head + r * W + c;
-      q = *reinterpret_cast<const uint4*>(src);
-      k = *reinterpret_cast<const uint4*>(src + D);
-      v = *reinterpret_cast<const uint4*>(src + 2 * D);
-    }
-    *reinterpret_cast<uint4*>(qs + r * ld + c) = q;
-    *reinterpret_cast<uint4*>(ks + r * ld + c) = k;
-    *reinterpret_cast<uint4*>(vs + r * ld + c) = v;
+    const bool in = r < L;
+    const bf16* src = head + (in ? r : 0) * W + c;
+    cp_async16(qs + r * ld + c, src, in);
+    cp_async16(ks + r * ld + c, src + D, in);
+    cp_async16(vs + r * ld + c, src + 2 * D, in);
   }
+  cp_async_commit();
 }
 
 // Σ of the products of eight bf16 pairs, in fp32.
@@ -197,11 +197,11 @@ __device__ inline float dot8(const uint4& a, const uint4& b) {
 
 // The backward's per-row inputs, one thread per row: dO into [L16][DH + kPad] like stage_qkv,
 // D_i = dO_i·O_i, and lse_i in log2 units; past L, dO = 0, D = 0 and lse = +inf (so P = 0).
-template <int DH>
+template <int DH, int THREADS>
 __device__ inline void stage_rows(bf16* dos, float* drow, float* ls, const bf16* dout_h, const bf16* out_h,
                                   const float* lse_h, int64_t D, int L) {
   constexpr int ld = DH + kPad;
-  for (int r = threadIdx.x; r < rows16(L); r += kThreads) {
+  for (int r = threadIdx.x; r < rows16(L); r += THREADS) {
     float acc = 0.f;
 #pragma unroll
     for (int c = 0; c < DH; c += 8) {
@@ -220,8 +220,8 @@ __device__ inline void stage_rows(bf16* dos, float* drow, float* ls, const bf16*
 
 // ---- forward -----------------------------------------------------------------------------------
 
-template <int DH>
-__global__ void __launch_bounds__(kThreads) attn_fwd_mma(bf16* out, float* lse, const bf16* qkv, Dims d) {
+template <int DH, int WARPS>
+__global__ void __launch_bounds__(32 * WARPS) attn_fwd_mma(bf16* out, float* lse, const bf16* qkv, Dims d) {
   constexpr int ld = DH + kPad, KS = DH / 16, NT = DH / 8;
   extern __shared__ uint4 smem[];
   const int L = d.l, L16 = rows16(L);
@@ -230,10 +230,11 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_mma(bf16* out, float* lse, 
   bf16* vs = ks + L16 * ld;
   const int64_t D = int64_t(d.h) * DH, W = 3 * D;
   const int64_t nh = blockIdx.x, n = nh / d.h, h = nh % d.h;
-  stage_qkv<DH>(qs, ks, vs, qkv + n * L * W + h * DH, W, D, L);
+  stage_qkv<DH, 32 * WARPS>(qs, ks, vs, qkv + n * L * W + h * DH, W, D, L);
+  cp_async_wait<0>();
   __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
-  for (int q0 = 16 * warp; q0 < L16; q0 += 16 * kWarps) {
+  for (int q0 = 16 * warp; q0 < L16; q0 += 16 * WARPS) {
     uint32_t qf[KS][4];
     load_a<KS>(qf, qs, ld, q0, lane);
     float o[NT][4] = {};
@@ -366,8 +367,8 @@ __device__ inline void query_tile(const Staged& st, int q0, bf16* dq_out, int64_
   store_tile<NT>(dq_out, W, q0, st.L, dq, d.scale, d.scale);
 }
 
-template <int DH>
-__global__ void __launch_bounds__(kThreads) attn_bwd_mma(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
+template <int DH, int WARPS>
+__global__ void __launch_bounds__(32 * WARPS) attn_bwd_mma(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                                                          const float* lse, Dims d) {
   constexpr int ld = DH + kPad;
   extern __shared__ uint4 smem[];
@@ -381,12 +382,13 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_mma(bf16* dqkv, const bf16*
   const int64_t D = int64_t(d.h) * DH, W = 3 * D;
   const int64_t nh = blockIdx.x, n = nh / d.h, h = nh % d.h;
   const int64_t head = n * L * W + h * DH;  // q of row 0 of this head, in qkv and dqkv
-  stage_qkv<DH>(qs, ks, vs, qkv + head, W, D, L);
-  stage_rows<DH>(dos, drow, ls, dout + n * L * D + h * DH, out + n * L * D + h * DH, lse + nh * L, D, L);
+  stage_qkv<DH, 32 * WARPS>(qs, ks, vs, qkv + head, W, D, L);
+  stage_rows<DH, 32 * WARPS>(dos, drow, ls, dout + n * L * D + h * DH, out + n * L * D + h * DH, lse + nh * L, D, L);
+  cp_async_wait<0>();  // Q, K and V, in flight while stage_rows ran
   __syncthreads();
   const Staged st{qs, ks, vs, dos, ls, drow, L, L16};
   const int tiles = L16 / 16;
-  for (int item = threadIdx.x / 32; item < 2 * tiles; item += kWarps) {
+  for (int item = threadIdx.x / 32; item < 2 * tiles; item += WARPS) {
     if (item < tiles) key_tile<DH>(st, 16 * item, dqkv + head + D, dqkv + head + 2 * D, W, d);
     else query_tile<DH>(st, 16 * (item - tiles), dqkv + head, W, d);
   }
@@ -403,6 +405,23 @@ void head_dim_dispatch(int64_t head_dim, const char* op, F f) {
   else throw_error(op, "the mma kernels take head dims 32, 64 and 80, not " + std::to_string(head_dim));
 }
 
+// Calls f(std::integral_constant<int, W>{}) with the warps of a block using `smem` bytes: 8 where
+// the SM holds only one such block (4 warps would leave each scheduler a single warp), else 4.
+template <typename F>
+void warps_dispatch(size_t smem, F f) {
+  if (cuda::blocks_per_sm_by_smem(smem) < 2) f(std::integral_constant<int, 8>{});
+  else f(std::integral_constant<int, 4>{});
+}
+
+// Lets `Kernel` take up to `bytes` of dynamic shared memory (at most the card's limit), once.
+template <auto Kernel>
+void allow_smem_once(size_t bytes, const char* op) {
+  static bool ready = false;  // one flag per kernel
+  if (ready) return;
+  cuda::allow_smem(Kernel, std::min(bytes, cuda::smem_per_block()), op);
+  ready = true;
+}
+
 Dims dims(int64_t l, int64_t heads, double scale) {
   return Dims{int(l), int(heads), float(scale), float(scale * 1.4426950408889634)};
 }
@@ -416,27 +435,27 @@ bool attention_mma_fits(int64_t l, int64_t head_dim, bool backward) {
 void cuda_attention_mma(const AttentionParams& p) {
   head_dim_dispatch(p.head_dim, "attention", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
-    static bool ready = false;
-    if (!ready) {
-      cuda::allow_smem(attn_fwd_mma<DH>, std::min(fwd_smem(kAttentionMmaMaxL, DH), cuda::smem_per_block()), "attention");
-      ready = true;
-    }
-    attn_fwd_mma<DH><<<unsigned(p.n * p.heads), kThreads, fwd_smem(p.l, DH), cuda::stream()>>>(
-        p.out->as<bf16>(), p.lse->as<float>(), p.qkv->as<bf16>(), dims(p.l, p.heads, p.scale));
+    const size_t smem = fwd_smem(p.l, DH);
+    warps_dispatch(smem, [&](auto w) {
+      constexpr int WARPS = decltype(w)::value;
+      allow_smem_once<attn_fwd_mma<DH, WARPS>>(fwd_smem(kAttentionMmaMaxL, DH), "attention");
+      attn_fwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(
+          p.out->as<bf16>(), p.lse->as<float>(), p.qkv->as<bf16>(), dims(p.l, p.heads, p.scale));
+    });
   });
 }
 
 void cuda_attention_backward_mma(const AttentionBackwardParams& p) {
   head_dim_dispatch(p.head_dim, "attentionBackward", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
-    static bool ready = false;
-    if (!ready) {
-      cuda::allow_smem(attn_bwd_mma<DH>, std::min(bwd_smem(kAttentionMmaMaxL, DH), cuda::smem_per_block()), "attentionBackward");
-      ready = true;
-    }
-    attn_bwd_mma<DH><<<unsigned(p.n * p.heads), kThreads, bwd_smem(p.l, DH), cuda::stream()>>>(
-        p.dqkv->as<bf16>(), p.dout->as<bf16>(), p.qkv->as<bf16>(), p.out->as<bf16>(), p.lse->as<float>(),
-        dims(p.l, p.heads, p.scale));
+    const size_t smem = bwd_smem(p.l, DH);
+    warps_dispatch(smem, [&](auto w) {
+      constexpr int WARPS = decltype(w)::value;
+      allow_smem_once<attn_bwd_mma<DH, WARPS>>(bwd_smem(kAttentionMmaMaxL, DH), "attentionBackward");
+      attn_bwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(
+          p.dqkv->as<bf16>(), p.dout->as<bf16>(), p.qkv->as<bf16>(), p.out->as<bf16>(), p.lse->as<float>(),
+          dims(p.l, p.heads, p.scale));
+    });
   });
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cp_async.cuh"
 #include "gelu_math.cuh"
 #include "ops/gemm.h"
 #include "runtime.cuh"
@@ -77,23 +78,6 @@ inline TcDims tc_dims(const GemmParams& p) {
   return TcDims{p.m, p.n, p.k, p.trans_a ? p.m : p.k, p.trans_b ? p.k : p.n, p.stride_a, p.stride_b, p.stride_c,
                 float(p.alpha), float(p.beta)};
 }
-
-// (The emulated build, emu/, runs its twins of the cp.async instructions.)
-#ifdef CONVMAE_CUDA_EMULATION
-__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) { ::emu::cp_async16(smem, gmem, valid); }
-__device__ inline void cp_async_commit() { ::emu::cp_async_commit(); }
-template <int N>
-__device__ inline void cp_async_wait() { ::emu::cp_async_wait(N); }
-#else
-__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-#endif
 
 /**
  * What this block of a tile kernel computes: when SPLIT, K slice blockIdx.z (of k_chunk) of the one

@@ -16,7 +16,9 @@
 // 16-byte aligned buffers): the same warp per row, but the row is read once, in 16-byte pieces
 // (lane l takes the 8-element vectors l, l + 32, ...), kept in registers for both statistics
 // passes and the output, and written in 16-byte pieces; dx likewise holds x and dy in registers.
-// Same formulas; the sums group differently (per lane over its vectors, then the warp).
+// Its forward's grid stops at the blocks the SMs hold at once, and each warp loads its next row
+// before it reduces the current one. Same formulas; the sums group differently (per lane over its
+// vectors, then the warp).
 // dgamma/dbeta: the rows are cut into chunks (a split that depends only on `rows`, so the result
 // is deterministic) with partial sums [chunks, 2, C], which a last kernel adds up
 // (cuda/chunk_sum.cuh). The rows family
@@ -104,25 +106,39 @@ __global__ void __launch_bounds__(kThreads) layernorm_dx_kernel(T* dx, const T* 
 }
 
 // The rows family: V vectors of 8 per lane cover C (C / 8 <= 32·V); vector j of lane l is
-// elements 8·(32j + l) .. +8 when 32j + l < C / 8.
+// elements 8·(32j + l) .. +8 when 32j + l < C / 8. The grid is at most the blocks the SMs hold at
+// once, so each warp takes several rows; the next row's loads go out before this row's sums, so
+// that a warp keeps a row in flight while it reduces one (a row of 256 bf16 is 16 bytes a lane).
+template <typename T, int V>
+__device__ inline void load_row(Packed8<T> (&raw)[V], const T* x, int64_t r, int64_t rows, int C, int lane) {
+  if (r >= rows) return;
+#pragma unroll
+  for (int j = 0; j < V; ++j)
+    if (32 * j + lane < C / 8) load_packed8(x + r * C + 8 * (32 * j + lane), raw[j]);
+}
+
 template <typename T, int V>
 __global__ void __launch_bounds__(kThreads) layernorm_rows_kernel(T* y, float* mean, float* rstd, const T* x, const T* gamma,
                                                                   const T* beta, int64_t rows, int C, float eps) {
   const int lane = threadIdx.x % 32, nv = C / 8;
-  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows; r += int64_t(gridDim.x) * kWarps) {
-    const T* xr = x + r * C;
-    const float x0 = ldf(xr, 0);
+  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  Packed8<T> raw[V];
+  load_row<T, V>(raw, x, r, rows, C, lane);
+  for (; r < rows; r += stride) {
     float v[V][8];
+#pragma unroll
+    for (int j = 0; j < V; ++j)
+      if (32 * j + lane < nv) unpack8(raw[j], v[j]);
+    load_row<T, V>(raw, x, r + stride, rows, C, lane);
+    const float x0 = __shfl_sync(0xffffffffu, v[0][0], 0);  // element 0: lane 0's first
     float s = 0.f;
 #pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int vi = 32 * j + lane;
-      if (vi < nv) {
-        load8(xr + 8 * vi, v[j]);
+    for (int j = 0; j < V; ++j)
+      if (32 * j + lane < nv) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) s += v[j][e] - x0;
       }
-    }
     const float mu = warp_sum(s) / float(C);  // mean − x0
     float q = 0.f;
 #pragma unroll
@@ -343,7 +359,10 @@ void cuda_layernorm(const LayerNormParams& p) {
     const unsigned grid = cuda::grid_for(p.rows, kWarps);
     if (rows_family(p.c, {p.y->data, p.x->data, p.gamma->data, p.beta->data})) {
       with_vectors_per_lane(p.c, [&](auto v) {
-        layernorm_rows_kernel<T, decltype(v)::value><<<grid, kThreads, 0, cuda::stream()>>>(
+        constexpr auto kernel = layernorm_rows_kernel<T, decltype(v)::value>;
+        static const int per_sm = cuda::resident_blocks(kernel, kThreads, 0, "layernorm");  // one per instantiation
+        const unsigned resident = unsigned(cuda::sm_count() * per_sm);
+        kernel<<<std::min(grid, resident), kThreads, 0, cuda::stream()>>>(
             p.y->as<T>(), p.mean->as<float>(), p.rstd->as<float>(), p.x->as<T>(), p.gamma->as<T>(), p.beta->as<T>(),
             p.rows, int(p.c), float(p.eps));
       });

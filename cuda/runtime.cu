@@ -26,6 +26,7 @@ struct State {
   DeviceInfo info;
   cudaStream_t stream = nullptr;
   size_t smem_per_block = 0;  // opt-in limit of the device
+  size_t smem_per_sm = 0, smem_reserved = 0;  // an SM's shared memory; what the driver keeps per block
   std::multimap<size_t, void*> free_blocks;
   CacheStats stats;
   std::mutex mu;
@@ -64,6 +65,8 @@ void probe() {
   s.info.cc_major = prop.major;
   s.info.cc_minor = prop.minor;
   s.smem_per_block = prop.sharedMemPerBlockOptin;
+  s.smem_per_sm = prop.sharedMemPerMultiprocessor;
+  s.smem_reserved = prop.reservedSharedMemPerBlock;
   s.info.multiprocessors = prop.multiProcessorCount;
   if ((e = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess) {
     s.info.reason = cudaGetErrorString(e);
@@ -117,6 +120,10 @@ cudaStream_t stream() { return state().stream; }
 
 size_t smem_per_block() { return state().smem_per_block; }
 int sm_count() { return state().info.multiprocessors; }
+int blocks_per_sm_by_smem(size_t smem) {
+  const State& s = state();
+  return int(s.smem_per_sm / (smem + s.smem_reserved));
+}
 
 void* alloc(size_t bytes, const char* op) {
   require(op);

@@ -43,6 +43,33 @@ __device__ inline void load8(const __nv_bfloat16* p, float (&v)[8]) {
 #pragma unroll
   for (int e = 0; e < 8; ++e) v[e] = __bfloat162float(h[e]);
 }
+/**
+ * Eight elements as loaded, not yet converted (one uint4 of bfloat16, two of float32): a load whose
+ * value is used later, e.g. the next row's while the current one is reduced, so that no
+ * conversion waits on it before then. Same alignment as load8.
+ */
+template <typename T>
+struct Packed8 {
+  uint4 q[sizeof(T) / 2];
+};
+template <typename T>
+__device__ inline void load_packed8(const T* p, Packed8<T>& r) {
+#pragma unroll
+  for (int i = 0; i < int(sizeof(T) / 2); ++i) r.q[i] = reinterpret_cast<const uint4*>(p)[i];
+}
+__device__ inline void unpack8(const Packed8<float>& r, float (&v)[8]) {
+  v[0] = __uint_as_float(r.q[0].x); v[1] = __uint_as_float(r.q[0].y); v[2] = __uint_as_float(r.q[0].z); v[3] = __uint_as_float(r.q[0].w);
+  v[4] = __uint_as_float(r.q[1].x); v[5] = __uint_as_float(r.q[1].y); v[6] = __uint_as_float(r.q[1].z); v[7] = __uint_as_float(r.q[1].w);
+}
+__device__ inline void unpack8(const Packed8<__nv_bfloat16>& r, float (&v)[8]) {
+  const uint32_t w[4] = {r.q[0].x, r.q[0].y, r.q[0].z, r.q[0].w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __uint_as_float(w[i] << 16);
+    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
 /** VEC (1 or 8) consecutive elements as fp32: one element, or an aligned piece of 8 (load8). */
 template <int VEC, typename T>
 __device__ inline void load_vec(const T* p, float (&v)[VEC]) {

@@ -1,8 +1,9 @@
 // The CUDA runtime calls the package makes (cuda/runtime.cu, cuda/upload.cu, the launchers),
 // defined for the emulated build: one device, "convmae CUDA emulator (CPU)", with an H100's compute
-// capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors and 227 KB of opt-in
-// shared memory, so launch shapes match the real card's; CONVMAE_EMU_SM=80 makes it report 8.0
-// instead (an A100: the wgmma family then falls back to mma), and CONVMAE_EMU_SMS=N makes it
+// capability 9.0 (the wgmma GEMM runs on emu/wgmma.cc), 132 multiprocessors, 227 KB of opt-in
+// shared memory a block and 228 KB an SM, so launch shapes match the real card's;
+// CONVMAE_EMU_SM=80 makes it report an A100 instead (8.0, 163 KB a block, 164 KB an SM: the wgmma
+// family then falls back to mma), and CONVMAE_EMU_SMS=N makes it
 // report N multiprocessors (1..1024; a small card, whose few tiles per wave reach the GEMMs' split
 // plans at shapes the emulator runs in seconds). Device and pinned memory are host memory; copies
 // and kernels complete before the call returns, so streams and events are always idle (an event
@@ -11,6 +12,7 @@
 // next cudaGetLastError.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -83,7 +85,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   const int count = sms ? std::atoi(sms) : 0;
   prop->multiProcessorCount = count >= 1 && count <= 1024 ? count : 132;
   prop->sharedMemPerBlock = 48 * 1024;
-  prop->sharedMemPerBlockOptin = 227 * 1024;
+  prop->sharedMemPerBlockOptin = (ampere ? 163 : 227) * 1024;  // an A100's or an H100's
+  prop->sharedMemPerMultiprocessor = (ampere ? 164 : 228) * 1024;
+  prop->reservedSharedMemPerBlock = 1024;
   prop->totalGlobalMem = kTotalBytes;
   prop->warpSize = 32;
   prop->maxThreadsPerBlock = 1024;
@@ -178,6 +182,22 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
     emu::set_max_dynamic_smem(func, value);
   }
   return cudaSuccess;
+}
+
+// Registers are not modelled: the count is what threads and shared memory allow, as a card
+// whose kernels all fit its register file (a real card may hold fewer).
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* blocks, const void*, int block_size, size_t smem, unsigned) {
+  if (block_size < 1 || block_size > 1024) return cudaErrorInvalidValue;
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  const int warps = (block_size + 31) / 32;
+  const int by_threads = 64 / warps;  // 2048 threads an SM
+  const int by_smem = int(prop.sharedMemPerMultiprocessor / (smem + prop.reservedSharedMemPerBlock));
+  *blocks = std::min({by_threads, by_smem, 32});
+  return cudaSuccess;
+}
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* func, int block_size, size_t smem) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(blocks, func, block_size, smem, 0);
 }
 
 }  // extern "C"

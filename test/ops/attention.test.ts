@@ -314,14 +314,16 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
   }
 
   // N, L, H, Dh. The mma kernels take bf16 with Dh 32, 64 or 80 and L <= 256; the rest run simt.
-  //   the models' shapes (fewer samples): L 49 H 12 Dh 64 (stage 3), L 196 H 16 Dh 32 (decoder);
-  //   Dh 80; odd L at the mma head dims (1, 7, 50, 197; a partial last 16-row tile, a partial last
+  //   the models' shapes (fewer samples): L 49 H 12 Dh 64 (stage 3), L 196 H 16 Dh 32 (decoder),
+  //   L 196 Dh 64 (stage 3 when finetuning); Dh 80; odd L at the mma head dims (1, 7, 50, 197; a partial last 16-row tile, a partial last
   //   64-key chunk); L 256, the mma limit, at each of its head dims; L 257 (past it: simt);
   //   head dims outside the mma set: odd sizes, one token, the fixtures' 8 and 16, 48, the widest
   //   head (128) and one wider than a 128-dim sweep; L 300 at Dh 128 is too large for shared memory
-  //   and runs the global-memory kernels.
+  //   and runs the global-memory kernels. Blocks of 8 warps (one block an SM by shared memory, on
+  //   the emulator as on an H100): the backward of the L 196 and L 256 cases at Dh 64 and 80, the
+  //   forward at L 256 Dh 80; 4 warps elsewhere.
   const CASES: [number, number, number, number][] = [
-    [2, 49, 12, 64], [1, 196, 16, 32], [2, 50, 2, 80],
+    [2, 49, 12, 64], [1, 196, 16, 32], [1, 196, 2, 64], [2, 50, 2, 80],
     [3, 1, 2, 64], [2, 7, 3, 32], [1, 7, 1, 80], [1, 50, 2, 64], [1, 197, 2, 32], [2, 1, 1, 80],
     [1, 256, 2, 32], [1, 256, 1, 64], [1, 256, 1, 80], [1, 257, 1, 64],
     [2, 5, 2, 3], [1, 7, 3, 4], [3, 1, 1, 1], [2, 13, 4, 8], [1, 50, 2, 16], [2, 9, 2, 48],

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "gemm_common.cuh"
+#include "cp_async.cuh"
 #include "tma.cuh"
 #include "wgmma.cuh"
 #ifdef CONVMAE_EMU_PROFILE

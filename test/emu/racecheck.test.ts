@@ -27,7 +27,7 @@ describe.skipIf(!profileBuild)(`the emulator's shared-memory race checker ${why}
 
   it('counts a cp.async as writing until the wait that lands it, and from its issue', () => {
     expect(run('race-cp-async-read'))
-      .toMatch(/shared-memory race .*: thread 32 \(warp 1, lane 0\) reads .*, which thread 0 \(warp 0, lane 0\) wrote at cuda\/gemm_common\.cuh:\d+/);
+      .toMatch(/shared-memory race .*: thread 32 \(warp 1, lane 0\) reads .*, which thread 0 \(warp 0, lane 0\) wrote at cuda\/cp_async\.cuh:\d+/);
     expect(run('race-cp-async-read-synced')).toBe('');
     expect(run('race-cp-async-refill')).toMatch(/shared-memory race .*thread 32 \(warp 1, lane 0\).*thread 0 \(warp 0, lane 0\)/);
     expect(run('race-cp-async-refill-synced')).toBe('');

@@ -4,7 +4,10 @@
 //   node dist/bench/op_timings.js --plan FILE        write the case list (for bench/torch_ops.py)
 //   node dist/bench/op_timings.js [--torch FILE]    time our ops, print the table (ratio = torch / ours)
 // Options: --batch N (default 128), --device cuda|cpu (default cuda), --reps N (default 10),
-// --only REGEX (cases whose name matches).
+// --only REGEX (cases whose name matches). On a sweep build (CONVMAE_GEMM_SWEEP=1, as
+// bench/gpu-pack.sh builds it) running attention `mma`, the attention shapes come again with their
+// warps a block forced (CONVMAE_ATTENTION_WARPS) to the count an H100 does not choose, so one run
+// compares both.
 // Two times per case, each divided by reps (after 2 warm-up calls):
 //   wall:   host wall time around `reps` calls with one device synchronize before and after, so it
 //           includes our launch and JS overhead (where the host is slower than the kernels, it is
@@ -17,7 +20,7 @@
 import * as fs from 'fs';
 
 import { backward, clearTape, noGrad, requireGrad } from '../lib/autograd/tape';
-import { kernels } from '../lib/backends';
+import { backends, kernels } from '../lib/backends';
 import { native } from '../lib/binding';
 import { Rng } from '../lib/data/rng';
 import { preset } from '../lib/models/config';
@@ -35,7 +38,7 @@ export type OpCase =
   | { name: string; kind: 'mlp'; m: number; d: number; hidden: number }
   | { name: string; kind: 'layernorm'; rows: number; c: number }
   | { name: string; kind: 'gelu'; numel: number }
-  | { name: string; kind: 'attention'; n: number; l: number; h: number; d: number }
+  | { name: string; kind: 'attention'; n: number; l: number; h: number; d: number; warps?: 4 | 8 }
   | { name: string; kind: 'dwconv'; n: number; c: number; g: number; kept: number; t: number }
   | { name: string; kind: 'loss'; n: number; tokens: number; dim: number }
   | { name: string; kind: 'adamw'; shapes: number[][] };
@@ -43,9 +46,11 @@ export type OpCase =
 /**
  * The cases at batch b: the model's GEMMs (MxKxN), whole MLPs with their residual (fc1, GELU,
  * fc2, + x), norms, GELU, pretraining's two attentions and two depthwise convs, finetuning's stage-3
- * attention and stage-1 conv over every block, loss, AdamW.
+ * attention and stage-1 conv over every block, loss, AdamW. With `attentionWarps` (sweep builds:
+ * CONVMAE_ATTENTION_WARPS), each attention again with its block's warp count forced to the one an
+ * H100 does not choose (cuda/attention_mma.cu), so one run compares both.
  */
-export function opCases(b: number): OpCase[] {
+export function opCases(b: number, attentionWarps = false): OpCase[] {
   const r1 = b * 49 * 16, r2 = b * 49 * 4, r3 = b * 49, r4 = b * 196;
   const gemm = (name: string, m: number, k: number, n: number, gelu = false): OpCase => ({ name: `gemm ${name} ${m}x${k}x${n}${gelu ? '+gelu' : ''}`, kind: 'gemm', m, k, n, gelu });
   const m = new ConvMAE(preset('base'), { seed: 0 });
@@ -70,6 +75,11 @@ export function opCases(b: number): OpCase[] {
     // Finetuning's shapes where pretraining has none like them: stage-3 attention over all 196
     // tokens, and the stage-1 conv over every block (finetuning runs stages 1-2 dense).
     { name: `attention L196 h12 d64 (finetune)`, kind: 'attention', n: b, l: 196, h: 12, d: 64 },
+    ...(attentionWarps ? [
+      { name: `attention L49 h12 d64 (8 warps)`, kind: 'attention', n: b, l: 49, h: 12, d: 64, warps: 8 } as const,
+      { name: `attention L196 h16 d32 (8 warps)`, kind: 'attention', n: b, l: 196, h: 16, d: 32, warps: 8 } as const,
+      { name: `attention L196 h12 d64 (finetune, 4 warps)`, kind: 'attention', n: b, l: 196, h: 12, d: 64, warps: 4 } as const,
+    ] : []),
     { name: `dwconv5x5 C256 56x56 all blocks (finetune)`, kind: 'dwconv', n: b, c: 256, g: 14, kept: 196, t: 4 },
     { name: `norm-pix loss ${b}x196x768`, kind: 'loss', n: b, tokens: 196, dim: 768 },
     { name: `adamw ${shapes.length} tensors`, kind: 'adamw', shapes },
@@ -221,18 +231,35 @@ export function buildCase(c: OpCase, device: Device, dt: DType): { fwd: () => vo
   }
 }
 
+/** Whether the attention rows at forced warps apply: a sweep build running the mma attention kernels. */
+const forcedAttentionWarps = () => backends().cuda.gemmSweep && kernels().attention === 'mma';
+
+/** Runs fn with CONVMAE_ATTENTION_WARPS at `warps` (a sweep build's attention then uses that many
+ *  warps a block); undefined leaves the kernel's own choice. */
+export function withAttentionWarps<T>(warps: 4 | 8 | undefined, fn: () => T): T {
+  if (warps === undefined) return fn();
+  const old = process.env.CONVMAE_ATTENTION_WARPS;
+  process.env.CONVMAE_ATTENTION_WARPS = String(warps);
+  try {
+    return fn();
+  } finally {
+    if (old === undefined) delete process.env.CONVMAE_ATTENTION_WARPS;
+    else process.env.CONVMAE_ATTENTION_WARPS = old;
+  }
+}
+
 /** Times every case on a device; failures become rows with NaN times and the message. */
 export function timeOps(b: number, device: Device, reps: number, log: (s: string) => void = () => {}, only?: RegExp): (OpTiming & { error?: string })[] {
   const dt: DType = device === 'cuda' ? 'bfloat16' : 'float32';
   const out: (OpTiming & { error?: string })[] = [];
-  for (const c of opCases(b).filter((x) => !only || only.test(x.name))) {
+  for (const c of opCases(b, forcedAttentionWarps()).filter((x) => !only || only.test(x.name))) {
     let built: ReturnType<typeof buildCase> | null = null;
     try {
       built = buildCase(c, device, dt);
       const big = c.kind === 'gemm' && c.m * c.k * c.n > 1e11;
       const r = big ? Math.max(2, Math.floor(reps / 3)) : reps;
-      const fwd = timeIt(built.fwd, r, device);
-      const fwdBwd = built.fwdBwd ? timeIt(built.fwdBwd, r, device) : null;
+      const { fwd, fwdBwd } = withAttentionWarps(c.kind === 'attention' ? c.warps : undefined, () =>
+        ({ fwd: timeIt(built!.fwd, r, device), fwdBwd: built!.fwdBwd ? timeIt(built!.fwdBwd, r, device) : null }));
       out.push({
         name: c.name, fwd: fwd.seconds, fwdBwd: fwdBwd?.seconds ?? null, fwdWall: fwd.wall, fwdBwdWall: fwdBwd?.wall ?? null,
         hostBound: { fwd: fwd.hostBound, fwdBwd: fwdBwd?.hostBound ?? false }, work: built.work,
@@ -299,7 +326,7 @@ function main(): void {
   const b = Number(arg('batch') ?? 128);
   const plan = arg('plan');
   if (plan) {
-    fs.writeFileSync(plan, JSON.stringify({ batch: b, cases: opCases(b) }));
+    fs.writeFileSync(plan, JSON.stringify({ batch: b, cases: opCases(b, forcedAttentionWarps()) }));
     return;
   }
   const device = (arg('device') ?? 'cuda') as Device;

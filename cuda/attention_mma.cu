@@ -44,6 +44,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -407,9 +408,21 @@ void head_dim_dispatch(int64_t head_dim, const char* op, F f) {
 
 // Calls f(std::integral_constant<int, W>{}) with the warps of a block using `smem` bytes: 8 where
 // the SM holds only one such block (4 warps would leave each scheduler a single warp), else 4.
+// Sweep builds (CONVMAE_GEMM_SWEEP) take CONVMAE_ATTENTION_WARPS=4 or 8 instead, so that
+// bench/op_timings.ts can time both counts in one run.
 template <typename F>
-void warps_dispatch(size_t smem, F f) {
-  if (cuda::blocks_per_sm_by_smem(smem) < 2) f(std::integral_constant<int, 8>{});
+void warps_dispatch(size_t smem, const char* op, F f) {
+  int warps = cuda::blocks_per_sm_by_smem(smem) < 2 ? 8 : 4;
+#ifdef CONVMAE_GEMM_SWEEP
+  if (const char* v = std::getenv("CONVMAE_ATTENTION_WARPS")) {
+    const std::string w = v;
+    if (w != "4" && w != "8") throw_error(op, "CONVMAE_ATTENTION_WARPS must be 4 or 8, not '" + w + "'");
+    warps = w == "8" ? 8 : 4;
+  }
+#else
+  (void)op;
+#endif
+  if (warps == 8) f(std::integral_constant<int, 8>{});
   else f(std::integral_constant<int, 4>{});
 }
 
@@ -436,7 +449,7 @@ void cuda_attention_mma(const AttentionParams& p) {
   head_dim_dispatch(p.head_dim, "attention", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
     const size_t smem = fwd_smem(p.l, DH);
-    warps_dispatch(smem, [&](auto w) {
+    warps_dispatch(smem, "attention", [&](auto w) {
       constexpr int WARPS = decltype(w)::value;
       allow_smem_once<attn_fwd_mma<DH, WARPS>>(fwd_smem(kAttentionMmaMaxL, DH), "attention");
       attn_fwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(
@@ -449,7 +462,7 @@ void cuda_attention_backward_mma(const AttentionBackwardParams& p) {
   head_dim_dispatch(p.head_dim, "attentionBackward", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
     const size_t smem = bwd_smem(p.l, DH);
-    warps_dispatch(smem, [&](auto w) {
+    warps_dispatch(smem, "attentionBackward", [&](auto w) {
       constexpr int WARPS = decltype(w)::value;
       allow_smem_once<attn_bwd_mma<DH, WARPS>>(bwd_smem(kAttentionMmaMaxL, DH), "attentionBackward");
       attn_bwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(

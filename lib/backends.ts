@@ -21,7 +21,7 @@ export interface BackendInfo {
     driverVersion: number;
     /** Whether the Hopper wgmma GEMM can run here (else gemm's wgmma family runs the mma kernels). */
     wgmma: boolean;
-    /** Whether this build has the alternative GEMM tilings (CONVMAE_GEMM_SWEEP=1; bench/gemm_sweep.ts). */
+    /** Whether this is a sweep build (CONVMAE_GEMM_SWEEP=1): the alternative GEMM tilings (bench/gemm_sweep.ts) and attention's CONVMAE_ATTENTION_WARPS (bench/op_timings.ts). */
     gemmSweep: boolean;
   };
 }

@@ -8,7 +8,7 @@
 // short last wave splits its rows on an emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those
 // shapes take minutes here).
 // Then the sweep build (build-emu-sweep/: every GEMM tiling) with each family's gemm tests at each
-// of its other tilings. Last, the profile build (build-emu-prof/: the memory-access profiler and the
+// of its other tilings, and attention's mma cases with 4, then 8, warps a block (CONVMAE_ATTENTION_WARPS). Last, the profile build (build-emu-prof/: the memory-access profiler and the
 // shared-memory race checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
@@ -65,6 +65,11 @@ if (!asan) {
     }
     return passed;
   }));
+  for (const w of [4, 8]) {
+    ok.push(sweepAddon !== null && runStep(`attention's mma kernels at ${w} warps a block on the sweep build`,
+      [vitest, 'run', 'test/ops/attention.test.ts', 'test/bench/op_timings.test.ts', '-t', 'attention kernel family mma|warps', ...extra],
+      { CONVMAE_ADDON: sweepAddon, CONVMAE_ATTENTION_WARPS: String(w) }));
+  }
   const profiled = buildEmulated('build-emu-prof', { CONVMAE_EMU_PROFILE: '1' });
   ok.push(profiled !== null && runStep('the memory-access profiler and the race checker',
     [vitest, 'run', 'test/emu/access_profile.test.ts', 'test/emu/racecheck.test.ts', ...extra], { CONVMAE_ADDON: profiled }));

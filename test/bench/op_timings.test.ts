@@ -4,7 +4,8 @@
 // timer names the missing CUDA.
 import { describe, expect, it } from 'vitest';
 
-import { formatCublasShare, formatTable, opCases, timeOps } from '../../bench/op_timings';
+import { formatCublasShare, formatTable, opCases, timeOps, withAttentionWarps } from '../../bench/op_timings';
+import { backends, kernels } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import * as ops from '../../lib/ops';
 import { tidy } from '../../lib/tensor/scope';
@@ -23,6 +24,25 @@ describe.each(devices)('op timings on %s', (device) => {
     expect(table[0]).toBe('op | fwd ms | fwd rate | f+b ms | torch fwd | torch f+b | fwd x | f+b x | wall fwd | wall f+b');
     expect(table[1].split(' | ')).toHaveLength(10);
     expect(table[1].split(' | ')[6]).toBe('2.00');
+  });
+});
+
+describe('attention rows at forced warps a block (sweep builds)', () => {
+  it('lists each attention shape again at the warp count an H100 does not choose, only when asked', () => {
+    const forced = opCases(128, true).filter((c) => c.kind === 'attention' && c.warps !== undefined);
+    expect(forced.map((c) => [c.name, c.kind === 'attention' && c.warps])).toEqual([
+      ['attention L49 h12 d64 (8 warps)', 8], ['attention L196 h16 d32 (8 warps)', 8], ['attention L196 h12 d64 (finetune, 4 warps)', 4]]);
+    expect(opCases(128).some((c) => c.kind === 'attention' && c.warps !== undefined)).toBe(false);
+  });
+
+  it.skipIf(!cudaUsable || !backends().cuda.gemmSweep || kernels().attention !== 'mma')('times them with CONVMAE_ATTENTION_WARPS set, and puts the variable back', () => {
+    const given = process.env.CONVMAE_ATTENTION_WARPS;
+    const rows = timeOps(1, 'cuda', 1, () => {}, /warps\)$/);
+    expect(rows.map((r) => [r.name, r.error])).toEqual([
+      ['attention L49 h12 d64 (8 warps)', undefined], ['attention L196 h16 d32 (8 warps)', undefined], ['attention L196 h12 d64 (finetune, 4 warps)', undefined]]);
+    expect(process.env.CONVMAE_ATTENTION_WARPS).toBe(given);
+    expect(withAttentionWarps(8, () => process.env.CONVMAE_ATTENTION_WARPS)).toBe('8');
+    expect(process.env.CONVMAE_ATTENTION_WARPS).toBe(given);
   });
 });
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding';
-import { kernels, setKernel } from '../../lib/backends';
+import { backends, kernels, setKernel } from '../../lib/backends';
 import { backward, clearTape, noGrad, requireGrad, tapeLength } from '../../lib/autograd/tape';
 import { mul, sum } from '../../lib/ops/arith';
 import { attention } from '../../lib/ops/attention';
@@ -344,6 +344,25 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
         expectLse(label, N, L, H, Dh, QKV);
         expectParity(`${label} backward`, forwardBackward(N, L, H, Dh), [DO, QKV], ['dqkv'], roundedPair(N, L, H, Dh));
       });
+
+      if (family === 'mma') {
+        it.skipIf(!backends().cuda.gemmSweep)('takes its warps a block from CONVMAE_ATTENTION_WARPS on a sweep build, and refuses other values', () => {
+          const given = process.env.CONVMAE_ATTENTION_WARPS;
+          const seed = freshSeed(), [N, L, H, Dh] = [1, 49, 2, 64];
+          const QKV = rand32(N * L * 3 * H * Dh, seed, 1.5), DO = rand32(N * L * H * Dh, seed + 1);
+          try {
+            for (const w of ['4', '8']) {
+              process.env.CONVMAE_ATTENTION_WARPS = w;
+              expectParity(`attention at ${w} warps (seed ${seed})`, forwardBackward(N, L, H, Dh), [DO, QKV], ['dqkv'], roundedPair(N, L, H, Dh));
+            }
+            process.env.CONVMAE_ATTENTION_WARPS = '6';
+            expect(() => forward(N, L, H, Dh)('cuda', 'bfloat16', [QKV])).toThrow(/attention: CONVMAE_ATTENTION_WARPS must be 4 or 8, not '6'/);
+          } finally {
+            if (given === undefined) delete process.env.CONVMAE_ATTENTION_WARPS;
+            else process.env.CONVMAE_ATTENTION_WARPS = given;
+          }
+        });
+      }
 
       it('is deterministic in bfloat16 (no atomics)', () => {
         const seed = freshSeed(), [N, L, H, Dh] = [2, 196, 2, 32];

@@ -1,9 +1,10 @@
 // gemm on CUDA (contract in native/ops/gemm.h). bfloat16 problems with 16-byte aligned extents go
 // to the tensor cores: the kernel choice picks wgmma (cuda/gemm_wgmma.cu) or tma (cuda/gemm_tma.cu;
 // both Hopper only, other cards run mma for them), mma (cuda/gemm_mma.cu), wmma (cuda/gemm_tc.cu)
-// or auto (cuda/gemm_auto.cu: per kind of problem the fastest of those, timed); the rest (float32, odd extents) run this plain tiled kernel: 64x64 output tiles, K in steps of 16 staged through shared
-// memory as fp32, each of 256 threads owning a 4x4 sub-tile; fp32 accumulation. Batches run on grid
-// z. Every path applies the epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
+// or auto (cuda/gemm_auto.cu: per kind of problem the fastest of those, timed); the rest
+// (float32, odd extents) run this plain tiled kernel: 64x64 output tiles, K in steps of 16 staged
+// through shared memory as fp32, each of 256 threads owning a 4x4 sub-tile; fp32 accumulation.
+// Batches run on grid z. Every path applies the epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
 #include <cuda_bf16.h>
 
 #include "gelu_math.cuh"

@@ -4,12 +4,13 @@
 // headers; no nvcc or GPU needed), then runs vitest with it six times: the default kernel
 // families (the fast ones), the older ones (gemm=wmma, attention=simt, layernorm=warp, dwconv=taps)
 // on the suites that choose them, gemm=mma (the sm_80+ alternative), gemm=tma (TMA-fed wgmma) and
-// gemm=auto (the fastest of several per kind of GEMM) on the model-level suites (the op suites run every gemm family themselves), and the GEMMs whose
-// short last wave splits its rows on an emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those
-// shapes take minutes here).
+// gemm=auto (the fastest of several per kind of GEMM) on the model-level suites (the op suites run
+// every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
+// emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
 // Then the sweep build (build-emu-sweep/: every GEMM tiling) with each family's gemm tests at each
-// of its other tilings, and attention's mma cases with 4, then 8, warps a block (CONVMAE_ATTENTION_WARPS). Last, the profile build (build-emu-prof/: the memory-access profiler and the
-// shared-memory race checker) and their tests.
+// of its other tilings, and attention's mma cases at 4, then 8, warps a block
+// (CONVMAE_ATTENTION_WARPS). Last, the profile build (build-emu-prof/: the memory-access profiler
+// and the shared-memory race checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
 // --asan: the suites with AddressSanitizer instead (build-emu-asan/; every CUDA allocation exactly
 // its tensor's size, so a kernel reading or writing past a tensor stops the run with a report).

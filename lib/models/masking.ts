@@ -86,8 +86,8 @@ function allFloat32(noise: ArrayLike<number>): boolean {
  * with the index below them, and a Uint32Array sorts those natively (no comparator calls). Keys
  * equal in their value bits are then put in (whole value, index) order by an insertion sort:
  * uniform noise leaves few such runs, and short ones (a run longer than LONG_RUN takes the
- * comparator, which keeps adversarial noise from costing the square of the run). A NaN anywhere falls back to the comparator,
- * which orders it as a tie. keys, ordered: scratch of order.length.
+ * comparator, which keeps adversarial noise from costing the square of the run). A NaN anywhere
+ * falls back to the comparator, which orders it as a tie. keys, ordered: scratch of order.length.
  */
 function argsortFloat32(noise: ArrayLike<number>, offset: number, order: Int32Array, keys: Uint32Array, ordered: Uint32Array): void {
   const t = order.length;

@@ -315,8 +315,8 @@ describe.skipIf(!cudaUsable)(`attention (cuda) ${cudaSkipReason}`, () => {
 
   // N, L, H, Dh. The mma kernels take bf16 with Dh 32, 64 or 80 and L <= 256; the rest run simt.
   //   the models' shapes (fewer samples): L 49 H 12 Dh 64 (stage 3), L 196 H 16 Dh 32 (decoder),
-  //   L 196 Dh 64 (stage 3 when finetuning); Dh 80; odd L at the mma head dims (1, 7, 50, 197; a partial last 16-row tile, a partial last
-  //   64-key chunk); L 256, the mma limit, at each of its head dims; L 257 (past it: simt);
+  //   L 196 Dh 64 (stage 3 when finetuning); Dh 80; odd L at the mma head dims (1, 7, 50, 197; a
+  //   partial last 16-row tile, a partial last 64-key chunk); L 256, the mma limit, at each of its head dims; L 257 (past it: simt);
   //   head dims outside the mma set: odd sizes, one token, the fixtures' 8 and 16, 48, the widest
   //   head (128) and one wider than a 128-dim sweep; L 300 at Dh 128 is too large for shared memory
   //   and runs the global-memory kernels. Blocks of 8 warps (one block an SM by shared memory, on

@@ -18,9 +18,12 @@
 # most), beside $OUT/summary.txt. The kernel families: the fast ones (gemm wgmma, attention mma,
 # layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
-# replaced by its older twin. Section 0 runs first, then sections 1-8 in GPU_CHECK_ORDER (default
-# "2 4 3 1 8 5 6 7": the steps, the op timings (the targets' own measures) and the profiles before
-# the tests, then the GEMM sweep, as a whole run no longer fits one call's time):
+# replaced by its older twin. The older set's own runs (its steps, step profile, op timings and
+# model-level tests, beside the fast set's) are left out unless GPU_CHECK_OLDER=1: run 7 measured
+# them, no target rests on them, and a first call's time is better spent on the fast set.
+# Section 0 runs first, then sections 1-8 in GPU_CHECK_ORDER (default "2 4 3 1 8 5 6 7": the
+# steps, the op timings (the targets' own measures) and the profiles before the tests, then the
+# GEMM sweep, as a whole run no longer fits one call's time):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
 #      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4 and
 #      tma:5); every later section leaves out the families it fails (all of them where it hangs);
@@ -31,18 +34,20 @@
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
 #      test/bench and test/train/optim (uploads, stream-ordered reuse, a step with no host waits; every op against
 #      the CPU op, float32 and bf16, gemm/attention/layernorm/dwconv in every kernel family; the bf16
-#      step against the float32 one) on the fast set, then the model-level ones again on the older;
+#      step against the float32 one) on the fast set (with GPU_CHECK_OLDER=1, then the model-level
+#      ones again on the older);
 #   2. the full check: ops, parity on cuda, tiny steps cuda vs cpu, the ConvMAE-B and ConvViT-B
-#      step benchmarks on both kernel family sets (bench/gpu_check.ts); then the official steps'
-#      structure in PyTorch (bench/torch_convmae.py: checked against the parity fixtures, then
-#      the ConvMAE-B and ConvViT-B bf16 steps timed), for the ratios in the same run;
-#   3. where the ConvMAE-B pretraining step's time goes, op by op, on both family sets, and the
-#      ConvViT-B finetuning step's on the fast set (bench/step_profile.ts), and the host's own cost
-#      of a step (--null-compute);
+#      step benchmarks on the fast set (with GPU_CHECK_OLDER=1 on both sets; bench/gpu_check.ts);
+#      then the official steps' structure in PyTorch (bench/torch_convmae.py: checked against the
+#      parity fixtures, then the ConvMAE-B and ConvViT-B bf16 steps timed), for the ratios in the
+#      same run;
+#   3. where the ConvMAE-B pretraining and ConvViT-B finetuning steps' time goes, op by op, on the
+#      fast set (GPU_CHECK_OLDER=1: pretraining on the older set too; bench/step_profile.ts), and
+#      the host's own cost of a step (--null-compute);
 #   4. PyTorch's ops on the ConvMAE-B shapes (bench/torch_ops.py), ours beside them on the fast set
-#      (bench/op_timings.ts; both on the device's clock), the GEMMs, MLPs, attentions, layernorms
-#      and depthwise convs again on the older families, and the GEMMs and MLPs on the gemm
-#      families (of wgmma, tma, mma) the fast set did not take;
+#      (bench/op_timings.ts; both on the device's clock), with GPU_CHECK_OLDER=1 the GEMMs, MLPs,
+#      attentions, layernorms and depthwise convs again on the older families, and the GEMMs and
+#      MLPs on the gemm families (of wgmma, tma, mma) the fast set did not take;
 #   5. compute-sanitizer memcheck over the quick op/parity/step checks (fast kernel families);
 #      with GPU_CHECK_RACECHECK=1 also racecheck;
 #   6. the quick check with the fast families, and the parity command on cuda for each fixture;
@@ -225,6 +230,9 @@ else
   fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
+# the older set's own runs: with GPU_CHECK_OLDER=1, or where no fast family passed (the older set
+# is then the fast set, and its runs are the only ones)
+older_runs=$([[ ${GPU_CHECK_OLDER:-0} == 1 || $fast_ok == 0 ]] && echo 1 || echo 0)
 # the fast set as run: each op's passing fast family, else its older one; the default of every
 # command below that names no set
 fast_set=$(for op in gemm attention layernorm dwconv; do
@@ -252,13 +260,18 @@ section1() {
     test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
   note "vitest test/tensor test/ops test/models/precision+classifier test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
+  [[ ${GPU_CHECK_OLDER:-0} == 1 ]] || return 0
   run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
   note "vitest ($older) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_older.txt")"
 }
 section2() {
-  run "gpu_check" 230 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
-    $( ((fast_ok)) && echo --other $fast || echo --one-family)
+  if ((older_runs)); then
+    run "gpu_check" 230 "$out/gpu_check.txt" env CONVMAE_KERNELS=$older node dist/bench/gpu_check.js $quick \
+      $( ((fast_ok)) && echo --other $fast || echo --one-family)
+  else
+    run "gpu_check" 230 "$out/gpu_check.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/gpu_check.js $quick --one-family
+  fi
   note "gpu_check: $ran, $(tail -1 "$out/gpu_check.txt")"
   #    the official steps' structure in PyTorch, on this card in this run (bench/torch_convmae.py:
   #    first checked against the parity fixtures present, then both base-size steps timed)
@@ -272,7 +285,9 @@ section2() {
   fi
 }
 section3() {
-  run "step_profile" 60 "$out/step_profile.txt" env CONVMAE_KERNELS=$older node dist/bench/step_profile.js --top 30
+  if ((older_runs)); then
+    run "step_profile" 60 "$out/step_profile.txt" env CONVMAE_KERNELS=$older node dist/bench/step_profile.js --top 30
+  fi
   fast_only run "step_profile (fast kernels)" 60 "$out/step_profile_fast.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --top 30
   fast_only run "step_profile finetune (fast kernels)" 80 "$out/step_profile_finetune.txt" env CONVMAE_KERNELS=$fast_set \
     node dist/bench/step_profile.js --kind finetune --top 30
@@ -288,8 +303,10 @@ section4() {
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
   run "op_timings" 150 "$out/op_timings.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/op_timings.js --torch "$out/torch.json" ||
     note "op_timings $ran (see op_timings.txt)"
-  run "op_timings (older kernels)" 90 "$out/op_timings_older.txt" env CONVMAE_KERNELS=$older node dist/bench/op_timings.js \
-    --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (older kernels) $ran"
+  if [[ ${GPU_CHECK_OLDER:-0} == 1 ]]; then
+    run "op_timings (older kernels)" 90 "$out/op_timings_older.txt" env CONVMAE_KERNELS=$older node dist/bench/op_timings.js \
+      --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (older kernels) $ran"
+  fi
   #    the GEMMs on the tensor-core families the fast set did not take (of wgmma, tma, mma) too
   for g in $gemm_other; do
     run "op_timings (gemm $g)" 60 "$out/op_timings_gemm_$g.txt" env CONVMAE_KERNELS=gemm=$g \

@@ -292,7 +292,7 @@ section3() {
   fast_only run "step_profile finetune (fast kernels)" 80 "$out/step_profile_finetune.txt" env CONVMAE_KERNELS=$fast_set \
     node dist/bench/step_profile.js --kind finetune --top 30
   for f in step_profile step_profile_fast step_profile_finetune; do
-    [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|host waits|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
+    [[ -f "$out/$f.txt" ]] && summary+=("$f: $(grep -E '^(wall|host waits|gemm paths|summary:|verdict:)' "$out/$f.txt" | tr '\n' ' ' || echo 'no summary')")
   done
   #    the host's own cost of the step on this machine's CPU (compute calls replaced by no-ops)
   run "step_profile --null-compute" 40 "$out/step_host.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/step_profile.js --null-compute --steps 20

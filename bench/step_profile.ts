@@ -13,7 +13,7 @@
 // (fewer launches, a leaner script or a CUDA graph pay); else the device-clock rows say which ops
 // to make faster or fuse.
 import { clearTape } from '../lib/autograd/tape';
-import { backends, kernels } from '../lib/backends';
+import { backends, gemmPaths, kernels } from '../lib/backends';
 import { native } from '../lib/binding';
 import { Precision } from '../lib/nn/precision';
 import { Device } from '../lib/tensor/device';
@@ -101,6 +101,7 @@ function main(): void {
     step.run(0);
     step.run(0);
     native.synchronize();
+    gemmPaths({ reset: true });
     const waits0 = memory().cuda.streamWaits ?? 0;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < steps; i++) step.run(i + 1);
@@ -109,6 +110,13 @@ function main(): void {
     console.log(`wall time per step: ${wallMs.toFixed(2)} ms (${((batch * 1e3) / wallMs).toFixed(1)} img/s, mean of ${steps}); peak ${(memory()[device].peakBytes / 2 ** 30).toFixed(2)} GiB`);
     // The closing synchronize is one wait; any more are the step's own (each stalls the queue).
     if (device === 'cuda') console.log(`host waits for the GPU per step: ${(((memory().cuda.streamWaits ?? 0) - waits0 - 1) / steps).toFixed(1)}`);
+    if (device === 'cuda') {
+      // Which GEMMs of the step missed the tensor cores (lib/backends.ts gemmPaths).
+      const p = gemmPaths({ reset: true });
+      const share = (o: number) => `${((100 * o) / Math.max(1, p.tensorCore.outputs + p.plainBf16.outputs + p.plainFloat32.outputs)).toFixed(2)}%`;
+      console.log(`gemm paths per step: tensor cores ${p.tensorCore.calls / steps} calls (${share(p.tensorCore.outputs)} of the outputs), ` +
+        `plain kernel bf16 ${p.plainBf16.calls / steps} (${share(p.plainBf16.outputs)}), float32 ${p.plainFloat32.calls / steps} (${share(p.plainFloat32.outputs)})`);
+    }
 
     const totals: Record<Clock, number> = { host: 0, device: 0 };
     let scriptMs = 0;

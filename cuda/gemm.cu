@@ -5,7 +5,10 @@
 // (float32, odd extents) run this plain tiled kernel: 64x64 output tiles, K in steps of 16 staged
 // through shared memory as fp32, each of 256 threads owning a 4x4 sub-tile; fp32 accumulation.
 // Batches run on grid z. Every path applies the epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
+// Each call is counted by the path it takes (cuda::gemm_path_counts).
 #include <cuda_bf16.h>
+
+#include <atomic>
 
 #include "gelu_math.cuh"
 #include "cuda_api.h"
@@ -102,6 +105,20 @@ __global__ void __launch_bounds__(256) gemm_kernel(T* C, const T* A, const T* B,
   }
 }
 
+// The counts of cuda::gemm_path_counts: calls and output elements of each path.
+struct PathCounter {
+  std::atomic<int64_t> calls{0}, outputs{0};
+  void add(const GemmParams& p) {
+    calls.fetch_add(1, std::memory_order_relaxed);
+    outputs.fetch_add(p.batch * p.m * p.n, std::memory_order_relaxed);
+  }
+  void read(int64_t* c, int64_t* o, bool reset) {
+    *c = reset ? calls.exchange(0) : calls.load();
+    *o = reset ? outputs.exchange(0) : outputs.load();
+  }
+};
+PathCounter tensor_core_path, plain_bf16_path, plain_f32_path;
+
 template <typename T>
 void launch(const GemmParams& p) {
   Dims d{p.m, p.n, p.k, p.stride_a, p.stride_b, p.stride_c, p.trans_a, p.trans_b, float(p.alpha), float(p.beta)};
@@ -118,14 +135,30 @@ void launch(const GemmParams& p) {
 
 void cuda_gemm(const GemmParams& p) {
   if (gemm_tensor_core_eligible(p)) {
+    tensor_core_path.add(p);
     const std::string& family = kernel_choice("gemm");
     if (family == "auto") cuda_gemm_auto(p);
     else if (family == "tma" && cuda::wgmma_available()) cuda_gemm_tma(p);
     else if (family == "wgmma" && cuda::wgmma_available()) cuda_gemm_wgmma(p);
     else if (family == "wmma") cuda_gemm_wmma(p);
     else cuda_gemm_mma(p);
-  } else if (p.c->dtype == DType::F32) launch<float>(p);
-  else launch<__nv_bfloat16>(p);
+  } else if (p.c->dtype == DType::F32) {
+    plain_f32_path.add(p);
+    launch<float>(p);
+  } else {
+    plain_bf16_path.add(p);
+    launch<__nv_bfloat16>(p);
+  }
 }
+
+namespace cuda {
+GemmPathCounts gemm_path_counts(bool reset) {
+  GemmPathCounts c;
+  tensor_core_path.read(&c.tensor_core_calls, &c.tensor_core_outputs, reset);
+  plain_bf16_path.read(&c.plain_bf16_calls, &c.plain_bf16_outputs, reset);
+  plain_f32_path.read(&c.plain_f32_calls, &c.plain_f32_outputs, reset);
+  return c;
+}
+}  // namespace cuda
 
 }  // namespace convmae

@@ -91,6 +91,24 @@ export function gemmAutoChoices(opts: { reset?: boolean } = {}): GemmAutoChoice[
   return choices;
 }
 
+/** Calls and output elements (batch x m x n) of one kernel path of CUDA gemm. */
+export interface GemmPathCount {
+  calls: number;
+  outputs: number;
+}
+
+/**
+ * Which kernels CUDA gemm ran its problems on since the process started or the last reset: the
+ * tensor-core families (bfloat16 with 16-byte aligned rows), or the plain tiled kernel, for bfloat16
+ * problems the tensor cores cannot take (a row length or batch stride not a multiple of 8) and for
+ * float32. In a bf16 training step the plain kernel should write a small share of the outputs: a
+ * large share means some op reaches gemm with shapes the tensor cores cannot take. All zeros
+ * without CUDA.
+ */
+export function gemmPaths(opts: { reset?: boolean } = {}): { tensorCore: GemmPathCount; plainBf16: GemmPathCount; plainFloat32: GemmPathCount } {
+  return native.gemmPaths(opts.reset ?? false);
+}
+
 /** cuda when a GPU is usable, else cpu. */
 export function defaultDevice(): Device {
   return backends().cuda.usable ? 'cuda' : 'cpu';

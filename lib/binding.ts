@@ -65,6 +65,8 @@ export interface Native {
   gemmAutoChoices(): { problem: string; candidates: string[]; ms: (number | null)[]; pick: string }[];
   /** Forgets the gemm family auto's choices: each kind of problem is timed again on its next call. */
   gemmAutoReset(): void;
+  /** Calls and output elements of cuda gemm by kernel path since the last reset (native/cuda_api.h GemmPathCounts). */
+  gemmPaths(reset: boolean): Record<'tensorCore' | 'plainBf16' | 'plainFloat32', { calls: number; outputs: number }>;
   /** Chooses the CUDA kernel family of an op (gemm: wgmma | tma | mma | wmma | auto; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */

@@ -17,6 +17,7 @@ Napi::Value js_timer_begin(const Napi::CallbackInfo&);
 Napi::Value js_timer_end(const Napi::CallbackInfo&);
 Napi::Value js_gemm_auto_choices(const Napi::CallbackInfo&);
 Napi::Value js_gemm_auto_reset(const Napi::CallbackInfo&);
+Napi::Value js_gemm_paths(const Napi::CallbackInfo&);
 Napi::Value js_empty_cache(const Napi::CallbackInfo&);
 Napi::Value js_set_kernel(const Napi::CallbackInfo&);
 Napi::Value js_kernels(const Napi::CallbackInfo&);
@@ -81,6 +82,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CM_EXPORT(exports, "timerEnd", js_timer_end);
   CM_EXPORT(exports, "gemmAutoChoices", js_gemm_auto_choices);
   CM_EXPORT(exports, "gemmAutoReset", js_gemm_auto_reset);
+  CM_EXPORT(exports, "gemmPaths", js_gemm_paths);
   CM_EXPORT(exports, "emptyCache", js_empty_cache);
   CM_EXPORT(exports, "setKernel", js_set_kernel);
   CM_EXPORT(exports, "kernels", js_kernels);

@@ -198,6 +198,23 @@ Napi::Value js_gemm_auto_choices(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value js_gemm_paths(const Napi::CallbackInfo& info) {
+  if (info.Length() > 1 || (info.Length() == 1 && !info[0].IsBoolean())) throw_type("gemmPaths", "expected (reset: boolean)");
+  const cuda::GemmPathCounts c = cuda::gemm_path_counts(info.Length() == 1 && info[0].As<Napi::Boolean>().Value());
+  Napi::Env env = info.Env();
+  const auto path = [&](int64_t calls, int64_t outputs) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("calls", double(calls));
+    o.Set("outputs", double(outputs));
+    return o;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("tensorCore", path(c.tensor_core_calls, c.tensor_core_outputs));
+  out.Set("plainBf16", path(c.plain_bf16_calls, c.plain_bf16_outputs));
+  out.Set("plainFloat32", path(c.plain_f32_calls, c.plain_f32_outputs));
+  return out;
+}
+
 Napi::Value js_gemm_auto_reset(const Napi::CallbackInfo& info) {
   cuda::gemm_auto_reset();
   return info.Env().Undefined();

@@ -73,5 +73,16 @@ std::vector<GemmAutoChoice> gemm_auto_choices();
 // Forgets every choice: the next call of each kind times the candidates again.
 void gemm_auto_reset();
 
+// Which kernels cuda_gemm ran its problems on since the last reset (cuda/gemm.cu): the tensor-core
+// families, or the plain tiled kernel (float32 problems, and bfloat16 ones the tensor cores cannot
+// take), as calls and output elements (batch x m x n).
+struct GemmPathCounts {
+  int64_t tensor_core_calls = 0, tensor_core_outputs = 0;
+  int64_t plain_bf16_calls = 0, plain_bf16_outputs = 0;
+  int64_t plain_f32_calls = 0, plain_f32_outputs = 0;
+};
+// The counts so far; with reset, they start again from zero.
+GemmPathCounts gemm_path_counts(bool reset);
+
 }  // namespace cuda
 }  // namespace convmae

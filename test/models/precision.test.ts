@@ -6,6 +6,7 @@ import { backward, clearTape, requireGrad } from '../../lib/autograd/tape';
 import { preset } from '../../lib/models/config';
 import { ConvMAE } from '../../lib/models/convmae';
 import { ConvViT } from '../../lib/models/convvit';
+import { gemmPaths } from '../../lib/backends';
 import { native } from '../../lib/binding';
 import { resolvePrecision, useParam, withParamCasts } from '../../lib/nn/precision';
 import { castTo } from '../../lib/ops/cast';
@@ -130,6 +131,37 @@ describe.skipIf(!cudaUsable)(`mixed precision on cuda ${cudaSkipReason}`, () => 
     const f = step('float32'), b = step('bf16');
     expect(Math.abs(b.loss - f.loss) / f.loss).toBeLessThanOrEqual(0.02);
     for (const [k, g] of f.grads) expect(relL2(b.grads.get(k)!, g), k).toBeLessThanOrEqual(0.1);
+  });
+
+  // Which GEMMs a bf16 step sends to the plain tiled kernel (lib/backends.ts gemmPaths): here only
+  // the classifier's mean over tokens (m 1) and its gradient (k 1), 0.6% of the outputs (8 classes,
+  // so that the head's rows are a multiple of 8). An op that reached gemm with shapes the tensor
+  // cores cannot take on activation-sized data shows: drop path as a batched m = k = 1 gemm (~80 ms
+  // of run 7's ConvViT-B step, before session 11) put 11% of this step's outputs there.
+  it('a bf16 training step writes nearly all its GEMM outputs on the tensor cores', () => {
+    const n = 4, imgs = Float32Array.from(randn(n * 3 * 64 * 64, 9)), noise = Float32Array.from(randn(n * 16, 10));
+    const plainShare = (run: () => void) => {
+      gemmPaths({ reset: true });
+      run();
+      const p = gemmPaths({ reset: true });
+      expect(p.tensorCore.calls).toBeGreaterThan(0);
+      return p.plainBf16.outputs / (p.plainBf16.outputs + p.tensorCore.outputs);
+    };
+    const mae = new ConvMAE(preset('tiny', { imgSize: 64 }), { seed: 3 });
+    mae.to('cuda');
+    const pretrain = plainShare(() => tidy(() => {
+      backward(mae.forward({ imgs: tensor(imgs, [n, 3, 64, 64], { device: 'cuda' }), noise }).loss);
+    }));
+    mae.dispose();
+    const vit = new ConvViT(preset('tiny', { imgSize: 64, numClasses: 8, dropPath: 0.1 }), { seed: 3 });
+    vit.to('cuda');
+    vit.train();
+    const finetune = plainShare(() => tidy(() => {
+      backward(sum(vit.forward(tensor(imgs, [n, 3, 64, 64], { device: 'cuda' }))));
+    }));
+    vit.dispose();
+    expect(pretrain, 'pretraining').toBeLessThanOrEqual(0.02);
+    expect(finetune, 'finetuning with drop path').toBeLessThanOrEqual(0.02);
   });
 
   it('ConvViT returns float32 logits and features under bf16', () => {

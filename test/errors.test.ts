@@ -44,6 +44,7 @@ describe('bad input never crashes', () => {
         const n = 1 + Math.floor(rand() * 16);
         const args = Array.from({ length: n }, () => garbage[Math.floor(rand() * garbage.length)]);
         if (name === 'free' && args[0] === dead) args[0] = 3;
+        if (name === 'gemmPaths' && n === 1 && typeof args[0] === 'boolean') continue; // gemmPaths(reset) is valid
         expect(() => fn(...args), `${name}(${args.map(show).join(', ')})`).toThrow();
         calls++;
       }

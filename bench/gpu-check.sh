@@ -230,9 +230,11 @@ else
   fast=$( { tr ',' '\n' <<< "$fast" | grep -v '^gemm='; [[ -n $gemm_picked ]] && echo "gemm=$gemm_picked"; } | grep . | paste -sd,)
 fi
 fast_ok=$([[ -n $fast ]] && echo 1 || echo 0)
-# the older set's own runs: with GPU_CHECK_OLDER=1, or where no fast family passed (the older set
-# is then the fast set, and its runs are the only ones)
-older_runs=$([[ ${GPU_CHECK_OLDER:-0} == 1 || $fast_ok == 0 ]] && echo 1 || echo 0)
+# the older set's own runs: older_asked (GPU_CHECK_OLDER=1) for all of them; older_runs, the steps
+# and the step profile, also where no fast family passed (the older set is then the fast set, and
+# those runs are its only ones)
+older_asked=$([[ ${GPU_CHECK_OLDER:-0} == 1 ]] && echo 1 || echo 0)
+older_runs=$( ((older_asked)) || ((fast_ok == 0)) && echo 1 || echo 0)
 # the fast set as run: each op's passing fast family, else its older one; the default of every
 # command below that names no set
 fast_set=$(for op in gemm attention layernorm dwconv; do
@@ -260,7 +262,7 @@ section1() {
     test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
   note "vitest test/tensor test/ops test/models/precision+classifier test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
-  [[ ${GPU_CHECK_OLDER:-0} == 1 ]] || return 0
+  ((older_asked)) || return 0
   run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \
     test/models/precision.test.ts test/ops/linear.test.ts test/ops/mlp.test.ts test/ops/layernorm.test.ts
   note "vitest ($older) precision/linear/mlp/layernorm: $ran, $(tests_line "$out/vitest_older.txt")"
@@ -303,7 +305,7 @@ section4() {
   run "torch_ops.py" 150 "$out/torch_ops.txt" python3 bench/torch_ops.py /tmp/plan.json "$out/torch.json" || note "torch_ops.py $ran (see torch_ops.txt)"
   run "op_timings" 150 "$out/op_timings.txt" env CONVMAE_KERNELS=$fast_set node dist/bench/op_timings.js --torch "$out/torch.json" ||
     note "op_timings $ran (see op_timings.txt)"
-  if [[ ${GPU_CHECK_OLDER:-0} == 1 ]]; then
+  if ((older_asked)); then
     run "op_timings (older kernels)" 90 "$out/op_timings_older.txt" env CONVMAE_KERNELS=$older node dist/bench/op_timings.js \
       --only '^(gemm|mlp|attention|layernorm|dwconv)' --torch "$out/torch.json" || note "op_timings (older kernels) $ran"
   fi

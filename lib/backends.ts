@@ -97,6 +97,13 @@ export interface GemmPathCount {
   outputs: number;
 }
 
+/** gemmPaths' counts: the tensor-core families, and the plain tiled kernel in bfloat16 and float32. */
+export interface GemmPaths {
+  tensorCore: GemmPathCount;
+  plainBf16: GemmPathCount;
+  plainFloat32: GemmPathCount;
+}
+
 /**
  * Which kernels CUDA gemm ran its problems on since the process started or the last reset: the
  * tensor-core families (bfloat16 with 16-byte aligned rows), or the plain tiled kernel, for bfloat16
@@ -105,7 +112,7 @@ export interface GemmPathCount {
  * large share means some op reaches gemm with shapes the tensor cores cannot take. All zeros
  * without CUDA.
  */
-export function gemmPaths(opts: { reset?: boolean } = {}): { tensorCore: GemmPathCount; plainBf16: GemmPathCount; plainFloat32: GemmPathCount } {
+export function gemmPaths(opts: { reset?: boolean } = {}): GemmPaths {
   return native.gemmPaths(opts.reset ?? false);
 }
 

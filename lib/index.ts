@@ -1,6 +1,6 @@
 // Public API of the convmae package.
 export { backends, defaultDevice, formatBackends, gemmAutoChoices, gemmPaths, kernels, setKernel } from './backends';
-export type { BackendInfo, GemmAutoChoice, KernelChoices } from './backends';
+export type { BackendInfo, GemmAutoChoice, GemmPathCount, GemmPaths, KernelChoices } from './backends';
 export { DTYPES, DTYPE_BYTES } from './tensor/dtype';
 export type { DType } from './tensor/dtype';
 export type { Device } from './tensor/device';

@@ -23,11 +23,13 @@
 // wgmma kernel (batches are the maps' third dimension). Tilings 4 and 5, in every build (the gemm
 // family auto may pick them; 1-3 only in sweep builds), are the persistent kernels of
 // cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
-// warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles).
+// warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles;
+// 6: the same in clusters of two blocks, each B tile loaded once for both by TMA multicast).
 #include <cuda_bf16.h>
 
 #include <algorithm>
 
+#include "cluster_launch.cuh"
 #include "cuda_api.h"
 #include "gemm_common.cuh"
 #include "gemm_tma.cuh"
@@ -48,6 +50,7 @@ struct TmaCfg {
   static constexpr int CONSUMERS = CONSUMERS_, BM = 64 * CONSUMERS, BN = BN_, BK = 64, STAGES = STAGES_;
   static constexpr int MIN_BLOCKS = MIN_BLOCKS_, TILES_PER_SM = MIN_BLOCKS, PRODUCER = 128 * CONSUMERS, THREADS = PRODUCER + 32;
   static constexpr bool PERSISTENT = false;
+  static constexpr int CLUSTER = 1;
   static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
   static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
   static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
@@ -66,7 +69,9 @@ struct TmaCfg {
 // and 3 the same reads per FLOP as 256x128 tiles over four consumer warpgroups (half the
 // accumulators per thread, twice the warps to hide latency); 4 is the persistent ping-pong
 // kernel with 4 slots, its split rows on TmaCfg0; 5 the persistent cooperative one, 128x256
-// tiles in 3 slots, its split rows on TmaCfg1.
+// tiles in 3 slots, its split rows on TmaCfg1; 6 that one in clusters of 2 (a cluster's two
+// tiles share their B tile: per K slice a block reads 16 KB of A and 16 KB of B from L2 for
+// 2·128·256·64 FLOP, 128 FLOP/B against 85 at 5; session 11's L2 ceiling hypothesis).
 using TmaCfg0 = TmaCfg<128, 3, 2>;
 using TmaCfg1 = TmaCfg<256, 4, 1>;
 using TmaCfg2 = TmaCfg<128, 6, 1>;
@@ -139,7 +144,8 @@ std::string operand_map(CUtensorMap* map, const bf16* base, bool contig_k, int64
 }
 
 // The maps of a problem's operands (dims dd, A at `a`; batches on the maps' third dimension unless
-// `split`) for boxes of bm rows of A and bn rows of B by 64 K; "" or why one cannot be made.
+// `split`) for boxes of bm rows of A and bn rows of B by 64 K (where K is contiguous; else boxes of
+// 64 x 64); "" or why one cannot be made.
 std::string make_tma_maps(TmaMaps* maps, const GemmParams& p, bool split, const bf16* a, const TcDims& dd, int bm, int bn) {
   const int64_t batches = split ? 1 : p.batch;
   maps->a_batched = !split && p.batch > 1 && dd.sa != 0;
@@ -161,27 +167,40 @@ bool maps_possible(const GemmParams& p) {
 }
 
 // Runs p on G's tiles: each unsplit grid on G's kernel (the one-tile kernel, or where
-// G::PERSISTENT the persistent kernel of cuda/gemm_tma_persistent.cuh, at most one block per SM), split
-// K rows on the one-tile kernel of S (G itself unless G is persistent; the same tile size).
+// G::PERSISTENT the persistent kernel of cuda/gemm_tma_persistent.cuh, at most one block per SM,
+// as many clusters as the card holds at once where G::CLUSTER > 1), split K rows on the one-tile
+// kernel of S (G itself unless G is persistent; the same tile size).
 template <typename G, typename S, bool TA, bool TB>
 void launch(const GemmParams& p) {
   static_assert(G::BM == S::BM && G::BN == S::BN && !S::PERSISTENT, "run_tiles plans one tile size for both kernels");
   static_assert(G::TILES_PER_SM == S::TILES_PER_SM, "and the split rows' waves with G's tiles in flight per SM");
+  static_assert(S::CLUSTER == 1, "the one-tile kernel runs without clusters");
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
   auto launch_grid = [&](bool split, dim3 grid, const bf16* a, bf16* c, const TcDims& dd, const TcExtras& xx, float* ws,
                          int64_t k_chunk, int64_t b0) {
     TmaMaps maps{};
-    const std::string why = make_tma_maps(&maps, p, split, a, dd, G::BM, G::BN);
+    const bool persistent = G::PERSISTENT && !split;
+    const int b_box = persistent ? G::BN / G::CLUSTER : S::BN;  // in clusters, a block loads its share of B
+    const std::string why = make_tma_maps(&maps, p, split, a, dd, G::BM, b_box);
     if (!why.empty()) throw_error("gemm", "tma: cannot describe an operand to the TMA unit: " + why);
     if constexpr (G::PERSISTENT) {
       if (!split) {
-        const int64_t tiles = int64_t(grid.x) * grid.y * grid.z;
-        const unsigned blocks = unsigned(std::min<int64_t>(tiles, cuda::sm_count()));
         allow_smem_once<gemm_tma_persistent_kernel<G, TA, TB>>(G::SMEM);
-        gemm_tma_persistent_kernel<G, TA, TB><<<blocks, G::THREADS, G::SMEM, cuda::stream()>>>(
-            c, maps, bias, dd, xx, b0, int(grid.y), int(grid.x), int(grid.z));
+        if constexpr (G::CLUSTER > 1) {
+          auto kernel = gemm_tma_persistent_kernel<G, TA, TB>;
+          const int64_t groups = (int64_t(grid.y) + G::CLUSTER - 1) / G::CLUSTER * grid.x * grid.z;
+          static const int resident = cuda::resident_clusters(kernel, G::CLUSTER, G::THREADS, G::SMEM, "gemm");
+          const unsigned blocks = unsigned(std::min<int64_t>(groups, resident) * G::CLUSTER);
+          cuda::launch_in_clusters(kernel, G::CLUSTER, dim3(blocks), G::THREADS, G::SMEM, "gemm", c, maps, bias, dd, xx, b0,
+                                   int(grid.y), int(grid.x), int(grid.z));
+        } else {
+          const int64_t tiles = int64_t(grid.x) * grid.y * grid.z;
+          const unsigned blocks = unsigned(std::min<int64_t>(tiles, cuda::sm_count()));
+          gemm_tma_persistent_kernel<G, TA, TB><<<blocks, G::THREADS, G::SMEM, cuda::stream()>>>(
+              c, maps, bias, dd, xx, b0, int(grid.y), int(grid.x), int(grid.z));
+        }
         return;
       }
     }
@@ -200,12 +219,12 @@ void launch_any(const GemmParams& p) {
 }  // namespace
 
 bool cuda_gemm_tma_has_tiling(int tiling) {
-  return tiling == 4 || tiling == 5 || tiling_in_build(tiling, 5);
+  return tiling == 4 || tiling == 5 || tiling == 6 || tiling_in_build(tiling, 6);
 }
 
 void cuda_gemm_tma(const GemmParams& p, int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 5);  // read per call: bench/gemm_sweep.ts switches it
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 6);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
@@ -216,6 +235,7 @@ void cuda_gemm_tma(const GemmParams& p, int tiling) {
   switch (tiling) {  // the persistent tilings are in every build: the gemm family `auto` may pick them
     case 4: return launch_any<TmaPersistentCfg<128, 4, true>, TmaCfg0>(p);
     case 5: return launch_any<TmaPersistentCfg<256, 3, false>, TmaCfg1>(p);
+    case 6: return launch_any<TmaPersistentCfg<256, 3, false, 2>, TmaCfg1>(p);
     default: return launch_any<TmaCfg0>(p);
   }
 }

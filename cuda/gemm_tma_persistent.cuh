@@ -19,6 +19,13 @@
 //     (m64n256, 128 accumulators a thread); the epilogue is not overlapped with products, only
 //     with the next tile's loads, and each slot's K slice feeds twice the FLOPs of a 128 x 128
 //     tile's (a quarter less L2 traffic per FLOP).
+//   cooperative in clusters of CLUSTER blocks (launched by cuda/cluster_launch.cuh): the cluster
+//     takes CLUSTER vertically adjacent tiles at a time (block rank r the r-th; past the last tile
+//     row a block computes zeros and stores nothing), and each block loads only its 256/CLUSTER
+//     rows of the shared B tile, multicast into every block's slot (gemm_tma_tiles.cuh): L2 reads
+//     per FLOP a third less again at CLUSTER 2. The blocks of a cluster walk the same ring steps;
+//     a cluster barrier after the barriers' init and before the end keeps every block's shared
+//     memory alive while the others' copies and arrivals can reach it.
 // Epilogue without block barriers: in the m64nN accumulator layout each warp holds 16 whole rows
 // of each m64 block, so it stages them alone, 16 x 64 fp32 at a time in its own shared memory, and
 // writes them with epilogue_store8 (each row piece of 64 columns in whole 128-byte lines).
@@ -32,9 +39,9 @@
 
 namespace convmae {
 
-template <int BN_, int STAGES_, bool PINGPONG_>
+template <int BN_, int STAGES_, bool PINGPONG_, int CLUSTER_ = 1>
 struct TmaPersistentCfg {
-  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = 1;
+  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = 1, CLUSTER = CLUSTER_;
   static constexpr bool PERSISTENT = true, PINGPONG = PINGPONG_;
   static constexpr int HALVES = PINGPONG ? 2 : 1;         // m64 row blocks a warpgroup computes
   static constexpr int TILES_PER_SM = PINGPONG ? 2 : 1;   // in flight at once
@@ -51,17 +58,19 @@ struct TmaPersistentCfg {
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
   static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0 && PANEL_BYTES % 1024 == 0, "tiles start on swizzle atoms");
   static_assert(SMEM <= 227 * 1024, "one block per SM");
+  static_assert(CLUSTER == 1 || (!PINGPONG && (CLUSTER == 2 || CLUSTER == 4)), "clusters of the cooperative kernel share B in 64-wide panels");
 };
 
 #ifdef CONVMAE_WGMMA_DEVICE
-/** Tile t of `batches` problems of tiles_m x tiles_n (BM x BN) → its batch (after batch0) and first row and column. */
-template <int BM, int BN>
-__device__ inline void persistent_tile(int64_t t, int tiles_m, int tiles_n, int* z, int* m0, int* n0) {
-  const int64_t per_batch = int64_t(tiles_m) * tiles_n;
+/** Tile t of `batches` problems of groups_m x tiles_n tiles of CLUSTER x 1 BM x BN tiles → the
+ *  batch (after batch0) and first row and column of block `rank`'s BM x BN tile. */
+template <int BM, int BN, int CLUSTER>
+__device__ inline void persistent_tile(int64_t t, int groups_m, int tiles_n, unsigned rank, int* z, int* m0, int* n0) {
+  const int64_t per_batch = int64_t(groups_m) * tiles_n;
   int tm, tn;
-  grouped_tile(t % per_batch, tiles_m, tiles_n, &tm, &tn);
+  grouped_tile(t % per_batch, groups_m, tiles_n, &tm, &tn);
   *z = int(t / per_batch);
-  *m0 = tm * BM;
+  *m0 = (tm * CLUSTER + int(rank)) * BM;
   *n0 = tn * BN;
 }
 #endif
@@ -71,7 +80,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
     gemm_tma_persistent_kernel(__nv_bfloat16* C, const __grid_constant__ TmaMaps maps, const __nv_bfloat16* bias, TcDims d,
                                TcExtras x, int64_t batch0, int tiles_m, int tiles_n, int batches) {
 #ifdef CONVMAE_WGMMA_DEVICE
-  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, HALVES = G::HALVES;
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, HALVES = G::HALVES, CLUSTER = G::CLUSTER;
   constexpr bool PINGPONG = G::PINGPONG;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_aligned_1024(smem_raw);
@@ -83,27 +92,34 @@ __global__ void __launch_bounds__(G::THREADS, 1)
   if (threadIdx.x == G::PRODUCER) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], G::READERS);
+      mbar_init(&empty[s], G::READERS * CLUSTER);
     }
     mbar_init(&order[0], 4);
     mbar_init(&order[1], 4);
     fence_mbarrier_init();
   }
-  __syncthreads();
+  if constexpr (CLUSTER > 1) cluster_sync();  // every block's barriers exist before any copy or arrival reaches them
+  else __syncthreads();
 
-  const int64_t total = int64_t(tiles_m) * tiles_n * batches;
+  // The cluster's tiles: (cluster c of `clusters`) c, c + clusters, ... of the groups of CLUSTER tile rows.
+  const unsigned rank = CLUSTER > 1 ? cluster_rank() : 0u;
+  const int groups_m = (tiles_m + CLUSTER - 1) / CLUSTER;
+  const int64_t total = int64_t(groups_m) * tiles_n * batches;
+  const int64_t cluster_id = blockIdx.x / CLUSTER, clusters = gridDim.x / CLUSTER;
   const int ktiles = int((d.k + BK - 1) / BK);
   const int wg = threadIdx.x / 128;  // 0, 1: consumers; 2: the producer warp
 
   if (wg == 2) {
-    if (threadIdx.x != G::PRODUCER) return;
-    int64_t g = 0;  // ring step: the block's K slices in order, over its tiles
-    for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
-      int z, m0, n0;
-      persistent_tile<BM, BN>(t, tiles_m, tiles_n, &z, &m0, &n0);
-      const int za = maps.a_batched ? int(batch0) + z : 0, zb = maps.b_batched ? int(batch0) + z : 0;
-      for (int kt = 0; kt < ktiles; ++kt, ++g) ring_fill<G, TA, TB>(smem, full, empty, maps, g, m0, n0, kt * BK, za, zb);
+    if (threadIdx.x == G::PRODUCER) {
+      int64_t g = 0;  // ring step: the block's K slices in order, over its tiles
+      for (int64_t t = cluster_id; t < total; t += clusters) {
+        int z, m0, n0;
+        persistent_tile<BM, BN, CLUSTER>(t, groups_m, tiles_n, rank, &z, &m0, &n0);
+        const int za = maps.a_batched ? int(batch0) + z : 0, zb = maps.b_batched ? int(batch0) + z : 0;
+        for (int kt = 0; kt < ktiles; ++kt, ++g) ring_fill<G, TA, TB>(smem, full, empty, maps, g, m0, n0, kt * BK, za, zb, rank);
+      }
     }
+    if constexpr (CLUSTER > 1) cluster_sync();
     return;
   }
 
@@ -112,9 +128,9 @@ __global__ void __launch_bounds__(G::THREADS, 1)
   unsigned order_phase = 0;
   // This warpgroup's tiles, as the block's local tile index i: ping-pong wg, wg + 2, ...; else all.
   const int64_t first = PINGPONG ? wg : 0, step = PINGPONG ? 2 : 1;
-  for (int64_t i = first, t = blockIdx.x + first * gridDim.x; t < total; i += step, t += step * gridDim.x) {
+  for (int64_t i = first, t = cluster_id + first * clusters; t < total; i += step, t += step * clusters) {
     int z, m0, n0;
-    persistent_tile<BM, BN>(t, tiles_m, tiles_n, &z, &m0, &n0);
+    persistent_tile<BM, BN, CLUSTER>(t, groups_m, tiles_n, rank, &z, &m0, &n0);
     if (PINGPONG && i > 0) {
       mbar_wait(&order[wg], order_phase);
       order_phase ^= 1u;
@@ -136,7 +152,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
     wgmma_wait<0>();
 #pragma unroll
     for (int h = 0; h < HALVES; ++h) wgmma_fence_operands(acc[h]);
-    if (ktiles > 0 && lane == 0) mbar_arrive(&empty[(g + ktiles - 1) % STAGES]);  // the tile's last slot
+    if (ktiles > 0 && lane == 0) release_slot<CLUSTER>(&empty[(g + ktiles - 1) % STAGES]);  // the tile's last slot
 
     __nv_bfloat16* Cz = C + (batch0 + z) * d.sc;
     const TcExtras xz = x.at((batch0 + z) * d.sc);
@@ -155,6 +171,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
       }
     }
   }
+  if constexpr (CLUSTER > 1) cluster_sync();  // the other blocks' last arrivals on this block's barriers are in
 #endif
 }
 

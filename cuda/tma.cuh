@@ -2,8 +2,11 @@
 // (sm_90), for bf16 tiles in the 128B-swizzled layout wgmma reads (cuda/wgmma.cuh): the host side
 // makes the tensor map (the driver's cuTensorMapEncodeTiled, cuda/tma.cu); the device side is
 // mbarrier init / arrive / arrive.expect_tx / try_wait.parity and the tiled 3-D bulk copy
-// global -> shared. Device code only where CONVMAE_WGMMA_DEVICE is defined (sm_90a or the
-// emulator, whose twins are emu/tma.cc). PTX ISA sections "mbarrier" and "cp.async.bulk.tensor".
+// global -> shared; for kernels launched in clusters (cuda/cluster_launch.cuh), the block's rank,
+// the cluster barrier, arrivals on another block's mbarrier and the copy multicast to several
+// blocks. Device code only where CONVMAE_WGMMA_DEVICE is defined (sm_90a or the
+// emulator, whose twins are emu/tma.cc and emu/scheduler.cc). PTX ISA sections "mbarrier",
+// "cp.async.bulk.tensor", "mapa" and "barrier.cluster".
 #pragma once
 #include <cuda.h>
 
@@ -32,6 +35,14 @@ __device__ inline bool mbar_try_wait(uint64_t* bar, unsigned parity) { return ::
 __device__ inline void tma_load_3d(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar) {
   const int coords[3] = {c0, c1, c2};
   ::emu::tma_load(dst, map, coords, bar);
+}
+__device__ inline unsigned cluster_rank() { return ::emu::cluster_rank(); }
+__device__ inline void cluster_sync() { ::emu::sync_cluster(); }
+__device__ inline void mbar_arrive_cluster(uint64_t* bar, unsigned rank) { ::emu::mbarrier_arrive_remote(bar, rank); }
+__device__ inline void tma_load_3d_multicast(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar,
+                                             uint16_t mask) {
+  const int coords[3] = {c0, c1, c2};
+  ::emu::tma_load_multicast(dst, map, coords, bar, mask);
 }
 #else
 __device__ inline uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
@@ -62,6 +73,33 @@ __device__ inline void tma_load_3d(void* dst, const CUtensorMap* map, int c0, in
       "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(
           smem_u32(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_u32(bar))
+      : "memory");
+}
+/** The block's rank in its cluster. */
+__device__ inline unsigned cluster_rank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+/** Waits until every thread of the cluster that has not exited is here; the blocks' earlier
+ *  shared-memory writes (mbarrier inits included) are then visible to each other. */
+__device__ inline void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+/** Arrives on the mbarrier at bar's offset in block `rank` of the cluster (this block included). */
+__device__ inline void mbar_arrive_cluster(uint64_t* bar, unsigned rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_u32(bar)), "r"(rank));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+}
+/** tma_load_3d into dst's offset in every block of `mask` (bit r: rank r), completing on the
+ *  barrier at bar's offset in each. */
+__device__ inline void tma_load_3d_multicast(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar,
+                                             uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3, "
+      "%4}], [%5], %6;\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_u32(bar)), "h"(mask)
       : "memory");
 }
 #endif

@@ -6,6 +6,14 @@
 // order between them. So code that relies on lanes running in lockstep without a
 // __syncwarp reads what the other lanes have not written yet, as it may on a real GPU.
 //
+// A launch in clusters (Config::cluster > 1, what cudaLaunchKernelEx's cluster dimension asks
+// for) runs a cluster's blocks together: their threads are fibers of one round, each block with
+// its own dynamic shared memory, __syncthreads among its own threads, cluster_sync among every
+// live thread of the cluster, and mbarriers and bulk copies that may reach the other blocks'
+// shared memory (mbarrier_arrive_remote, tma_load_multicast). Static __shared__ arrays are one
+// copy for every block (blocks of one launch must not use them), and the race checker sees a
+// cluster as one block whose __syncthreads are the cluster's.
+//
 // Detected and reported as a launch error (cudaGetLastError, then the op's usual OpError):
 // barriers that some threads of the block (or the named lanes of a warp) never reach, a
 // warp-collective operation naming a lane that has exited, a block of more than 1024 threads,
@@ -79,6 +87,15 @@ void note_mbarrier_event();
 
 /** Waits until every live thread of the block is here (__syncthreads). */
 void sync_block();
+/** Waits until every live thread of the cluster is here (barrier.cluster.arrive + wait). */
+void sync_cluster();
+/** The running block's rank in its cluster (%cluster_ctarank; 0 outside cluster launches). */
+unsigned cluster_rank();
+/** Blocks in the running launch's clusters (%cluster_nctarank; 1 outside cluster launches). */
+unsigned cluster_size();
+/** The address of `local` (in the running block's dynamic shared memory) in block `rank` of the
+ *  cluster (mapa); null, with the launch failed, when rank is not in the cluster. */
+void* cluster_peer(const void* local, unsigned rank);
 /** Waits until the lanes of `mask` in this warp are here (__syncwarp and every collective). */
 void sync_warp(unsigned mask);
 
@@ -128,7 +145,7 @@ void wgmma_wait(int keep_groups);
 void wgmma_end_block(bool check);
 
 // mbarriers in shared memory and the tensor-map bulk copies (TMA) that complete on them
-// (emu/tma.cc), as the PTX ISA gives them for one block (no clusters): a barrier's phase completes
+// (emu/tma.cc), as the PTX ISA gives them, clusters included: a barrier's phase completes
 // when its `count` arrivals are in and the bytes it expects (expect_tx) have landed. A bulk copy
 // reads the global tile when issued, shows its destination as NaN, and lands when a thread polls
 // the barrier it completes on. Only tiled 2-3D maps of 1-, 2- or 4-byte elements, with no swizzle
@@ -147,10 +164,17 @@ std::string encode_tensor_map(void* map, int rank, const void* base, const uint6
                               const uint32_t* box, unsigned element_bytes, bool swizzle128);
 /** cp.async.bulk.tensor.{rank}d.shared.global.tile.mbarrier::complete_tx::bytes. */
 void tma_load(void* dst, const void* map, const int* coords, void* bar);
+/** The same with .multicast::cluster: the box lands at dst's offset in every block of `mask`
+ *  (bit r: rank r), completing on the barrier at bar's offset in each; every one of them must
+ *  have initialised that barrier already. */
+void tma_load_multicast(void* dst, const void* map, const int* coords, void* bar, unsigned mask);
+/** mbarrier.arrive.shared::cluster on the barrier at bar's offset in block `rank` of the cluster. */
+void mbarrier_arrive_remote(void* bar, unsigned rank);
 
 struct Config {
   dim3 grid, block;
   size_t smem;
+  unsigned cluster = 1;  // blocks a cluster, along x (grid.x a multiple of it)
   Config(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
 };
 

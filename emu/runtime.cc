@@ -200,4 +200,20 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const voi
   return cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(blocks, func, block_size, smem, 0);
 }
 
+// Clusters as whole groups of blocks over the SMs (a real card places them within its GPCs, and
+// may hold fewer).
+cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void* func, const cudaLaunchConfig_t* config) {
+  unsigned cluster = 1;
+  for (unsigned i = 0; i < config->numAttrs; ++i)
+    if (config->attrs[i].id == cudaLaunchAttributeClusterDimension) cluster = config->attrs[i].val.clusterDim.x;
+  int per_sm = 0;
+  const int threads = int(config->blockDim.x * config->blockDim.y * config->blockDim.z);
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, func, threads, config->dynamicSmemBytes) != cudaSuccess || cluster == 0)
+    return cudaErrorInvalidValue;
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  *clusters = prop.multiProcessorCount * per_sm / int(cluster);
+  return cudaSuccess;
+}
+
 }  // extern "C"

@@ -1,7 +1,7 @@
 // The CUDA emulator's launches, barriers and warp exchanges (contract in emu/emu.h). Each thread
-// of a block is a fiber (emu/fiber.h) on a stack from a pool; the scheduler runs every ready
-// fiber in thread order until it finishes or waits at a barrier, then releases the barriers that
-// every thread they name has reached, and repeats. A thread whose mbarrier poll fails (emu/tma.cc)
+// of a block (of a cluster's blocks, in cluster launches) is a fiber (emu/fiber.h) on a stack from
+// a pool; the scheduler runs every ready fiber in thread order until it finishes or waits at a
+// barrier, then releases the barriers that every thread they name has reached, and repeats. A thread whose mbarrier poll fails (emu/tma.cc)
 // yields and polls again next round. A round that releases nothing, while threads still wait and
 // no mbarrier changed, is a deadlock: the launch fails with the waiting threads named.
 #include <sys/mman.h>
@@ -34,7 +34,7 @@ constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kDefaultSmem = 48 * 1024;
 constexpr size_t kMaxSmem = 227 * 1024;  // the largest opt-in of the cards the package targets
 
-enum class State { Ready, AtBlock, AtWarp, Polling, Done };
+enum class State { Ready, AtBlock, AtCluster, AtWarp, Polling, Done };
 
 struct Copy {
   void* dst;
@@ -48,8 +48,9 @@ struct Thread {
   void* stack = nullptr;
   State state = State::Done;
   unsigned mask = 0;  // lanes named by the warp barrier this thread waits at
-  uint3 tid{};
-  int lane = 0, warp = 0;
+  uint3 tid{}, block{};
+  int lane = 0, warp = 0;  // warp: its index over the cluster's threads
+  unsigned cta = 0;        // its block's rank in the cluster
   int snapshot = -1;  // which of its warp's snapshots a released gather reads
   std::vector<Copy> pending;
   std::deque<std::vector<Copy>> groups;
@@ -64,8 +65,10 @@ struct Grid {
   std::vector<Thread> threads;
   std::vector<Warp> warps;
   std::vector<unsigned char> smem_store;
-  unsigned char* smem = nullptr;  // 128-byte aligned inside smem_store
-  size_t smem_bytes = 0;          // the running launch's dynamic shared memory
+  unsigned char* smem = nullptr;  // 128-byte aligned inside smem_store: rank r's at smem + r·smem_stride
+  size_t smem_bytes = 0;          // the running launch's dynamic shared memory, per block
+  size_t smem_stride = 0;
+  unsigned cluster = 1;           // blocks a cluster in the running launch
   FiberContext scheduler;
   Thread* current = nullptr;
   const std::function<void()>* body = nullptr;
@@ -107,14 +110,33 @@ void wait_here(State s, unsigned mask) {
 
 std::string where(const Thread& t) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", t.tid.x, t.tid.y, t.tid.z, g_block_idx.x,
-                g_block_idx.y, g_block_idx.z);
+  std::snprintf(buf, sizeof buf, "thread (%u,%u,%u) of block (%u,%u,%u)", t.tid.x, t.tid.y, t.tid.z, t.block.x, t.block.y,
+                t.block.z);
   return buf;
 }
 
-// Releases the warp barriers whose named lanes all wait there, else the block barrier once every
-// live thread waits at it. False when nothing could be released. While threads poll mbarriers, a
-// barrier that cannot be released yet is not a deadlock: the pollers may still reach it.
+// Releases the threads of [begin, end) that wait in state `at` when every live one of them does
+// (and one at least); false otherwise.
+bool release_all_at(Grid& g, size_t begin, size_t end, State at) {
+  bool any = false;
+  for (size_t i = begin; i < end; ++i) {
+    const State s = g.threads[i].state;
+    if (s == State::Done) continue;
+    if (s != at) return false;
+    any = true;
+  }
+  if (!any) return false;
+  for (size_t i = begin; i < end; ++i)
+    if (g.threads[i].state == at) g.threads[i].state = State::Ready;
+  if (g_race_hooks) g_race_hooks->block_barrier();
+  return true;
+}
+
+// Releases the warp barriers whose named lanes all wait there, else the cluster barrier once every
+// live thread of the cluster waits at it, else each block's barrier once every live thread of the
+// block waits at it (nthreads: the cluster's threads, g.cluster blocks of equal size). False when
+// nothing could be released. While threads poll mbarriers, a barrier that cannot be released yet
+// is not a deadlock: the pollers may still reach it.
 bool release(Grid& g, size_t nthreads, size_t nwarps, bool polling) {
   for (size_t w = 0; w < nwarps; ++w) g.warps[w].snapshots.clear();
   bool released = false;
@@ -148,21 +170,16 @@ bool release(Grid& g, size_t nthreads, size_t nwarps, bool polling) {
     }
   }
   if (released) return true;
-  bool any_waiting = false;
-  for (size_t i = 0; i < nthreads; ++i) {
-    if (g.threads[i].state == State::Done) continue;
-    if (g.threads[i].state != State::AtBlock) {
-      if (polling) return false;
+  if (release_all_at(g, 0, nthreads, State::AtCluster)) return true;
+  const size_t per_block = nthreads / g.cluster;
+  for (size_t b = 0; b < g.cluster; ++b) released = release_all_at(g, b * per_block, (b + 1) * per_block, State::AtBlock) || released;
+  if (released || polling) return released;
+  for (size_t i = 0; i < nthreads; ++i)
+    if (g.threads[i].state == State::AtWarp) {
       fail("deadlock: " + where(g.threads[i]) + " waits at a warp barrier its named lanes never reach");
       return false;
     }
-    any_waiting = true;
-  }
-  if (!any_waiting) return false;
-  for (size_t i = 0; i < nthreads; ++i)
-    if (g.threads[i].state == State::AtBlock) g.threads[i].state = State::Ready;
-  if (g_race_hooks) g_race_hooks->block_barrier();
-  return true;
+  return false;
 }
 
 const Thread* first_polling(const Grid& g, size_t nthreads) {
@@ -171,13 +188,18 @@ const Thread* first_polling(const Grid& g, size_t nthreads) {
   return &g.threads[0];
 }
 
-void run_block(Grid& g, size_t nthreads) {
-  std::memset(g.smem, 0xff, g.smem_bytes);
+// Runs the cluster whose first block is `first` (g.cluster blocks along x, per_block threads each).
+void run_cluster(Grid& g, uint3 first, size_t per_block) {
+  const size_t nthreads = per_block * g.cluster;
+  std::memset(g.smem, 0xff, g.smem_stride * g.cluster);
   for (size_t i = 0; i < nthreads; ++i) {
     Thread& t = g.threads[i];
+    const size_t local = i % per_block;
     t.state = State::Ready;
-    t.tid = uint3{unsigned(i % g_block_dim.x), unsigned(i / g_block_dim.x % g_block_dim.y),
-                  unsigned(i / (size_t(g_block_dim.x) * g_block_dim.y))};
+    t.tid = uint3{unsigned(local % g_block_dim.x), unsigned(local / g_block_dim.x % g_block_dim.y),
+                  unsigned(local / (size_t(g_block_dim.x) * g_block_dim.y))};
+    t.cta = unsigned(i / per_block);
+    t.block = uint3{first.x + t.cta, first.y, first.z};
     t.lane = int(i % 32);
     t.warp = int(i / 32);
     t.pending.clear();
@@ -195,6 +217,7 @@ void run_block(Grid& g, size_t nthreads) {
       if (t.state != State::Ready) continue;
       g.current = &t;
       g_thread_idx = t.tid;
+      g_block_idx = t.block;
       fiber_switch(&g.scheduler, &t.ctx);
     }
     g.current = nullptr;
@@ -230,7 +253,10 @@ void run_block(Grid& g, size_t nthreads) {
 }  // namespace
 
 int lane() { return grid().current->lane; }
-void* dynamic_smem() { return grid().smem; }
+void* dynamic_smem() {
+  const Grid& g = grid();
+  return g.smem + (g.current ? g.current->cta * g.smem_stride : 0);
+}
 size_t dynamic_smem_bytes() { return grid().smem_bytes; }
 int running_thread() {
   const Grid& g = grid();
@@ -243,6 +269,24 @@ void fail(const std::string& what) {
 }
 
 void sync_block() { wait_here(State::AtBlock, 0); }
+void sync_cluster() { wait_here(State::AtCluster, 0); }
+unsigned cluster_rank() { return grid().current ? grid().current->cta : 0; }
+unsigned cluster_size() { return grid().cluster; }
+
+void* cluster_peer(const void* local, unsigned rank) {
+  Grid& g = grid();
+  const auto* p = static_cast<const unsigned char*>(local);
+  unsigned char* mine = static_cast<unsigned char*>(dynamic_smem());
+  if (rank >= g.cluster) {
+    fail("mapa: block rank " + std::to_string(rank) + " is not in a cluster of " + std::to_string(g.cluster));
+    return nullptr;
+  }
+  if (p < mine || p >= mine + g.smem_bytes) {
+    fail("mapa: the address is not in the block's dynamic shared memory");
+    return nullptr;
+  }
+  return g.smem + rank * g.smem_stride + (p - mine);
+}
 void poll_failed() { wait_here(State::Polling, 0); }
 void note_mbarrier_event() { ++grid().events; }
 void sync_warp(unsigned mask) { wait_here(State::AtWarp, mask); }
@@ -261,14 +305,21 @@ const char* launch_site() { return grid().site; }
 
 void run_grid(const Config& c, const void* kernel, const char* site, const std::function<void()>& body) {
   Grid& g = grid();
-  const size_t nthreads = size_t(c.block.x) * c.block.y * c.block.z;
+  const size_t per_block = size_t(c.block.x) * c.block.y * c.block.z;
   const size_t nblocks = size_t(c.grid.x) * c.grid.y * c.grid.z;
-  if (nthreads == 0 || nthreads > 1024 || c.block.z > 64 || nblocks == 0 || c.grid.y > 65535 || c.grid.z > 65535) {
+  if (per_block == 0 || per_block > 1024 || c.block.z > 64 || nblocks == 0 || c.grid.y > 65535 || c.grid.z > 65535) {
     fail("invalid launch configuration: grid (" + std::to_string(c.grid.x) + "," + std::to_string(c.grid.y) + "," +
          std::to_string(c.grid.z) + "), block (" + std::to_string(c.block.x) + "," + std::to_string(c.block.y) + "," +
          std::to_string(c.block.z) + ")");
     return;
   }
+  // The portable cluster size is 8; the emulator keeps a cluster's warps whole (blocks of whole warps).
+  if (c.cluster == 0 || c.cluster > 8 || c.grid.x % c.cluster || (c.cluster > 1 && per_block % 32)) {
+    fail("invalid cluster launch: " + std::to_string(c.cluster) + " blocks a cluster, grid.x " + std::to_string(c.grid.x) +
+         ", " + std::to_string(per_block) + " threads a block (the emulator takes 1-8 blocks of whole warps, grid.x a multiple)");
+    return;
+  }
+  const size_t nthreads = per_block * c.cluster;
   auto lim = smem_limits().find(kernel);
   const size_t allowed = std::min(kMaxSmem, lim == smem_limits().end() ? kDefaultSmem : std::max(kDefaultSmem, lim->second));
   if (c.smem > allowed) {
@@ -295,24 +346,25 @@ void run_grid(const Config& c, const void* kernel, const char* site, const std::
 #endif
   g.abandoned = false;
   if (g.warps.size() < (nthreads + 31) / 32) g.warps.resize((nthreads + 31) / 32);
-  if (g.smem_store.size() < c.smem + 128) {
-    g.smem_store.resize(c.smem + 128);
+  const size_t stride = (c.smem + 1023) / 1024 * 1024;  // each block's window keeps the alignment of the first's
+  if (g.smem_store.size() < stride * c.cluster + 128) {
+    g.smem_store.resize(stride * c.cluster + 128);
     const auto base = reinterpret_cast<uintptr_t>(g.smem_store.data());
     g.smem = g.smem_store.data() + ((128 - base % 128) % 128);
   }
   g.body = &body;
   g.site = site;
   g.smem_bytes = c.smem;
+  g.smem_stride = stride;
+  g.cluster = c.cluster;
   g_block_dim = c.block;
   g_grid_dim = c.grid;
   for (unsigned z = 0; z < c.grid.z && g.error.empty(); ++z)
     for (unsigned y = 0; y < c.grid.y && g.error.empty(); ++y)
-      for (unsigned x = 0; x < c.grid.x && g.error.empty(); ++x) {
-        g_block_idx = uint3{x, y, z};
-        run_block(g, nthreads);
-      }
+      for (unsigned x = 0; x < c.grid.x && g.error.empty(); x += c.cluster) run_cluster(g, uint3{x, y, z}, per_block);
   g.body = nullptr;
   g.site = nullptr;
+  g.cluster = 1;
 }
 
 std::string take_error() {

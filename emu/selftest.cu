@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "cluster_launch.cuh"
 #include "cp_async.cuh"
 #include "tma.cuh"
 #include "wgmma.cuh"
@@ -125,6 +126,40 @@ __global__ void mbarrier_misuse(bool arrive) {
   mbar_wait(&bars[0], 0);
 }
 
+// Two blocks of a cluster, 64 threads each (the tma_box tensor): block 0's thread 0 multicasts the
+// box into both blocks; each block's thread 0 waits for it on its own barrier and writes what
+// landed (out[rank]: element (1, 0)); thread 32 of block 1 arrives on block 0's second barrier,
+// which thread 32 of block 0 waits for (out[2] = 1 once released). `synced`: a cluster barrier
+// after the inits; without it, block 1 initialises its barrier only after a __syncthreads, so the
+// multicast finds it uninitialised.
+__global__ void cluster_multicast(float* out, const __grid_constant__ CUtensorMap map, bool synced) {
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* smem = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  const __nv_bfloat16* tile = reinterpret_cast<const __nv_bfloat16*>(smem);
+  uint64_t* bars = reinterpret_cast<uint64_t*>(smem + 64 * 128);
+  const unsigned rank = cluster_rank();
+  if (!synced && rank == 1) __syncthreads();
+  if (threadIdx.x == 0) {
+    mbar_init(&bars[0], 1);
+    mbar_init(&bars[1], 1);
+  }
+  if (synced) cluster_sync();
+  else if (rank == 0) __syncthreads();
+  if (threadIdx.x == 0) {
+    mbar_arrive_expect_tx(&bars[0], 64 * 128);
+    if (rank == 0) tma_load_3d_multicast(smem, &map, 0, 0, 0, &bars[0], 3);
+    mbar_wait(&bars[0], 0);
+    out[rank] = __bfloat162float(tile[64 + 8]);
+  }
+  if (threadIdx.x == 32 && rank == 1) mbar_arrive_cluster(&bars[1], 0);
+  if (threadIdx.x == 32 && rank == 0) {
+    mbar_wait(&bars[1], 0);
+    out[2] = 1.f;
+  }
+  if (synced) cluster_sync();
+}
+
 #ifdef CONVMAE_EMU_PROFILE
 // Shared-memory exchanges for the race checker's test (profile builds), 64 threads: `synced`
 // puts the barrier in that each needs.
@@ -225,6 +260,21 @@ std::string profile_case(const std::string& name) {
 
 std::string num(float v) { return std::isnan(v) ? "nan" : std::to_string(int(v)); }
 
+// Makes the TMA cases' 40 x 48 bf16 tensor (element (r, c) = 4r + c/8) and its map of 64 x 64
+// boxes, and runs launch(map): "" or the error.
+template <typename Launch>
+std::string with_tma_tensor(Launch&& launch) {
+  __nv_bfloat16* tensor = nullptr;
+  if (cudaMalloc(reinterpret_cast<void**>(&tensor), 40 * 48 * 2) != cudaSuccess) return "cudaMalloc failed";
+  for (int r = 0; r < 40; ++r)
+    for (int c = 0; c < 48; ++c) tensor[r * 48 + c] = __float2bfloat16_rn(float(4 * r + c / 8));  // host memory here
+  CUtensorMap map;
+  std::string e = encode_bf16_tile_map(&map, tensor, {48, 40, 1}, {96, 96 * 40}, {64, 64, 1});
+  if (e.empty()) e = launch(map);
+  cudaFree(tensor);
+  return e;
+}
+
 }  // namespace
 
 std::string emu_selftest(const std::string& name) {
@@ -265,21 +315,23 @@ std::string emu_selftest(const std::string& name) {
     return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) : e;
   }
   if (name == "tma") {
-    __nv_bfloat16* tensor = nullptr;
-    if (cudaMalloc(reinterpret_cast<void**>(&tensor), 40 * 48 * 2) != cudaSuccess) return "cudaMalloc failed";
-    for (int r = 0; r < 40; ++r)
-      for (int c = 0; c < 48; ++c) tensor[r * 48 + c] = __float2bfloat16_rn(float(4 * r + c / 8));  // host memory here
-    CUtensorMap map;
-    std::string e = encode_bf16_tile_map(&map, tensor, {48, 40, 1}, {96, 96 * 40}, {64, 64, 1});
-    if (e.empty()) {
+    const std::string e = with_tma_tensor([&](const CUtensorMap& map) {
       cudaFuncSetAttribute(tma_box, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024);
       tma_box<<<1, 64, 64 * 1024>>>(buf, map);
-      e = launch_error();
-    }
-    cudaFree(tensor);
+      return launch_error();
+    });
     return e.empty() ? "before the wait " + num(buf[0]) + ", after " + num(buf[1]) + ", its partner " + num(buf[2]) +
                            ", outside " + num(buf[3])
                      : e;
+  }
+  if (name == "cluster" || name == "cluster-unsynced") {
+    buf[0] = buf[1] = buf[2] = -1.f;
+    const std::string e = with_tma_tensor([&](const CUtensorMap& map) {
+      cudaFuncSetAttribute(cluster_multicast, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024);
+      cuda::launch_in_clusters(cluster_multicast, 2, dim3(2), 64, 64 * 1024, "selftest", buf, map, name == "cluster");
+      return launch_error();
+    });
+    return e.empty() ? "block 0 saw " + num(buf[0]) + ", block 1 saw " + num(buf[1]) + ", remote arrival " + num(buf[2]) : e;
   }
   if (name == "mbarrier-order") {
     buf[0] = buf[1] = -1.f;

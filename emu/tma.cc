@@ -12,7 +12,9 @@
 // An arrival that completes a phase yields, so that the threads it releases (a producer refilling
 // a slot) run before the arriving thread goes on: work a kernel does after an arrival that should
 // have come before it (a read of the slot it frees) then sees the refill. Barrier state lives here, keyed by its
-// shared address, and is forgotten at each block's start.
+// block's rank in the cluster and its shared address, and is forgotten at each block's (cluster's) start.
+// A multicast copy lands in each block it names, at the same offset, on the barrier at the same
+// offset there; a remote arrival counts on the barrier at the same offset in the block it names.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -51,29 +53,49 @@ struct Map {
 };
 static_assert(sizeof(Map) <= 128, "the map fits a CUtensorMap");
 
-std::map<uint32_t, Barrier>& barriers() {
-  static std::map<uint32_t, Barrier> b;
+std::map<uint64_t, Barrier>& barriers() {
+  static std::map<uint64_t, Barrier> b;
   return b;
 }
 
-Barrier* find(void* bar, const char* what) {
+uint64_t barrier_key(unsigned rank, uint32_t shared) { return uint64_t(rank) << 32 | shared; }
+
+// The barrier at bar's offset in block `rank` of the cluster (bar: in the running block's memory).
+Barrier* find_in(unsigned rank, void* bar, const char* what) {
   const uint32_t a = shared_address(bar);
   if (a % 8) {
     fail(std::string(what) + ": the mbarrier is not 8-byte aligned");
     return nullptr;
   }
-  auto it = barriers().find(a);
+  if (rank >= cluster_size()) {
+    fail(std::string(what) + ": block rank " + std::to_string(rank) + " is not in the cluster");
+    return nullptr;
+  }
+  auto it = barriers().find(barrier_key(rank, a));
   if (it == barriers().end()) {
-    fail(std::string(what) + ": the mbarrier was never initialised (mbarrier.init)");
+    fail(std::string(what) + ": the mbarrier was never initialised (mbarrier.init)" +
+         (rank != cluster_rank() ? " in block " + std::to_string(rank) + " of the cluster" : ""));
     return nullptr;
   }
   return &it->second;
 }
 
+Barrier* find(void* bar, const char* what) { return find_in(cluster_rank(), bar, what); }
+
 void complete_if_done(Barrier& b) {
   if (b.pending != 0 || b.tx != 0) return;
   ++b.phase;
   b.pending = b.count;
+}
+
+void arrive(Barrier& b, unsigned tx_bytes) {
+  b.tx += tx_bytes;
+  if (b.pending == 0) return fail("mbarrier.arrive: more arrivals than the barrier's count in one phase");
+  --b.pending;
+  note_mbarrier_event();
+  const unsigned phase = b.phase;
+  complete_if_done(b);
+  if (b.phase != phase) poll_failed();  // the threads it released run before this one goes on
 }
 
 void land(Barrier& b) {
@@ -94,7 +116,7 @@ void mbarrier_init(void* bar, unsigned count) {
   if (count == 0) return fail("mbarrier.init: the count must be at least 1");
   const uint32_t a = shared_address(bar);
   if (a % 8) return fail("mbarrier.init: the mbarrier is not 8-byte aligned");
-  Barrier& b = barriers()[a];
+  Barrier& b = barriers()[barrier_key(cluster_rank(), a)];
   b = Barrier{};
   b.count = b.pending = count;
   std::memset(bar, 0xff, 8);  // opaque: the kernel must not read it as data
@@ -102,15 +124,11 @@ void mbarrier_init(void* bar, unsigned count) {
 }
 
 void mbarrier_arrive(void* bar, unsigned tx_bytes) {
-  Barrier* b = find(bar, "mbarrier.arrive");
-  if (!b) return;
-  b->tx += tx_bytes;
-  if (b->pending == 0) return fail("mbarrier.arrive: more arrivals than the barrier's count in one phase");
-  --b->pending;
-  note_mbarrier_event();
-  const unsigned phase = b->phase;
-  complete_if_done(*b);
-  if (b->phase != phase) poll_failed();  // the threads it released run before this one goes on
+  if (Barrier* b = find(bar, "mbarrier.arrive")) arrive(*b, tx_bytes);
+}
+
+void mbarrier_arrive_remote(void* bar, unsigned rank) {
+  if (Barrier* b = find_in(rank, bar, "mbarrier.arrive.shared::cluster")) arrive(*b, 0);
 }
 
 bool mbarrier_try_wait_parity(void* bar, unsigned parity) {
@@ -153,18 +171,27 @@ std::string encode_tensor_map(void* map, int rank, const void* base, const uint6
   return "";
 }
 
-void tma_load(void* dst, const void* map, const int* coords, void* bar) {
+namespace {
+// The box the map and coords name, as it lands at dst (its swizzle is dst's), in `bytes`; false,
+// with the launch failed, when the copy is invalid.
+bool read_box(void* dst, const void* map, const int* coords, std::vector<unsigned char>& bytes) {
   Map m;
   std::memcpy(&m, map, sizeof m);
-  if (m.magic != kMapMagic) return fail("cp.async.bulk.tensor: the tensor map was not made by cuTensorMapEncodeTiled");
-  Barrier* b = find(bar, "cp.async.bulk.tensor");
-  if (!b) return;
+  if (m.magic != kMapMagic) {
+    fail("cp.async.bulk.tensor: the tensor map was not made by cuTensorMapEncodeTiled");
+    return false;
+  }
   const uint32_t window = shared_address(dst);
-  if (window % 128) return fail("cp.async.bulk.tensor: the shared-memory destination is not 128-byte aligned");
+  if (window % 128) {
+    fail("cp.async.bulk.tensor: the shared-memory destination is not 128-byte aligned");
+    return false;
+  }
   const size_t row = size_t(m.box[0]) * m.element_bytes, rows = size_t(m.box[1]) * (m.rank > 2 ? m.box[2] : 1);
-  if (window - shared_address(dynamic_smem()) + row * rows > dynamic_smem_bytes())
-    return fail("cp.async.bulk.tensor: the box runs past the block's dynamic shared memory");
-  Landing l{dst, std::vector<unsigned char>(row * rows, 0)};
+  if (window - shared_address(dynamic_smem()) + row * rows > dynamic_smem_bytes()) {
+    fail("cp.async.bulk.tensor: the box runs past the block's dynamic shared memory");
+    return false;
+  }
+  bytes.assign(row * rows, 0);
   for (size_t r = 0; r < rows; ++r) {
     const int64_t g1 = int64_t(coords[1]) + int64_t(r % m.box[1]);
     const int64_t g2 = m.rank > 2 ? int64_t(coords[2]) + int64_t(r / m.box[1]) : 0;
@@ -175,19 +202,44 @@ void tma_load(void* dst, const void* map, const int* coords, void* bar) {
     if (lo >= hi) continue;
     const unsigned char* src_row = m.base + uint64_t(g1) * m.strides[1] + (m.rank > 2 ? uint64_t(g2) * m.strides[2] : 0);
     const unsigned char* first = src_row + uint64_t(coords[0] + lo) * m.element_bytes;
-    if (!is_device_memory(first) || !is_device_memory(first + (hi - lo) * m.element_bytes - 1))
-      return fail("cp.async.bulk.tensor: the map's tensor reads outside device memory");
+    if (!is_device_memory(first) || !is_device_memory(first + (hi - lo) * m.element_bytes - 1)) {
+      fail("cp.async.bulk.tensor: the map's tensor reads outside device memory");
+      return false;
+    }
     for (int64_t e = lo; e < hi; ++e) {
       uint32_t at = uint32_t(r * row + size_t(e) * m.element_bytes);
       if (m.swizzle128) {
         const uint32_t a = window + at;
         at = (a ^ ((a >> 3) & 0x70)) - window;
       }
-      std::memcpy(&l.bytes[at], first + (e - lo) * m.element_bytes, m.element_bytes);
+      std::memcpy(&bytes[at], first + (e - lo) * m.element_bytes, m.element_bytes);
     }
   }
-  std::memset(dst, 0xff, l.bytes.size());  // not there until the barrier is polled
-  b->copies.push_back(std::move(l));
+  return true;
+}
+
+// Queues the landing of `bytes` at dst's offset in block `rank`, on the barrier at bar's offset there.
+void queue_landing(unsigned rank, void* dst, void* bar, const std::vector<unsigned char>& bytes) {
+  Barrier* b = find_in(rank, bar, "cp.async.bulk.tensor");
+  if (!b) return;
+  void* at = rank == cluster_rank() ? dst : cluster_peer(dst, rank);
+  if (!at) return;
+  std::memset(at, 0xff, bytes.size());  // not there until the barrier is polled
+  b->copies.push_back(Landing{at, bytes});
+}
+}  // namespace
+
+void tma_load(void* dst, const void* map, const int* coords, void* bar) {
+  std::vector<unsigned char> bytes;
+  if (read_box(dst, map, coords, bytes)) queue_landing(cluster_rank(), dst, bar, bytes);
+}
+
+void tma_load_multicast(void* dst, const void* map, const int* coords, void* bar, unsigned mask) {
+  if (mask == 0 || mask >> cluster_size()) return fail("cp.async.bulk.tensor .multicast::cluster: the mask names a block outside the cluster");
+  std::vector<unsigned char> bytes;
+  if (!read_box(dst, map, coords, bytes)) return;
+  for (unsigned r = 0; r < cluster_size(); ++r)
+    if (mask >> r & 1u) queue_landing(r, dst, bar, bytes);
 }
 
 }  // namespace emu

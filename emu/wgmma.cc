@@ -39,14 +39,14 @@ struct Pending {
   std::deque<std::vector<Mma>> groups;
 };
 
-// Per fiber: the launch runs one block at a time and fibers are numbered by thread.
+// Per fiber: the launch runs one block (or cluster) at a time and fibers are numbered by thread.
 std::vector<Pending>& pending() {
   static std::vector<Pending> p;
   return p;
 }
 
 Pending& mine() {
-  const size_t t = size_t(g_thread_idx.x) + size_t(g_block_dim.x) * (g_thread_idx.y + size_t(g_block_dim.y) * g_thread_idx.z);
+  const size_t t = size_t(running_thread());
   auto& p = pending();
   if (p.size() <= t) p.resize(t + 1);
   return p[t];

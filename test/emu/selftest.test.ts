@@ -40,6 +40,14 @@ describe.skipIf(!selfTest)(`the CUDA emulator's own checks ${why}`, () => {
     expect(run('tma')).toBe('before the wait nan, after 5, its partner 4, outside 0');
   });
 
+  it('runs the blocks of a cluster together: a multicast copy lands in both, an arrival reaches the other block', () => {
+    expect(run('cluster')).toBe('block 0 saw 4, block 1 saw 4, remote arrival 1');
+  });
+
+  it('fails a multicast copy to a block that has not initialised its mbarrier yet (no cluster barrier after the inits)', () => {
+    expect(run('cluster-unsynced')).toMatch(/cp\.async\.bulk\.tensor: the mbarrier was never initialised \(mbarrier\.init\) in block 1 of the cluster/);
+  });
+
   it('runs the threads an mbarrier arrival releases before the arriving thread goes on', () => {
     expect(run('mbarrier-order')).toBe('the released thread saw -1');
   });

@@ -55,7 +55,7 @@ const CASES: Case[] = [
   { name: 'gemm mma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'mma' },
   { name: 'gemm mma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'], alternative: 'mma' },
   { name: 'gemm tma x·Wᵀ+b (and dX = dY·W, dW = dYᵀ·X)', inputs: [[200, 192], [320, 192], [320]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'tma' },
-  // enough tiles that a persistent tiling (a sweep build's CONVMAE_TMA_TILE=4-6) takes several a block on 132 SMs
+  // enough tiles that a persistent tiling (a sweep build's CONVMAE_TMA_TILE=4-7) takes several a block on 132 SMs
   { name: 'gemm tma x·Wᵀ+b over 585 tiles (8200x256 by 1032)', inputs: [[8200, 256], [1032, 256], [1032]], run: ([x, w, b]) => ops.linear(x, w, b), parts: ['y', 'dx', 'dW', 'db'], alternative: 'tma' },
   { name: 'gemm tma MLP (GELU and gelu\' epilogues)', inputs: [[136, 64], [256, 64], [256], [64, 256], [64]], run: ([x, w1, b1, w2, b2]) => ops.mlp(x, w1, b1, w2, b2), parts: ['y', 'dx', 'dW1', 'db1', 'dW2', 'db2'], alternative: 'tma' },
   { name: 'attention mma L49 h2 d64', inputs: [[2, 49, 3 * 2 * 64]], run: ([q]) => ops.attention(q, 2), parts: QKV },

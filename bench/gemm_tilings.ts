@@ -4,7 +4,7 @@
 export type GemmFamily = 'wgmma' | 'tma' | 'mma' | 'wmma';
 export const TILINGS: Record<GemmFamily, { env: string; count: number }> = {
   wgmma: { env: 'CONVMAE_WGMMA_TILE', count: 5 }, // cuda/gemm_wgmma.cu
-  tma: { env: 'CONVMAE_TMA_TILE', count: 7 }, // cuda/gemm_tma.cu (4-6: cuda/gemm_tma_persistent.cuh)
+  tma: { env: 'CONVMAE_TMA_TILE', count: 8 }, // cuda/gemm_tma.cu (4-7: cuda/gemm_tma_persistent.cuh)
   mma: { env: 'CONVMAE_GEMM_TILE', count: 4 }, // cuda/gemm_tc_tiles.cuh
   wmma: { env: 'CONVMAE_GEMM_TILE', count: 4 },
 };

@@ -25,10 +25,10 @@
 # steps, the op timings (the targets' own measures) and the profiles before the tests, then the
 # GEMM sweep, as a whole run no longer fits one call's time):
 #   0. a smoke check of the fast kernel families and of the gemm tma and mma alternatives
-#      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4,
-#      tma:5 and tma:6); every later section leaves out the families it fails (all of them where it
-#      hangs); the fast set's gemm is the fastest on the model's GEMMs of those of wgmma, tma,
-#      tma:4, tma:5 and tma:6 that pass and of auto over them (CONVMAE_GEMM_AUTO exported: per kind of GEMM the
+#      (bench/fast_smoke.ts, seconds; in a sweep build also tma's persistent tilings, tma:4 to
+#      tma:7); every later section leaves out the families it fails (all of them where it hangs);
+#      the fast set's gemm is the fastest on the model's GEMMs of those of wgmma, tma and tma:4 to
+#      tma:7 that pass and of auto over them (CONVMAE_GEMM_AUTO exported: per kind of GEMM the
 #      fastest of them, timed on its first call), mma where none of them does (bench/gemm_pick.ts,
 #      about a minute; tma:N runs as gemm=tma with CONVMAE_TMA_TILE=N exported);
 #   1. the vitest CUDA blocks of test/tensor, test/ops, test/models/precision and classifier,
@@ -186,11 +186,11 @@ else
   note "gemm tma smoke: $ran, $(tail -1 "$out/fast_smoke_tma.txt")"
   cat "$out/fast_smoke_tma.txt"
   #    and, in a sweep build (bench/gpu-pack.sh), tma's persistent tilings (CONVMAE_TMA_TILE=4:
-  #    ping-pong, 5: cooperative 128x256, 6: the same in clusters of two sharing B by multicast),
-  #    each apart and a candidate of the pick as tma:N
+  #    ping-pong, 5: cooperative 128x256, 6 and 7: the same in clusters of 2 x 1 and 2 x 2 blocks
+  #    sharing operand tiles by multicast), each apart and a candidate of the pick as tma:N
   tma_tilings=
   if ((gemm_tma_ok)) && [[ $(node -e "console.log(require('./dist/lib/backends').backends().cuda.gemmSweep)") == true ]]; then
-    for n in 4 5 6; do
+    for n in 4 5 6 7; do
       run "gemm tma:$n smoke" 45 "$out/fast_smoke_tma$n.txt" env CONVMAE_KERNELS=$fast_all CONVMAE_TMA_TILE=$n \
         node dist/bench/fast_smoke.js --cases '^gemm tma'
       grep -q '^fast_smoke passing alternatives: gemm=tma$' "$out/fast_smoke_tma$n.txt" && tma_tilings+=" tma:$n"

@@ -13,8 +13,8 @@
 // candidate that throws (a launch the card refuses) is left out of that kind.
 //
 // Candidates: CONVMAE_GEMM_AUTO, a comma-separated list of family or family:tiling names (e.g.
-// "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4, tma:5
-// and tma:6 on a card that runs the wgmma kernels, else mma and wmma. The variable is read at every
+// "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4 to
+// tma:7 on a card that runs the wgmma kernels, else mma and wmma. The variable is read at every
 // call; when it changes, every kind is timed again.
 #include <cuda_runtime.h>
 
@@ -60,7 +60,7 @@ State& state() {
   return s;
 }
 
-std::string default_list() { return cuda::wgmma_available() ? "wgmma,tma,tma:4,tma:5,tma:6" : "mma,wmma"; }
+std::string default_list() { return cuda::wgmma_available() ? "wgmma,tma,tma:4,tma:5,tma:6,tma:7" : "mma,wmma"; }
 
 Candidate parse_candidate(const std::string& name) {
   const size_t colon = name.find(':');

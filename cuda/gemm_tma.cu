@@ -24,7 +24,9 @@
 // family auto may pick them; 1-3 only in sweep builds), are the persistent kernels of
 // cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
 // warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles;
-// 6: the same in clusters of two blocks, each B tile loaded once for both by TMA multicast).
+// 6: the same in clusters of two blocks down, each B tile loaded once for both by TMA multicast;
+// 7: in clusters of 2 x 2 blocks, each A tile loaded once for its tile row and each B tile for its
+// column).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -50,7 +52,7 @@ struct TmaCfg {
   static constexpr int CONSUMERS = CONSUMERS_, BM = 64 * CONSUMERS, BN = BN_, BK = 64, STAGES = STAGES_;
   static constexpr int MIN_BLOCKS = MIN_BLOCKS_, TILES_PER_SM = MIN_BLOCKS, PRODUCER = 128 * CONSUMERS, THREADS = PRODUCER + 32;
   static constexpr bool PERSISTENT = false;
-  static constexpr int CLUSTER = 1;
+  static constexpr int CLUSTER_M = 1, CLUSTER_N = 1, CLUSTER = 1;
   static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
   static constexpr int PANEL_BYTES = BK * 128;  // one 64-wide M/N panel of an MN-major tile
   static constexpr int OUT_LD = BN + 8;         // fp32 staging row, in floats
@@ -71,7 +73,8 @@ struct TmaCfg {
 // kernel with 4 slots, its split rows on TmaCfg0; 5 the persistent cooperative one, 128x256
 // tiles in 3 slots, its split rows on TmaCfg1; 6 that one in clusters of 2 (a cluster's two
 // tiles share their B tile: per K slice a block reads 16 KB of A and 16 KB of B from L2 for
-// 2·128·256·64 FLOP, 128 FLOP/B against 85 at 5; session 11's L2 ceiling hypothesis).
+// 2·128·256·64 FLOP, 128 FLOP/B against 85 at 5; session 11's L2 ceiling hypothesis), 7 in
+// clusters of 2 x 2 (8 KB of A and 16 KB of B: 171 FLOP/B).
 using TmaCfg0 = TmaCfg<128, 3, 2>;
 using TmaCfg1 = TmaCfg<256, 4, 1>;
 using TmaCfg2 = TmaCfg<128, 6, 1>;
@@ -174,7 +177,7 @@ template <typename G, typename S, bool TA, bool TB>
 void launch(const GemmParams& p) {
   static_assert(G::BM == S::BM && G::BN == S::BN && !S::PERSISTENT, "run_tiles plans one tile size for both kernels");
   static_assert(G::TILES_PER_SM == S::TILES_PER_SM, "and the split rows' waves with G's tiles in flight per SM");
-  static_assert(S::CLUSTER == 1, "the one-tile kernel runs without clusters");
+  static_assert(S::CLUSTER_M == 1 && S::CLUSTER_N == 1 && S::CLUSTER == 1, "the one-tile kernel runs without clusters");
   const TcDims d = tc_dims(p);
   const TcExtras x = tc_extras(p);
   const bf16* bias = p.bias ? p.bias->as<bf16>() : nullptr;
@@ -182,15 +185,16 @@ void launch(const GemmParams& p) {
                          int64_t k_chunk, int64_t b0) {
     TmaMaps maps{};
     const bool persistent = G::PERSISTENT && !split;
-    const int b_box = persistent ? G::BN / G::CLUSTER : S::BN;  // in clusters, a block loads its share of B
-    const std::string why = make_tma_maps(&maps, p, split, a, dd, G::BM, b_box);
+    // in clusters, a block loads its share of A (of the CLUSTER_N blocks of its tile row) and of B
+    const int a_box = persistent ? G::BM / G::CLUSTER_N : S::BM, b_box = persistent ? G::BN / G::CLUSTER_M : S::BN;
+    const std::string why = make_tma_maps(&maps, p, split, a, dd, a_box, b_box);
     if (!why.empty()) throw_error("gemm", "tma: cannot describe an operand to the TMA unit: " + why);
     if constexpr (G::PERSISTENT) {
       if (!split) {
         allow_smem_once<gemm_tma_persistent_kernel<G, TA, TB>>(G::SMEM);
         if constexpr (G::CLUSTER > 1) {
           auto kernel = gemm_tma_persistent_kernel<G, TA, TB>;
-          const int64_t groups = (int64_t(grid.y) + G::CLUSTER - 1) / G::CLUSTER * grid.x * grid.z;
+          const int64_t groups = (int64_t(grid.y) + G::CLUSTER_M - 1) / G::CLUSTER_M * ((grid.x + G::CLUSTER_N - 1) / G::CLUSTER_N) * grid.z;
           static const int resident = cuda::resident_clusters(kernel, G::CLUSTER, G::THREADS, G::SMEM, "gemm");
           const unsigned blocks = unsigned(std::min<int64_t>(groups, resident) * G::CLUSTER);
           cuda::launch_in_clusters(kernel, G::CLUSTER, dim3(blocks), G::THREADS, G::SMEM, "gemm", c, maps, bias, dd, xx, b0,
@@ -219,12 +223,12 @@ void launch_any(const GemmParams& p) {
 }  // namespace
 
 bool cuda_gemm_tma_has_tiling(int tiling) {
-  return tiling == 4 || tiling == 5 || tiling == 6 || tiling_in_build(tiling, 6);
+  return (tiling >= 4 && tiling <= 7) || tiling_in_build(tiling, 7);
 }
 
 void cuda_gemm_tma(const GemmParams& p, int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 6);  // read per call: bench/gemm_sweep.ts switches it
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 7);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);
@@ -236,6 +240,7 @@ void cuda_gemm_tma(const GemmParams& p, int tiling) {
     case 4: return launch_any<TmaPersistentCfg<128, 4, true>, TmaCfg0>(p);
     case 5: return launch_any<TmaPersistentCfg<256, 3, false>, TmaCfg1>(p);
     case 6: return launch_any<TmaPersistentCfg<256, 3, false, 2>, TmaCfg1>(p);
+    case 7: return launch_any<TmaPersistentCfg<256, 3, false, 2, 2>, TmaCfg1>(p);
     default: return launch_any<TmaCfg0>(p);
   }
 }

@@ -9,7 +9,7 @@ namespace convmae {
  *  CONVMAE_TMA_TILE in a sweep build, else 0), or the wgmma kernel where a tensor map cannot
  *  describe an operand. */
 void cuda_gemm_tma(const GemmParams& p, int tiling = -1);
-/** Whether this build has the tma tiling (0 and the persistent 4, 5 and 6 always; 1-3 in a
+/** Whether this build has the tma tiling (0 and the persistent 4-7 always; 1-3 in a
  *  CONVMAE_GEMM_SWEEP build). */
 bool cuda_gemm_tma_has_tiling(int tiling);
 }  // namespace convmae

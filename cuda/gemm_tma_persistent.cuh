@@ -19,12 +19,14 @@
 //     (m64n256, 128 accumulators a thread); the epilogue is not overlapped with products, only
 //     with the next tile's loads, and each slot's K slice feeds twice the FLOPs of a 128 x 128
 //     tile's (a quarter less L2 traffic per FLOP).
-//   cooperative in clusters of CLUSTER blocks (launched by cuda/cluster_launch.cuh): the cluster
-//     takes CLUSTER vertically adjacent tiles at a time (block rank r the r-th; past the last tile
-//     row a block computes zeros and stores nothing), and each block loads only its 256/CLUSTER
-//     rows of the shared B tile, multicast into every block's slot (gemm_tma_tiles.cuh): L2 reads
-//     per FLOP a third less again at CLUSTER 2. The blocks of a cluster walk the same ring steps;
-//     a cluster barrier after the barriers' init and before the end keeps every block's shared
+//   cooperative in clusters of CLUSTER_M x CLUSTER_N tiles (launched by cuda/cluster_launch.cuh as
+//     clusters of CLUSTER_M·CLUSTER_N blocks along x): block rank r takes the tile r % CLUSTER_M
+//     down and r / CLUSTER_M across of the cluster's group of tiles (past the last tile row or
+//     column a block computes zeros and stores nothing), and loads only its share of the A tile
+//     its tile row shares and of the B tile its column shares, multicast into the slots of the
+//     blocks that read it (gemm_tma_tiles.cuh): per K slice 32 KB of L2 reads a block at 2 x 1,
+//     24 KB at 2 x 2, against 48 KB alone. The blocks of a cluster walk the same ring steps; a
+//     cluster barrier after the barriers' init and before the end keeps every block's shared
 //     memory alive while the others' copies and arrivals can reach it.
 // Epilogue without block barriers: in the m64nN accumulator layout each warp holds 16 whole rows
 // of each m64 block, so it stages them alone, 16 x 64 fp32 at a time in its own shared memory, and
@@ -39,9 +41,10 @@
 
 namespace convmae {
 
-template <int BN_, int STAGES_, bool PINGPONG_, int CLUSTER_ = 1>
+template <int BN_, int STAGES_, bool PINGPONG_, int CLUSTER_M_ = 1, int CLUSTER_N_ = 1>
 struct TmaPersistentCfg {
-  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = 1, CLUSTER = CLUSTER_;
+  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = 1;
+  static constexpr int CLUSTER_M = CLUSTER_M_, CLUSTER_N = CLUSTER_N_, CLUSTER = CLUSTER_M * CLUSTER_N;
   static constexpr bool PERSISTENT = true, PINGPONG = PINGPONG_;
   static constexpr int HALVES = PINGPONG ? 2 : 1;         // m64 row blocks a warpgroup computes
   static constexpr int TILES_PER_SM = PINGPONG ? 2 : 1;   // in flight at once
@@ -58,20 +61,21 @@ struct TmaPersistentCfg {
   static_assert(STAGES >= 2, "the ring keeps one slot on the tensor cores and one loading");
   static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0 && PANEL_BYTES % 1024 == 0, "tiles start on swizzle atoms");
   static_assert(SMEM <= 227 * 1024, "one block per SM");
-  static_assert(CLUSTER == 1 || (!PINGPONG && (CLUSTER == 2 || CLUSTER == 4)), "clusters of the cooperative kernel share B in 64-wide panels");
+  static_assert(CLUSTER == 1 || !PINGPONG, "clusters of the cooperative kernel");
+  static_assert(BM % (64 * CLUSTER_N) == 0 && BN % (64 * CLUSTER_M) == 0 && CLUSTER <= 8, "shares of whole 64-wide panels");
 };
 
 #ifdef CONVMAE_WGMMA_DEVICE
-/** Tile t of `batches` problems of groups_m x tiles_n tiles of CLUSTER x 1 BM x BN tiles → the
+/** Group t of `batches` problems of groups_m x groups_n groups of CM x CN BM x BN tiles → the
  *  batch (after batch0) and first row and column of block `rank`'s BM x BN tile. */
-template <int BM, int BN, int CLUSTER>
-__device__ inline void persistent_tile(int64_t t, int groups_m, int tiles_n, unsigned rank, int* z, int* m0, int* n0) {
-  const int64_t per_batch = int64_t(groups_m) * tiles_n;
-  int tm, tn;
-  grouped_tile(t % per_batch, groups_m, tiles_n, &tm, &tn);
+template <int BM, int BN, int CM, int CN>
+__device__ inline void persistent_tile(int64_t t, int groups_m, int groups_n, unsigned rank, int* z, int* m0, int* n0) {
+  const int64_t per_batch = int64_t(groups_m) * groups_n;
+  int gm, gn;
+  grouped_tile(t % per_batch, groups_m, groups_n, &gm, &gn);
   *z = int(t / per_batch);
-  *m0 = (tm * CLUSTER + int(rank)) * BM;
-  *n0 = tn * BN;
+  *m0 = (gm * CM + int(rank) % CM) * BM;
+  *n0 = (gn * CN + int(rank) / CM) * BN;
 }
 #endif
 
@@ -80,7 +84,8 @@ __global__ void __launch_bounds__(G::THREADS, 1)
     gemm_tma_persistent_kernel(__nv_bfloat16* C, const __grid_constant__ TmaMaps maps, const __nv_bfloat16* bias, TcDims d,
                                TcExtras x, int64_t batch0, int tiles_m, int tiles_n, int batches) {
 #ifdef CONVMAE_WGMMA_DEVICE
-  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, HALVES = G::HALVES, CLUSTER = G::CLUSTER;
+  constexpr int BM = G::BM, BN = G::BN, BK = G::BK, STAGES = G::STAGES, HALVES = G::HALVES;
+  constexpr int CM = G::CLUSTER_M, CN = G::CLUSTER_N, CLUSTER = G::CLUSTER;
   constexpr bool PINGPONG = G::PINGPONG;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_aligned_1024(smem_raw);
@@ -101,10 +106,10 @@ __global__ void __launch_bounds__(G::THREADS, 1)
   if constexpr (CLUSTER > 1) cluster_sync();  // every block's barriers exist before any copy or arrival reaches them
   else __syncthreads();
 
-  // The cluster's tiles: (cluster c of `clusters`) c, c + clusters, ... of the groups of CLUSTER tile rows.
-  const unsigned rank = CLUSTER > 1 ? cluster_rank() : 0u;
-  const int groups_m = (tiles_m + CLUSTER - 1) / CLUSTER;
-  const int64_t total = int64_t(groups_m) * tiles_n * batches;
+  // The cluster's tiles: (cluster c of `clusters`) c, c + clusters, ... of the groups of CM x CN tiles.
+  const unsigned rank = CLUSTER > 1 ? cluster_rank() % CLUSTER : 0u;  // (the modulo: the compiler learns rank < CLUSTER)
+  const int groups_m = (tiles_m + CM - 1) / CM, groups_n = (tiles_n + CN - 1) / CN;
+  const int64_t total = int64_t(groups_m) * groups_n * batches;
   const int64_t cluster_id = blockIdx.x / CLUSTER, clusters = gridDim.x / CLUSTER;
   const int ktiles = int((d.k + BK - 1) / BK);
   const int wg = threadIdx.x / 128;  // 0, 1: consumers; 2: the producer warp
@@ -114,7 +119,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
       int64_t g = 0;  // ring step: the block's K slices in order, over its tiles
       for (int64_t t = cluster_id; t < total; t += clusters) {
         int z, m0, n0;
-        persistent_tile<BM, BN, CLUSTER>(t, groups_m, tiles_n, rank, &z, &m0, &n0);
+        persistent_tile<BM, BN, CM, CN>(t, groups_m, groups_n, rank, &z, &m0, &n0);
         const int za = maps.a_batched ? int(batch0) + z : 0, zb = maps.b_batched ? int(batch0) + z : 0;
         for (int kt = 0; kt < ktiles; ++kt, ++g) ring_fill<G, TA, TB>(smem, full, empty, maps, g, m0, n0, kt * BK, za, zb, rank);
       }
@@ -130,7 +135,7 @@ __global__ void __launch_bounds__(G::THREADS, 1)
   const int64_t first = PINGPONG ? wg : 0, step = PINGPONG ? 2 : 1;
   for (int64_t i = first, t = cluster_id + first * clusters; t < total; i += step, t += step * clusters) {
     int z, m0, n0;
-    persistent_tile<BM, BN, CLUSTER>(t, groups_m, tiles_n, rank, &z, &m0, &n0);
+    persistent_tile<BM, BN, CM, CN>(t, groups_m, groups_n, rank, &z, &m0, &n0);
     if (PINGPONG && i > 0) {
       mbar_wait(&order[wg], order_phase);
       order_phase ^= 1u;

@@ -2,10 +2,12 @@
 // persistent, ping-pong or cooperative) share: the operands' tensor maps, the grouped order in
 // which tiles are taken, and the ring of K slices between the producer and the consumers (a
 // `full` and an `empty` mbarrier a slot; step g uses slot g % STAGES in phase g / STAGES).
-// Where G::CLUSTER > 1 (the persistent cooperative kernel in clusters), the blocks of a cluster
-// take tiles of the same columns, and each loads its share of the B tile into every block of the
-// cluster at once (TMA multicast): a slot is then refilled once the readers of every block have
-// released it, so a consumer warp releases a slot in every block of its cluster.
+// Where G::CLUSTER > 1 (the persistent cooperative kernel in clusters of CLUSTER_M x CLUSTER_N
+// tiles; block rank r has the tile rm = r % CLUSTER_M down, rn = r / CLUSTER_M across), the
+// blocks of a tile column share its B tile and those of a tile row its A tile: each block loads
+// its share of each into every block that reads it at once (TMA multicast). A slot is then
+// refilled once the readers of every block have released it, so a consumer warp releases a slot
+// in every block of its cluster.
 #pragma once
 #include <cstdint>
 
@@ -47,24 +49,32 @@ __device__ inline void load_tile(unsigned char* slot, const CUtensorMap* map, in
   }
 }
 
-// The same in clusters of CLUSTER blocks: this block (rank `rank`) copies its share, the
-// OUTER/CLUSTER outer elements o0 + rank·OUTER/CLUSTER.., into `slot` of every block of the
-// cluster, completing on `full` of each (a K-contiguous map's box is then OUTER/CLUSTER rows).
-template <bool kContig, int OUTER, int PANEL_BYTES, int CLUSTER>
+// The same split in SHARES: this block copies share `share`, the OUTER/SHARES outer elements
+// o0 + share·OUTER/SHARES.., into `slot` of every block of `readers` (bit r: rank r), completing on
+// `full` of each (a K-contiguous map's box is then OUTER/SHARES rows).
+template <bool kContig, int OUTER, int PANEL_BYTES, int SHARES>
 __device__ inline void load_tile_multicast(unsigned char* slot, const CUtensorMap* map, int o0, int k0, int z, uint64_t* full,
-                                           unsigned rank) {
-  constexpr int SHARE = OUTER / CLUSTER;
-  constexpr uint16_t every_block = uint16_t((1u << CLUSTER) - 1);
+                                           int share, uint16_t readers) {
+  constexpr int SHARE = OUTER / SHARES;
   static_assert(SHARE % 64 == 0, "a share is whole 64-wide panels");
   if (kContig) {
-    tma_load_3d_multicast(slot + rank * SHARE * 128, map, k0, o0 + int(rank) * SHARE, z, full, every_block);
+    tma_load_3d_multicast(slot + share * SHARE * 128, map, k0, o0 + share * SHARE, z, full, readers);
   } else {
 #pragma unroll
     for (int p = 0; p < SHARE / 64; ++p) {
-      const int panel = int(rank) * (SHARE / 64) + p;
-      tma_load_3d_multicast(slot + panel * PANEL_BYTES, map, o0 + 64 * panel, k0, z, full, every_block);
+      const int panel = share * (SHARE / 64) + p;
+      tma_load_3d_multicast(slot + panel * PANEL_BYTES, map, o0 + 64 * panel, k0, z, full, readers);
     }
   }
+}
+
+// An operand tile (outer elements o0.., K slice k0) into `slot`: the block's own copy where no
+// other block reads it (SHARES 1), else its share, multicast to the `readers`.
+template <bool kContig, int OUTER, int PANEL_BYTES, int SHARES>
+__device__ inline void load_operand(unsigned char* slot, const CUtensorMap* map, int o0, int k0, int z, uint64_t* full, int share,
+                                    uint16_t readers) {
+  if constexpr (SHARES == 1) load_tile<kContig, OUTER, PANEL_BYTES>(slot, map, o0, k0, z, full);
+  else load_tile_multicast<kContig, OUTER, PANEL_BYTES, SHARES>(slot, map, o0, k0, z, full, share, readers);
 }
 
 /** Hands a ring slot back to its producer: arrives on `empty` (of every block of the cluster). */
@@ -81,21 +91,24 @@ __device__ inline void release_slot(uint64_t* empty) {
 /**
  * The producer's ring step g (slot g % STAGES): once the slot's previous K slice (step g - STAGES)
  * is consumed, arms its `full` barrier with the slot's bytes and queues the copies of K slice k0
- * of A's rows m0.. and B's rows n0.. (batches za and zb of the maps); in clusters, B's rows are
- * the cluster's, this block copying its share of them (rank `rank`) into every block.
+ * of A's rows m0.. and B's rows n0.. (batches za and zb of the maps); in clusters, this block
+ * (rank `rank`) copies its share of each into the blocks of its tile row (A) and column (B).
  */
 template <typename G, bool TA, bool TB>
 __device__ inline void ring_fill(unsigned char* smem, uint64_t* full, uint64_t* empty, const TmaMaps& maps, int64_t g, int m0,
                                  int n0, int k0, int za, int zb, unsigned rank = 0) {
+  constexpr int CM = G::CLUSTER_M, CN = G::CLUSTER_N;
+  const int rm = int(rank) % CM, rn = int(rank) / CM;
+  uint16_t row_blocks = 0;  // the blocks of this tile row: ranks rm + CM·j
+#pragma unroll
+  for (int j = 0; j < CN; ++j) row_blocks |= uint16_t(1u << (rm + CM * j));
+  const uint16_t column_blocks = uint16_t(((1u << CM) - 1) << (CM * rn));  // of this tile column: CM·rn + i
   const int s = int(g % G::STAGES);
   if (g >= G::STAGES) mbar_wait(&empty[s], unsigned(g / G::STAGES - 1) & 1u);
   mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
   unsigned char* slot = smem + s * G::STAGE_BYTES;
-  load_tile<!TA, G::BM, G::PANEL_BYTES>(slot, &maps.a, m0, k0, za, &full[s]);  // K-contiguous unless transposed
-  if constexpr (G::CLUSTER == 1)
-    load_tile<TB, G::BN, G::PANEL_BYTES>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s]);
-  else
-    load_tile_multicast<TB, G::BN, G::PANEL_BYTES, G::CLUSTER>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s], rank);
+  load_operand<!TA, G::BM, G::PANEL_BYTES, CN>(slot, &maps.a, m0, k0, za, &full[s], rn, row_blocks);  // K-contiguous unless transposed
+  load_operand<TB, G::BN, G::PANEL_BYTES, CM>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s], rm, column_blocks);
 }
 
 /**

@@ -80,7 +80,7 @@ export interface GemmAutoChoice {
 /**
  * What the gemm family auto (setKernel('gemm', 'auto')) has measured and picked so far, a kind of
  * problem at a time. Its candidates come from CONVMAE_GEMM_AUTO (e.g. "wgmma,tma:4"; by default
- * wgmma, tma, tma:4, tma:5 and tma:6 on a Hopper GPU, else mma and wmma). Like cuDNN's benchmark mode,
+ * wgmma and tma, tma:4 to tma:7 on a Hopper GPU, else mma and wmma). Like cuDNN's benchmark mode,
  * the pick rests on timings, so two processes may pick differently and differ in the last bits
  * where the picked kernels split K differently. With reset, every kind is timed again on its
  * next call.

@@ -12,7 +12,7 @@ describe('gemm_pick candidates', () => {
     expect(parseCandidate('auto')).toEqual({ family: 'auto', tiling: 0 });
     expect(() => parseCandidate('auto:1')).toThrow(/but got auto:1/);
     expect(() => parseCandidate('cublas')).toThrow(/expected a gemm family .* but got cublas/);
-    expect(() => parseCandidate('tma:7')).toThrow(/but got tma:7/);
+    expect(() => parseCandidate('tma:8')).toThrow(/but got tma:8/);
     expect(() => parseCandidate('tma:x')).toThrow(/but got tma:x/);
     expect(() => parseCandidate('tma:1:2')).toThrow(/but got tma:1:2/);
   });

@@ -17,7 +17,7 @@ import { randn } from '../helpers/gradcheck';
 /** The candidates in force: CONVMAE_GEMM_AUTO as this process started (bench/gpu-check.sh sets it to
  *  the kernels that passed its smoke checks), else the card's default list. */
 const given = process.env.CONVMAE_GEMM_AUTO;
-const candidates = () => (given ? [...new Set(given.split(','))] : backends().cuda.wgmma ? ['wgmma', 'tma', 'tma:4', 'tma:5', 'tma:6'] : ['mma', 'wmma']);
+const candidates = () => (given ? [...new Set(given.split(','))] : backends().cuda.wgmma ? ['wgmma', 'tma', 'tma:4', 'tma:5', 'tma:6', 'tma:7'] : ['mma', 'wmma']);
 
 /** C = A·Bᵀ + beta·C0 + bias (+ C0 again as the residual, C itself, where residualIsC) on a device in
  *  `dtype`, as float64 on the host. */

@@ -10,7 +10,12 @@
 // for) runs a cluster's blocks together: their threads are fibers of one round, each block with
 // its own dynamic shared memory, __syncthreads among its own threads, cluster_sync among every
 // live thread of the cluster, and mbarriers and bulk copies that may reach the other blocks'
-// shared memory (mbarrier_arrive_remote, tma_load_multicast). Static __shared__ arrays are one
+// shared memory (mbarrier_arrive_remote, tma_load_multicast; either fails the launch once the
+// block it reaches has exited). The blocks start one at a time:
+// block r + 1 once blocks 0..r can make no progress alone (they wait at a cluster barrier, or for
+// another block's copies or arrivals, or have finished). The hardware may run them so, and then
+// a block that reaches into another before a cluster barrier says it is ready (a multicast copy
+// to a barrier not initialised yet) fails the launch. Static __shared__ arrays are one
 // copy for every block (blocks of one launch must not use them), and the race checker sees a
 // cluster as one block whose __syncthreads are the cluster's.
 //
@@ -96,6 +101,8 @@ unsigned cluster_size();
 /** The address of `local` (in the running block's dynamic shared memory) in block `rank` of the
  *  cluster (mapa); null, with the launch failed, when rank is not in the cluster. */
 void* cluster_peer(const void* local, unsigned rank);
+/** Whether every thread of block `rank` of the running cluster has exited. */
+bool cluster_block_exited(unsigned rank);
 /** Waits until the lanes of `mask` in this warp are here (__syncwarp and every collective). */
 void sync_warp(unsigned mask);
 

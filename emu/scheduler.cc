@@ -189,6 +189,7 @@ const Thread* first_polling(const Grid& g, size_t nthreads) {
 }
 
 // Runs the cluster whose first block is `first` (g.cluster blocks along x, per_block threads each).
+// Its blocks start one at a time: block r + 1 once blocks 0..r can make no progress alone.
 void run_cluster(Grid& g, uint3 first, size_t per_block) {
   const size_t nthreads = per_block * g.cluster;
   std::memset(g.smem, 0xff, g.smem_stride * g.cluster);
@@ -210,9 +211,10 @@ void run_cluster(Grid& g, uint3 first, size_t per_block) {
   mbarrier_block_start();
   if (g_race_hooks) g_race_hooks->block_start(nthreads);
   const size_t nwarps = (nthreads + 31) / 32;
+  size_t started = per_block;  // threads [0, started) run; the others' blocks have not started yet
   for (;;) {
     const uint64_t events_before = g.events;
-    for (size_t i = 0; i < nthreads; ++i) {
+    for (size_t i = 0; i < started; ++i) {
       Thread& t = g.threads[i];
       if (t.state != State::Ready) continue;
       g.current = &t;
@@ -237,6 +239,10 @@ void run_cluster(Grid& g, uint3 first, size_t per_block) {
     if (polling && (released || g.events != events_before)) {
       for (size_t i = 0; i < nthreads; ++i)
         if (g.threads[i].state == State::Polling) g.threads[i].state = State::Ready;
+      continue;
+    }
+    if (!released && started < nthreads) {  // the started blocks are stuck (or done): start the next
+      started += per_block;
       continue;
     }
     if (!released) {
@@ -272,6 +278,14 @@ void sync_block() { wait_here(State::AtBlock, 0); }
 void sync_cluster() { wait_here(State::AtCluster, 0); }
 unsigned cluster_rank() { return grid().current ? grid().current->cta : 0; }
 unsigned cluster_size() { return grid().cluster; }
+
+bool cluster_block_exited(unsigned rank) {
+  const Grid& g = grid();
+  const size_t per_block = size_t(g_block_dim.x) * g_block_dim.y * g_block_dim.z;
+  for (size_t i = rank * per_block; i < (rank + 1) * per_block; ++i)
+    if (g.threads[i].state != State::Done) return false;
+  return true;
+}
 
 void* cluster_peer(const void* local, unsigned rank) {
   Grid& g = grid();

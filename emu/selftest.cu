@@ -130,8 +130,8 @@ __global__ void mbarrier_misuse(bool arrive) {
 // box into both blocks; each block's thread 0 waits for it on its own barrier and writes what
 // landed (out[rank]: element (1, 0)); thread 32 of block 1 arrives on block 0's second barrier,
 // which thread 32 of block 0 waits for (out[2] = 1 once released). `synced`: a cluster barrier
-// after the inits; without it, block 1 initialises its barrier only after a __syncthreads, so the
-// multicast finds it uninitialised.
+// after the inits; without it (only __syncthreads), block 0 may multicast before block 1 has
+// initialised its barrier, as the emulator runs it (block 1 starts once block 0 is stuck).
 __global__ void cluster_multicast(float* out, const __grid_constant__ CUtensorMap map, bool synced) {
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
@@ -139,13 +139,12 @@ __global__ void cluster_multicast(float* out, const __grid_constant__ CUtensorMa
   const __nv_bfloat16* tile = reinterpret_cast<const __nv_bfloat16*>(smem);
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem + 64 * 128);
   const unsigned rank = cluster_rank();
-  if (!synced && rank == 1) __syncthreads();
   if (threadIdx.x == 0) {
     mbar_init(&bars[0], 1);
     mbar_init(&bars[1], 1);
   }
   if (synced) cluster_sync();
-  else if (rank == 0) __syncthreads();
+  else __syncthreads();
   if (threadIdx.x == 0) {
     mbar_arrive_expect_tx(&bars[0], 64 * 128);
     if (rank == 0) tma_load_3d_multicast(smem, &map, 0, 0, 0, &bars[0], 3);

@@ -71,6 +71,10 @@ Barrier* find_in(unsigned rank, void* bar, const char* what) {
     fail(std::string(what) + ": block rank " + std::to_string(rank) + " is not in the cluster");
     return nullptr;
   }
+  if (rank != cluster_rank() && cluster_block_exited(rank)) {
+    fail(std::string(what) + ": block " + std::to_string(rank) + " of the cluster has exited (a cluster barrier before the end keeps it)");
+    return nullptr;
+  }
   auto it = barriers().find(barrier_key(rank, a));
   if (it == barriers().end()) {
     fail(std::string(what) + ": the mbarrier was never initialised (mbarrier.init)" +

@@ -20,7 +20,7 @@
 // memory (fp32, over the ring) and every thread writes C with epilogue_store8, 16-byte row
 // pieces. Blocks take their tiles in groups of 8 tile rows (the grid's x fastest within a group),
 // so that a wave's tiles share A and B in L2 (gemm_tma_tiles.cuh). Split K and batches as the
-// wgmma kernel (batches are the maps' third dimension). Tilings 4 and 5, in every build (the gemm
+// wgmma kernel (batches are the maps' third dimension). Tilings 4 to 7, in every build (the gemm
 // family auto may pick them; 1-3 only in sweep builds), are the persistent kernels of
 // cuda/gemm_tma_persistent.cuh (4: ping-pong, a 128x128 tile per consumer
 // warpgroup, epilogues overlapping the other warpgroup's products; 5: cooperative 128x256 tiles;
@@ -194,7 +194,8 @@ void launch(const GemmParams& p) {
         allow_smem_once<gemm_tma_persistent_kernel<G, TA, TB>>(G::SMEM);
         if constexpr (G::CLUSTER > 1) {
           auto kernel = gemm_tma_persistent_kernel<G, TA, TB>;
-          const int64_t groups = (int64_t(grid.y) + G::CLUSTER_M - 1) / G::CLUSTER_M * ((grid.x + G::CLUSTER_N - 1) / G::CLUSTER_N) * grid.z;
+          const int64_t groups_m = (int64_t(grid.y) + G::CLUSTER_M - 1) / G::CLUSTER_M;
+          const int64_t groups = groups_m * ((grid.x + G::CLUSTER_N - 1) / G::CLUSTER_N) * grid.z;
           static const int resident = cuda::resident_clusters(kernel, G::CLUSTER, G::THREADS, G::SMEM, "gemm");
           const unsigned blocks = unsigned(std::min<int64_t>(groups, resident) * G::CLUSTER);
           cuda::launch_in_clusters(kernel, G::CLUSTER, dim3(blocks), G::THREADS, G::SMEM, "gemm", c, maps, bias, dd, xx, b0,

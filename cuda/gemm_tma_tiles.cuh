@@ -107,7 +107,8 @@ __device__ inline void ring_fill(unsigned char* smem, uint64_t* full, uint64_t* 
   if (g >= G::STAGES) mbar_wait(&empty[s], unsigned(g / G::STAGES - 1) & 1u);
   mbar_arrive_expect_tx(&full[s], G::STAGE_BYTES);
   unsigned char* slot = smem + s * G::STAGE_BYTES;
-  load_operand<!TA, G::BM, G::PANEL_BYTES, CN>(slot, &maps.a, m0, k0, za, &full[s], rn, row_blocks);  // K-contiguous unless transposed
+  // A is K-contiguous unless transposed
+  load_operand<!TA, G::BM, G::PANEL_BYTES, CN>(slot, &maps.a, m0, k0, za, &full[s], rn, row_blocks);
   load_operand<TB, G::BN, G::PANEL_BYTES, CM>(slot + G::A_BYTES, &maps.b, n0, k0, zb, &full[s], rm, column_blocks);
 }
 

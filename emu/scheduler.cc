@@ -1,9 +1,11 @@
 // The CUDA emulator's launches, barriers and warp exchanges (contract in emu/emu.h). Each thread
 // of a block (of a cluster's blocks, in cluster launches) is a fiber (emu/fiber.h) on a stack from
 // a pool; the scheduler runs every ready fiber in thread order until it finishes or waits at a
-// barrier, then releases the barriers that every thread they name has reached, and repeats. A thread whose mbarrier poll fails (emu/tma.cc)
-// yields and polls again next round. A round that releases nothing, while threads still wait and
-// no mbarrier changed, is a deadlock: the launch fails with the waiting threads named.
+// barrier, then releases the barriers that every thread they name has reached, and repeats. A
+// thread whose mbarrier poll fails (emu/tma.cc) yields and polls again next round. A round that
+// releases nothing, while threads still wait and no mbarrier changed, starts the cluster's next
+// block where one has not started, and is otherwise a deadlock: the launch fails with the waiting
+// threads named.
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -172,7 +174,8 @@ bool release(Grid& g, size_t nthreads, size_t nwarps, bool polling) {
   if (released) return true;
   if (release_all_at(g, 0, nthreads, State::AtCluster)) return true;
   const size_t per_block = nthreads / g.cluster;
-  for (size_t b = 0; b < g.cluster; ++b) released = release_all_at(g, b * per_block, (b + 1) * per_block, State::AtBlock) || released;
+  for (size_t b = 0; b < g.cluster; ++b)
+    released = release_all_at(g, b * per_block, (b + 1) * per_block, State::AtBlock) || released;
   if (released || polling) return released;
   for (size_t i = 0; i < nthreads; ++i)
     if (g.threads[i].state == State::AtWarp) {

@@ -72,7 +72,8 @@ Barrier* find_in(unsigned rank, void* bar, const char* what) {
     return nullptr;
   }
   if (rank != cluster_rank() && cluster_block_exited(rank)) {
-    fail(std::string(what) + ": block " + std::to_string(rank) + " of the cluster has exited (a cluster barrier before the end keeps it)");
+    fail(std::string(what) + ": block " + std::to_string(rank) +
+         " of the cluster has exited (a cluster barrier before the end keeps it)");
     return nullptr;
   }
   auto it = barriers().find(barrier_key(rank, a));
@@ -239,7 +240,8 @@ void tma_load(void* dst, const void* map, const int* coords, void* bar) {
 }
 
 void tma_load_multicast(void* dst, const void* map, const int* coords, void* bar, unsigned mask) {
-  if (mask == 0 || mask >> cluster_size()) return fail("cp.async.bulk.tensor .multicast::cluster: the mask names a block outside the cluster");
+  if (mask == 0 || mask >> cluster_size())
+    return fail("cp.async.bulk.tensor .multicast::cluster: the mask names a block outside the cluster");
   std::vector<unsigned char> bytes;
   if (!read_box(dst, map, coords, bytes)) return;
   for (unsigned r = 0; r < cluster_size(); ++r)

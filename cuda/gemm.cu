@@ -4,8 +4,8 @@
 // or auto (cuda/gemm_auto.cu: per kind of problem the fastest of those, timed); the rest
 // (float32, odd extents) run this plain tiled kernel: 64x64 output tiles, K in steps of 16 staged
 // through shared memory as fp32, each of 256 threads owning a 4x4 sub-tile; fp32 accumulation.
-// Batches run on grid z. Every path applies the epilogue extras (residual, gelu', gelu) in the order gemm.h gives.
-// Each call is counted by the path it takes (cuda::gemm_path_counts).
+// Batches run on grid z. Every path applies the epilogue extras (residual, gelu', gelu) in the
+// order gemm.h gives. Each call is counted by the path it takes (cuda::gemm_path_counts).
 #include <cuda_bf16.h>
 
 #include <atomic>

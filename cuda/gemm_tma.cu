@@ -223,13 +223,16 @@ void launch_any(const GemmParams& p) {
 }
 }  // namespace
 
+// The persistent tilings, 4 to kLastTmaTiling, are in every build; 1-3 only in sweep builds.
+constexpr int kLastTmaTiling = 7;
+
 bool cuda_gemm_tma_has_tiling(int tiling) {
-  return (tiling >= 4 && tiling <= 7) || tiling_in_build(tiling, 7);
+  return (tiling >= 4 && tiling <= kLastTmaTiling) || tiling_in_build(tiling, kLastTmaTiling);
 }
 
 void cuda_gemm_tma(const GemmParams& p, int tiling) {
 #ifdef CONVMAE_GEMM_SWEEP
-  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", 7);  // read per call: bench/gemm_sweep.ts switches it
+  if (tiling < 0) tiling = sweep_tiling("CONVMAE_TMA_TILE", kLastTmaTiling);  // read per call: bench/gemm_sweep.ts switches it
   switch (tiling) {
     case 1: return launch_any<TmaCfg1>(p);
     case 2: return launch_any<TmaCfg2>(p);

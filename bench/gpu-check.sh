@@ -16,7 +16,8 @@
 # summary is printed however the run ends. Logs go to /tmp/gpu-check; where $OUT is set (the device
 # tool), they come back as one file, $OUT/gpu-check-logs.tar.xz (the tool returns 8 files at
 # most), beside $OUT/summary.txt. The kernel families: the fast ones (gemm wgmma, attention mma,
-# layernorm rows, dwconv cells; the defaults) and the older ones (wmma, simt, warp, taps), each set
+# layernorm rows, dwconv cells; the defaults, but for gemm, whose default `auto` is one of section
+# 0's gemm candidates) and the older ones (wmma, simt, warp, taps), each set
 # named in CONVMAE_KERNELS for every command so that a fast family the smoke check fails is
 # replaced by its older twin. The older set's own runs (its steps, step profile, op timings and
 # model-level tests, beside the fast set's) are left out unless GPU_CHECK_OLDER=1: run 7 measured
@@ -54,7 +55,8 @@
 #   7. the CLI end to end on cuda: tiny pretraining, finetuning and a linear probe;
 #   8. optionally (GPU_CHECK_SWEEP=1) every GEMM tiling on the model's GEMMs (bench/gemm_sweep.ts),
 #      and (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM and the stage-1 fc1.
-# GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
+# GPU_CHECK_TESTS="test/ops/attention.test.ts ..." narrows section 1 to those suites (a second
+# call's check of what changed); GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
 # the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections
 # (after section 0); GPU_CHECK_SET="gemm=tma,attention=mma,layernorm=rows,dwconv=cells" skips
 # section 0 and runs that set as the fast one (a second call of a session, after the first one's
@@ -115,6 +117,7 @@ finish() {
   step_ratios
   echo
   printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
+  echo "seconds per command: $(printf '%s; ' "${durations[@]}")" | tee -a "$out/summary.txt"
   echo "gpu-check: $((SECONDS - start)) s of the $budget s budget; exit $status" | tee -a "$out/summary.txt"
   if [[ -n ${OUT:-} ]]; then
     cp "$out/summary.txt" "$OUT/summary.txt"
@@ -136,6 +139,7 @@ limit() {
 # FAILED (status 1; a timeout is noted) or skipped (no time left: noted, not a failure), and
 # returns 0 only for ok.
 ran=
+durations=()
 run() {
   local name=$1 want=$2 log=$3 l rc
   shift 3
@@ -144,8 +148,10 @@ run() {
     summary+=("$name: skipped (the time budget is spent)")
     return 1
   fi
+  local t0=$SECONDS
   timeout "$l" "$@" > "$log" 2>&1
   rc=$?
+  durations+=("$name $((SECONDS - t0))s")
   if ((rc == 0)); then ran=ok; return 0; fi
   ran=FAILED
   status=1
@@ -259,9 +265,9 @@ fast_only() {
 }
 
 section1() {
-  run "vitest" 300 "$out/vitest.txt" env CONVMAE_KERNELS=$fast_set node node_modules/vitest/vitest.mjs run test/tensor test/ops \
-    test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts "${vitest_filter[@]}"
-  note "vitest test/tensor test/ops test/models/precision+classifier test/bench test/train/optim ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
+  local suites=${GPU_CHECK_TESTS:-test/tensor test/ops test/models/precision.test.ts test/models/classifier.test.ts test/bench test/train/optim.test.ts}
+  run "vitest" 300 "$out/vitest.txt" env CONVMAE_KERNELS=$fast_set node node_modules/vitest/vitest.mjs run $suites "${vitest_filter[@]}"
+  note "vitest $suites ($fast_set): $ran, $(tests_line "$out/vitest.txt")"
   grep -E "FAIL|AssertionError|✗|×" "$out/vitest.txt" | head -30
   ((older_asked)) || return 0
   run "vitest (older kernels)" 100 "$out/vitest_older.txt" env CONVMAE_KERNELS=$older node node_modules/vitest/vitest.mjs run \

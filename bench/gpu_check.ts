@@ -256,10 +256,10 @@ function main(): void {
       // fast ones, else the fast ones), in the same run.
       // --other gemm=wgmma,layernorm=rows: the other set is the chosen one with just these.
       const chosen = kernels();
-      const fast = chosen.gemm === 'wgmma' && chosen.attention === 'mma' && chosen.layernorm === 'rows' && chosen.dwconv === 'cells';
+      const fast = (chosen.gemm === 'auto' || chosen.gemm === 'wgmma') && chosen.attention === 'mma' && chosen.layernorm === 'rows' && chosen.dwconv === 'cells';
       const other: [keyof typeof chosen, string][] = arg('other')
         ? arg('other')!.split(',').map((pair) => pair.split('=') as [keyof typeof chosen, string])
-        : [['gemm', fast ? 'wmma' : 'wgmma'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows'],
+        : [['gemm', fast ? 'wmma' : 'auto'], ['attention', fast ? 'simt' : 'mma'], ['layernorm', fast ? 'warp' : 'rows'],
           ['dwconv', fast ? 'taps' : 'cells']];
       for (const [op, name] of other) setKernel(op, name as never);
       timeStepB('pretrain', 'bf16', batch);

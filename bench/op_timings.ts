@@ -6,8 +6,8 @@
 // Options: --batch N (default 128), --device cuda|cpu (default cuda), --reps N (default 10),
 // --only REGEX (cases whose name matches). On a sweep build (CONVMAE_GEMM_SWEEP=1, as
 // bench/gpu-pack.sh builds it) running attention `mma`, the attention shapes come again with their
-// warps a block forced (CONVMAE_ATTENTION_WARPS) to the count an H100 does not choose, so one run
-// compares both.
+// warps a block forced (CONVMAE_ATTENTION_WARPS) to a count an H100 does not choose for both
+// directions, so one run compares them.
 // Two times per case, each divided by reps (after 2 warm-up calls):
 //   wall:   host wall time around `reps` calls with one device synchronize before and after, so it
 //           includes our launch and JS overhead (where the host is slower than the kernels, it is
@@ -47,8 +47,9 @@ export type OpCase =
  * The cases at batch b: the model's GEMMs (MxKxN), whole MLPs with their residual (fc1, GELU,
  * fc2, + x), norms, GELU, pretraining's two attentions and two depthwise convs, finetuning's stage-3
  * attention and stage-1 conv over every block, loss, AdamW. With `attentionWarps` (sweep builds:
- * CONVMAE_ATTENTION_WARPS), each attention again with its block's warp count forced to the one an
- * H100 does not choose (cuda/attention_mma.cu), so one run compares both.
+ * CONVMAE_ATTENTION_WARPS), each attention again with its block's warp count forced to one an
+ * H100 does not choose for both directions (cuda/attention_mma.cu; L196 h16 d32 takes 4 forward
+ * and 8 backward, so it comes at both), so one run compares them.
  */
 export function opCases(b: number, attentionWarps = false): OpCase[] {
   const r1 = b * 49 * 16, r2 = b * 49 * 4, r3 = b * 49, r4 = b * 196;
@@ -78,6 +79,7 @@ export function opCases(b: number, attentionWarps = false): OpCase[] {
     ...(attentionWarps ? [
       { name: `attention L49 h12 d64 (8 warps)`, kind: 'attention', n: b, l: 49, h: 12, d: 64, warps: 8 } as const,
       { name: `attention L196 h16 d32 (8 warps)`, kind: 'attention', n: b, l: 196, h: 16, d: 32, warps: 8 } as const,
+      { name: `attention L196 h16 d32 (4 warps)`, kind: 'attention', n: b, l: 196, h: 16, d: 32, warps: 4 } as const,
       { name: `attention L196 h12 d64 (finetune, 4 warps)`, kind: 'attention', n: b, l: 196, h: 12, d: 64, warps: 4 } as const,
     ] : []),
     { name: `dwconv5x5 C256 56x56 all blocks (finetune)`, kind: 'dwconv', n: b, c: 256, g: 14, kept: 196, t: 4 },

@@ -4,7 +4,8 @@
 //
 // Both kernels run one block per (n, h), of 4 warps, or 8 where the block's shared memory leaves
 // room for only one block per SM (L 196 Dh 64 and Dh 80 backward, L 256 Dh 80 forward on an H100:
-// two warps per scheduler, so one's mma and ldmatrix latencies hide behind the other's), and
+// two warps per scheduler, so one's mma and ldmatrix latencies hide behind the other's) or where
+// the block has 16 work items or more (the backward from L 113, the forward from L 241), and
 // first stage that head's Q, K, V (and dO) in shared memory as bf16 [L16][Dh + 8] (L16 = L rounded
 // up to 16; 16-byte copies, Q, K and V by cp.async, all in flight at once; rows past L zero; the
 // 8-element pad puts the 8 rows of every ldmatrix in distinct banks). The products are
@@ -406,13 +407,18 @@ void head_dim_dispatch(int64_t head_dim, const char* op, F f) {
   else throw_error(op, "the mma kernels take head dims 32, 64 and 80, not " + std::to_string(head_dim));
 }
 
-// Calls f(std::integral_constant<int, W>{}) with the warps of a block using `smem` bytes: 8 where
-// the SM holds only one such block (4 warps would leave each scheduler a single warp), else 4.
+// Calls f(std::integral_constant<int, W>{}) with the warps of a block using `smem` bytes and
+// dealing out `items` work items (forward: query tiles; backward: key and query tiles): 8 where
+// the SM holds only one such block (4 warps would leave each scheduler a single warp) or where
+// there are at least 16 items (two for each of 8 warps), else 4. Run 8 on an H100
+// (bench/RESULTS.md): the backward at L 196 (26 items) took 0.244 ms with 8 warps against 0.277
+// with 4 at 16 heads of 32, and 0.41 against 0.61 at 12 heads of 64 (one block an SM); at L 49
+// (8 items) 8 warps lost, and so did the forward at L 196 (13 items).
 // Sweep builds (CONVMAE_GEMM_SWEEP) take CONVMAE_ATTENTION_WARPS=4 or 8 instead, so that
 // bench/op_timings.ts can time both counts in one run.
 template <typename F>
-void warps_dispatch(size_t smem, const char* op, F f) {
-  int warps = cuda::blocks_per_sm_by_smem(smem) < 2 ? 8 : 4;
+void warps_dispatch(size_t smem, int64_t items, const char* op, F f) {
+  int warps = cuda::blocks_per_sm_by_smem(smem) < 2 || items >= 16 ? 8 : 4;
 #ifdef CONVMAE_GEMM_SWEEP
   if (const char* v = std::getenv("CONVMAE_ATTENTION_WARPS")) {
     const std::string w = v;
@@ -449,7 +455,7 @@ void cuda_attention_mma(const AttentionParams& p) {
   head_dim_dispatch(p.head_dim, "attention", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
     const size_t smem = fwd_smem(p.l, DH);
-    warps_dispatch(smem, "attention", [&](auto w) {
+    warps_dispatch(smem, rows16(p.l) / 16, "attention", [&](auto w) {
       constexpr int WARPS = decltype(w)::value;
       allow_smem_once<attn_fwd_mma<DH, WARPS>>(fwd_smem(kAttentionMmaMaxL, DH), "attention");
       attn_fwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(
@@ -462,7 +468,7 @@ void cuda_attention_backward_mma(const AttentionBackwardParams& p) {
   head_dim_dispatch(p.head_dim, "attentionBackward", [&](auto dh) {
     constexpr int DH = decltype(dh)::value;
     const size_t smem = bwd_smem(p.l, DH);
-    warps_dispatch(smem, "attentionBackward", [&](auto w) {
+    warps_dispatch(smem, 2 * (rows16(p.l) / 16), "attentionBackward", [&](auto w) {
       constexpr int WARPS = decltype(w)::value;
       allow_smem_once<attn_bwd_mma<DH, WARPS>>(bwd_smem(kAttentionMmaMaxL, DH), "attentionBackward");
       attn_bwd_mma<DH, WARPS><<<unsigned(p.n * p.heads), 32 * WARPS, smem, cuda::stream()>>>(

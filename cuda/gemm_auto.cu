@@ -13,9 +13,12 @@
 // candidate that throws (a launch the card refuses) is left out of that kind.
 //
 // Candidates: CONVMAE_GEMM_AUTO, a comma-separated list of family or family:tiling names (e.g.
-// "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4 to
-// tma:7 on a card that runs the wgmma kernels, else mma and wmma. The variable is read at every
-// call; when it changes, every kind is timed again.
+// "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4 and
+// tma:5 on a card that runs the wgmma kernels (run 8 on an H100, bench/RESULTS.md: each of them
+// wins some of the model's kinds; tma:6 and tma:7 won none by more than the noise and ran 1.5-4x
+// slower on the forward and dX forms), else mma alone (it beat wmma on every one of the model's
+// GEMMs in runs 7 and 8). The variable is read at every call; when it changes, every kind is timed
+// again.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -60,7 +63,7 @@ State& state() {
   return s;
 }
 
-std::string default_list() { return cuda::wgmma_available() ? "wgmma,tma,tma:4,tma:5,tma:6,tma:7" : "mma,wmma"; }
+std::string default_list() { return cuda::wgmma_available() ? "wgmma,tma,tma:4,tma:5" : "mma"; }
 
 Candidate parse_candidate(const std::string& name) {
   const size_t colon = name.find(':');

@@ -33,13 +33,14 @@ export function backends(): BackendInfo {
 /** The CUDA kernel family of each op that has several (native/kernel_choice.h). */
 export interface KernelChoices {
   /**
-   * wgmma: Hopper tensor-core GEMM (other cards run mma); tma: the same tensor-core products fed
-   * by TMA copies from a producer warp (Hopper; other cards run mma); mma: the sm_80+ tensor-core
-   * GEMM with ldmatrix and mma.sync fragments; wmma: the same tiles through the WMMA API; auto:
-   * for each kind of problem (shape, transposes, epilogue) the fastest of several of those on this
-   * card, timed on its first call (gemmAutoChoices says what it measured and picked).
+   * auto (the default): for each kind of problem (shape, transposes, epilogue) the fastest of
+   * several of the others on this card, timed on its first call (gemmAutoChoices says what it
+   * measured and picked); wgmma: Hopper tensor-core GEMM (other cards run mma); tma: the same
+   * tensor-core products fed by TMA copies from a producer warp (Hopper; other cards run mma);
+   * mma: the sm_80+ tensor-core GEMM with ldmatrix and mma.sync fragments; wmma: the same tiles
+   * through the WMMA API.
    */
-  gemm: 'wgmma' | 'tma' | 'mma' | 'wmma' | 'auto';
+  gemm: 'auto' | 'wgmma' | 'tma' | 'mma' | 'wmma';
   /** mma: fused tensor-core attention; simt: the fp32 shared/global-memory kernels. */
   attention: 'mma' | 'simt';
   /** rows: a row per warp held in registers, 16-byte accesses; warp: a warp per row, element loads. */
@@ -58,8 +59,8 @@ export function kernels(): KernelChoices {
 /**
  * Chooses the CUDA kernel family of an op for the rest of the process (also settable at start
  * with CONVMAE_KERNELS=gemm=wmma,attention=simt,layernorm=warp,dwconv=taps). The defaults are the
- * fast families: gemm wgmma (mma on cards before Hopper), attention mma, layernorm rows, dwconv
- * cells; wmma, simt, warp and taps are the older ones, kept for comparison.
+ * fast families: gemm auto (over wgmma, tma, tma:4 and tma:5 on Hopper, mma elsewhere), attention
+ * mma, layernorm rows, dwconv cells; wmma, simt, warp and taps are the older ones, kept for comparison.
  */
 export function setKernel<K extends keyof KernelChoices>(op: K, name: KernelChoices[K]): void {
   native.setKernel(op, name);
@@ -80,7 +81,7 @@ export interface GemmAutoChoice {
 /**
  * What the gemm family auto (setKernel('gemm', 'auto')) has measured and picked so far, a kind of
  * problem at a time. Its candidates come from CONVMAE_GEMM_AUTO (e.g. "wgmma,tma:4"; by default
- * wgmma and tma, tma:4 to tma:7 on a Hopper GPU, else mma and wmma). Like cuDNN's benchmark mode,
+ * wgmma, tma, tma:4 and tma:5 on a Hopper GPU, else mma alone). Like cuDNN's benchmark mode,
  * the pick rests on timings, so two processes may pick differently and differ in the last bits
  * where the picked kernels split K differently. With reset, every kind is timed again on its
  * next call.

@@ -67,7 +67,7 @@ export interface Native {
   gemmAutoReset(): void;
   /** Calls and output elements of cuda gemm by kernel path since the last reset (native/cuda_api.h GemmPathCounts). */
   gemmPaths(reset: boolean): Record<'tensorCore' | 'plainBf16' | 'plainFloat32', { calls: number; outputs: number }>;
-  /** Chooses the CUDA kernel family of an op (gemm: wgmma | tma | mma | wmma | auto; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
+  /** Chooses the CUDA kernel family of an op (gemm: auto | wgmma | tma | mma | wmma; attention: mma | simt; layernorm: rows | warp; dwconv: cells | taps). */
   setKernel(op: string, name: string): void;
   /** The CUDA kernel family each op runs now. */
   kernels(): { gemm: string; attention: string; layernorm: string; dwconv: string };

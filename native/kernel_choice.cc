@@ -17,7 +17,7 @@ struct Entry {
 
 std::vector<Entry>& table() {
   static std::vector<Entry> t = {
-      {"gemm", {"wgmma", "tma", "mma", "wmma", "auto"}, "wgmma"},
+      {"gemm", {"auto", "wgmma", "tma", "mma", "wmma"}, "auto"},
       {"attention", {"mma", "simt"}, "mma"},
       {"layernorm", {"rows", "warp"}, "rows"},
       {"dwconv", {"cells", "taps"}, "cells"},

@@ -2,10 +2,10 @@
 // `npm run test:emu`: the CUDA test suites on the CPU emulator (emu/), for machines without a GPU.
 // Builds the emulated addon into build-emu/ (the kernels of cuda/ compiled by g++ against the CUDA
 // headers; no nvcc or GPU needed), then runs vitest with it six times: the default kernel
-// families (the fast ones), the older ones (gemm=wmma, attention=simt, layernorm=warp, dwconv=taps)
-// on the suites that choose them, gemm=mma (the sm_80+ alternative), gemm=tma (TMA-fed wgmma) and
-// gemm=auto (the fastest of several per kind of GEMM) on the model-level suites (the op suites run
-// every gemm family themselves), and the GEMMs whose short last wave splits its rows on an
+// families (the fast ones, gemm auto among them), the older ones (gemm=wmma, attention=simt,
+// layernorm=warp, dwconv=taps) on the suites that choose them, gemm=mma (the sm_80+ alternative),
+// gemm=tma (TMA-fed wgmma) and gemm=wgmma on the model-level suites (the op suites run every gemm
+// family themselves), and the GEMMs whose short last wave splits its rows on an
 // emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
 // Then the sweep build (build-emu-sweep/: every GEMM tiling) with each family's gemm tests at each
 // of its other tilings, and attention's mma cases at 4, then 8, warps a block
@@ -46,8 +46,8 @@ const ok = [
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=mma', ...sanitizer }),
   runStep('CUDA suites on the emulator, gemm=tma', [vitest, 'run', ...gemmFamilySuites, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=tma', ...sanitizer }),
-  runStep('CUDA suites on the emulator, gemm=auto', [vitest, 'run', ...gemmFamilySuites, ...extra],
-    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=auto', ...sanitizer }),
+  runStep('CUDA suites on the emulator, gemm=wgmma', [vitest, 'run', ...gemmFamilySuites, ...extra],
+    { CONVMAE_ADDON: addon, CONVMAE_KERNELS: 'gemm=wgmma', ...sanitizer }),
   runStep('GEMMs with a short last wave on an emulated 4-SM card', [vitest, 'run', ...shortWave, ...extra],
     { CONVMAE_ADDON: addon, CONVMAE_EMU_SMS: '4', ...sanitizer }),
 ];

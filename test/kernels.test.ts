@@ -20,7 +20,7 @@ describe('kernel choices', () => {
 
   it('default to the fast families (checked on an H100) unless CONVMAE_KERNELS says otherwise', () => {
     if (process.env.CONVMAE_KERNELS) return;
-    expect(initial).toEqual({ gemm: 'wgmma', attention: 'mma', layernorm: 'rows', dwconv: 'cells' });
+    expect(initial).toEqual({ gemm: 'auto', attention: 'mma', layernorm: 'rows', dwconv: 'cells' });
   });
 
   it('setKernel changes what kernels() reports', () => {
@@ -40,8 +40,8 @@ describe('kernel choices', () => {
   });
 
   it('rejects unknown ops and names with the allowed values', () => {
-    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: wgmma, tma, mma, wmma, auto\)/);
-    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=wgmma\|tma\|mma\|wmma\|auto/);
+    expect(() => setKernel('gemm', 'cublas' as never)).toThrow(/`cublas` is not a kernel of gemm \(allowed: auto, wgmma, tma, mma, wmma\)/);
+    expect(() => setKernel('conv' as never, 'x' as never)).toThrow(/unknown op `conv`.*gemm=auto\|wgmma\|tma\|mma\|wmma/);
     expect(() => (setKernel as (a: unknown, b: unknown) => void)(1, 2)).toThrow(TypeError);
     expect(kernels()).toEqual(initial);
   });

@@ -28,10 +28,11 @@ describe.each(devices)('op timings on %s', (device) => {
 });
 
 describe('attention rows at forced warps a block (sweep builds)', () => {
-  it('lists each attention shape again at the warp count an H100 does not choose, only when asked', () => {
+  it('lists each attention shape again at a warp count an H100 does not choose for both directions, only when asked', () => {
     const forced = opCases(128, true).filter((c) => c.kind === 'attention' && c.warps !== undefined);
     expect(forced.map((c) => [c.name, c.kind === 'attention' && c.warps])).toEqual([
-      ['attention L49 h12 d64 (8 warps)', 8], ['attention L196 h16 d32 (8 warps)', 8], ['attention L196 h12 d64 (finetune, 4 warps)', 4]]);
+      ['attention L49 h12 d64 (8 warps)', 8], ['attention L196 h16 d32 (8 warps)', 8], ['attention L196 h16 d32 (4 warps)', 4],
+      ['attention L196 h12 d64 (finetune, 4 warps)', 4]]);
     expect(opCases(128).some((c) => c.kind === 'attention' && c.warps !== undefined)).toBe(false);
   });
 
@@ -39,7 +40,8 @@ describe('attention rows at forced warps a block (sweep builds)', () => {
     const given = process.env.CONVMAE_ATTENTION_WARPS;
     const rows = timeOps(1, 'cuda', 1, () => {}, /warps\)$/);
     expect(rows.map((r) => [r.name, r.error])).toEqual([
-      ['attention L49 h12 d64 (8 warps)', undefined], ['attention L196 h16 d32 (8 warps)', undefined], ['attention L196 h12 d64 (finetune, 4 warps)', undefined]]);
+      ['attention L49 h12 d64 (8 warps)', undefined], ['attention L196 h16 d32 (8 warps)', undefined],
+      ['attention L196 h16 d32 (4 warps)', undefined], ['attention L196 h12 d64 (finetune, 4 warps)', undefined]]);
     expect(process.env.CONVMAE_ATTENTION_WARPS).toBe(given);
     expect(withAttentionWarps(8, () => process.env.CONVMAE_ATTENTION_WARPS)).toBe('8');
     expect(process.env.CONVMAE_ATTENTION_WARPS).toBe(given);

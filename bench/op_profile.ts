@@ -212,3 +212,25 @@ export function rate(r: ProfileRow): string {
   if (r.bytes > 0) return fmt(r.bytes / s, 'B/s');
   return '-';
 }
+
+/**
+ * What bounds a CUDA step, from its wall time and one profiled step's clocks (ms per step): the
+ * host clock of the native calls, the script between them, and the device clock. Where the
+ * device's work adds up to 90% of the wall time or more, the GPU was busy all step: device-bound,
+ * however high the host clock reads, as a launch blocks while the launch queue is full and its host
+ * time then includes waiting for the GPU (run 8's pretraining step read 150% there, yet its host
+ * cost with compute as no-ops was 8.5 ms of a 40 ms step). Else, where launching takes 80% of the
+ * wall time or more, launch-bound.
+ */
+export function stepVerdict(wallMs: number, hostMs: number, scriptMs: number, deviceMs: number): string {
+  const pct = (ms: number) => `${((100 * ms) / wallMs).toFixed(0)}%`;
+  if (deviceMs >= 0.9 * wallMs) {
+    return `verdict: device-bound (the device's work adds up to ${pct(deviceMs)} of the wall time; launching reads ${pct(hostMs + scriptMs)}, ` +
+      'waits on a full launch queue included: --null-compute gives the host\'s own cost): the device-clock rows are where the time goes';
+  }
+  if (hostMs + scriptMs >= 0.8 * wallMs) {
+    return `verdict: launch-bound (the host spends ${pct(hostMs + scriptMs)} of the wall time launching, the device works ${pct(deviceMs)} of it): ` +
+      'fewer launches or a CUDA graph pay';
+  }
+  return `verdict: device-bound (launching takes ${pct(hostMs + scriptMs)} of the wall time): the device-clock rows are where the time goes`;
+}

@@ -8,17 +8,18 @@
 // --null-compute every compute export is replaced by a no-op after the model is built (memory and
 // transfers stay real), and only the step's wall time is printed: the host's own cost of a step
 // (script, tape, allocation), what bounds the step where the GPU would be faster than that.
-// Kernel families come from CONVMAE_KERNELS as everywhere else. Read it as: if the host-clock
-// total plus the JavaScript between the calls is close to the wall time, the step is launch-bound
-// (fewer launches, a leaner script or a CUDA graph pay); else the device-clock rows say which ops
-// to make faster or fuse.
+// Kernel families come from CONVMAE_KERNELS as everywhere else. Read it as: if the device-clock
+// total is close to the wall time, the GPU is busy all step and the device-clock rows say which ops
+// to make faster or fuse; else, if the host-clock total plus the JavaScript between the calls is,
+// the step is launch-bound (fewer launches, a leaner script or a CUDA graph pay). The verdict line
+// says which (bench/op_profile.ts stepVerdict).
 import { clearTape } from '../lib/autograd/tape';
 import { backends, gemmPaths, kernels } from '../lib/backends';
 import { native } from '../lib/binding';
 import { Precision } from '../lib/nn/precision';
 import { Device } from '../lib/tensor/device';
 import { memory } from '../lib/tensor/memory';
-import { Clock, groupRows, OpProfiler, ProfileRow, rate, UNTIMED } from './op_profile';
+import { Clock, groupRows, OpProfiler, ProfileRow, rate, stepVerdict, UNTIMED } from './op_profile';
 import { makeTrainStep, StepKind, StepPhase } from './train_step';
 
 const arg = (name: string, dflt: string): string => {
@@ -145,14 +146,7 @@ function main(): void {
       }
     }
     console.log(`\nsummary: wall ${wallMs.toFixed(2)} ms per step; host clock ${totals.host.toFixed(2)} ms + ${scriptMs.toFixed(2)} ms of JavaScript; device clock ${totals.device.toFixed(2)} ms`);
-    if (device === 'cuda') {
-      // Launching all of the step's work takes the host clock plus the script between the calls;
-      // where that is most of the wall time, the GPU waits on the host between kernels.
-      const hostShare = (totals.host + scriptMs) / wallMs;
-      console.log(hostShare >= 0.8
-        ? `verdict: launch-bound (the host spends ${(100 * hostShare).toFixed(0)}% of the wall time launching): fewer launches or a CUDA graph pay`
-        : `verdict: device-bound (launching takes ${(100 * hostShare).toFixed(0)}% of the wall time): the device-clock rows are where the time goes`);
-    }
+    if (device === 'cuda') console.log(stepVerdict(wallMs, totals.host, scriptMs, totals.device));
   } finally {
     profiler.uninstall();
     clearTape();

@@ -3,7 +3,7 @@
 // puts the addon's functions back.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { groupRows, OpProfiler, rate } from '../../bench/op_profile';
+import { groupRows, OpProfiler, rate, stepVerdict } from '../../bench/op_profile';
 import { native } from '../../lib/binding';
 import * as ops from '../../lib/ops';
 import { tidy } from '../../lib/tensor/scope';
@@ -53,5 +53,18 @@ describe.each(devices)('op profiler on %s', (device) => {
     expect(profiler.report()).toEqual([]);
     profiler.uninstall();
     expect(native.gemm).toBe(original);
+  });
+});
+
+describe('step verdict', () => {
+  it('calls a step device-bound where the device works nearly all the wall time, however high the host clock reads', () => {
+    // run 8's pretraining step: wall 40.02, host 22.68 + 37.47 of script (a full launch queue), device 43.69
+    expect(stepVerdict(40.02, 22.68, 37.47, 43.69)).toMatch(/^verdict: device-bound \(the device's work adds up to 109% .*launching reads 150%/);
+    expect(stepVerdict(40, 10, 5, 36)).toMatch(/^verdict: device-bound \(the device's work adds up to 90%/);
+  });
+
+  it('calls it launch-bound where the device idles and launching takes most of the wall time', () => {
+    expect(stepVerdict(40, 20, 14, 20)).toMatch(/^verdict: launch-bound \(the host spends 85% .*device works 50%/);
+    expect(stepVerdict(40, 10, 5, 20)).toMatch(/^verdict: device-bound \(launching takes 38%/);
   });
 });

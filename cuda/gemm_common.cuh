@@ -237,8 +237,9 @@ TilePlan plan_tiles(const GemmParams& p, int bm, int bn, int64_t k_step, int blo
 /** C = alpha·Σ_s ws[s] + beta·C + bias and the extras, the slices summed in order (deterministic). */
 void launch_split_reduce(__nv_bfloat16* C, const float* ws, const __nv_bfloat16* bias, const TcDims& d, const TcExtras& x,
                          int64_t slices);
-/** The tiling a sweep build runs: environment variable `env` when it is one digit 0..max, else 0
- *  (read at each call, so that one process can time every tiling). */
+/** The tiling a sweep build runs: environment variable `env`, one digit 0..max (0 where unset or
+ *  empty; any other value throws, naming the variable), read at each call so that one process can
+ *  time every tiling. */
 int sweep_tiling(const char* env, int max);
 /** Whether this build has tiling `tiling` of a family whose sweep builds have 0..max: 0 in every
  *  build, the others only where CONVMAE_GEMM_SWEEP is defined. */

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "errors.h"
 #include "gemm_common.cuh"
 #include "runtime.cuh"
 
@@ -56,7 +57,9 @@ SplitPlan slices_of(int64_t k, int64_t wanted, int64_t k_step) {
 
 int sweep_tiling(const char* env, int max) {
   const char* v = std::getenv(env);
-  return v && v[0] >= '0' && v[0] <= '0' + max && v[1] == 0 ? v[0] - '0' : 0;
+  if (!v || !*v) return 0;
+  if (v[0] >= '0' && v[0] <= '0' + max && v[1] == 0) return v[0] - '0';
+  throw_error("gemm", std::string(env) + " must be a tiling from 0 to " + std::to_string(max) + ", not '" + v + "'");
 }
 
 bool tiling_in_build(int tiling, int max) {

@@ -39,6 +39,28 @@ describe.skipIf(!cudaUsable)(`gemm (cuda) ${cudaSkipReason}`, () => {
     else expect(b.wgmma, `${b.name} is sm_${b.computeCapability}: no wgmma`).toBe(false);
   });
 
+  it.skipIf(!backends().cuda.gemmSweep)('refuses a tiling variable that names no tiling of its family, naming it (sweep builds)', () => {
+    const before = kernels().gemm, seed = freshSeed();
+    const inputs = [rand32(64 * 64, seed), rand32(64 * 64, seed + 1), rand32(64, seed + 2), rand32(64 * 64, seed + 3)];
+    const cases = [['wgmma', 'CONVMAE_WGMMA_TILE', '5', 4], ['tma', 'CONVMAE_TMA_TILE', '8', 7], ['mma', 'CONVMAE_GEMM_TILE', 'x', 3]] as const;
+    for (const [family, env, bad, max] of cases) {
+      if (family !== 'mma' && !backends().cuda.wgmma) continue;
+      const given = process.env[env];
+      try {
+        setKernel('gemm', family);
+        process.env[env] = bad;
+        expect(() => gemmRun(64, 64, 64, false, true, 1, true, 1, 0)('cuda', 'bfloat16', inputs), family)
+          .toThrow(new RegExp(`gemm: ${env} must be a tiling from 0 to ${max}, not '${bad}'`));
+        process.env[env] = '';
+        expect(gemmRun(64, 64, 64, false, true, 1, true, 1, 0)('cuda', 'bfloat16', inputs)[0].length, `${family}, ${env} empty`).toBe(64 * 64);
+      } finally {
+        setKernel('gemm', before);
+        if (given === undefined) delete process.env[env];
+        else process.env[env] = given;
+      }
+    }
+  });
+
   describe.each(['wgmma', 'tma', 'mma', 'wmma', 'auto'] as const)('gemm kernel family %s', (family) => {
     const before = kernels().gemm;
     beforeAll(() => setKernel('gemm', family));

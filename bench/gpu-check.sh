@@ -56,11 +56,12 @@
 #   8. optionally (GPU_CHECK_SWEEP=1) every GEMM tiling on the model's GEMMs (bench/gemm_sweep.ts),
 #      and (GPU_CHECK_NCU=1) Nsight Compute on the 8192^3 GEMM and the stage-1 fc1.
 # GPU_CHECK_TESTS="test/ops/attention.test.ts ..." narrows section 1 to those suites (a second
-# call's check of what changed); GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7; GPU_CHECK_TORCH_COMPILE=1 adds
-# the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3" runs only the listed sections
-# (after section 0); GPU_CHECK_SET="gemm=tma,attention=mma,layernorm=rows,dwconv=cells" skips
-# section 0 and runs that set as the fast one (a second call of a session, after the first one's
-# summary named the set that passed and was picked).
+# call's check of what changed); GPU_CHECK_MEMCHECK=0 and GPU_CHECK_CLI=0 skip sections 5 and 7;
+# GPU_CHECK_TORCH_COMPILE=1 adds the torch.compile PyTorch step to section 2; GPU_CHECK_ONLY="1 3"
+# runs only the listed sections (after section 0);
+# GPU_CHECK_SET="gemm=tma,attention=mma,layernorm=rows,dwconv=cells" skips section 0 and runs that
+# set as the fast one (a second call of a session, after the first one's summary named the set
+# that passed and was picked).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=/tmp/gpu-check

@@ -8,7 +8,8 @@
 // family themselves), and the GEMMs whose short last wave splits its rows on an
 // emulated card of 4 SMs (CONVMAE_EMU_SMS=4: at 132 those shapes take minutes here).
 // Then the sweep build (build-emu-sweep/: every GEMM tiling) with each family's gemm tests at each
-// of its other tilings, and attention's mma cases at 4, then 8, warps a block
+// of its other tilings, the check that a tiling variable naming no tiling is refused, and
+// attention's mma cases at 4, then 8, warps a block
 // (CONVMAE_ATTENTION_WARPS). Last, the profile build (build-emu-prof/: the memory-access profiler
 // and the shared-memory race checker) and their tests.
 // Skips, saying so, where the CUDA headers are missing. Extra arguments go to every vitest run.
@@ -66,6 +67,8 @@ if (!asan) {
     }
     return passed;
   }));
+  ok.push(sweepAddon !== null && runStep('the tiling variables refused where they name no tiling, on the sweep build',
+    [vitest, 'run', 'test/ops/core_cuda.test.ts', '-t', 'refuses a tiling variable', ...extra], { CONVMAE_ADDON: sweepAddon }));
   for (const w of [4, 8]) {
     ok.push(sweepAddon !== null && runStep(`attention's mma kernels at ${w} warps a block on the sweep build`,
       [vitest, 'run', 'test/ops/attention.test.ts', 'test/bench/op_timings.test.ts', '-t', 'attention kernel family mma|warps', ...extra],

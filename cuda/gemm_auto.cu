@@ -15,7 +15,7 @@
 // Candidates: CONVMAE_GEMM_AUTO, a comma-separated list of family or family:tiling names (e.g.
 // "wgmma,tma:4"), each one this build has and this card runs; by default wgmma, tma, tma:4 and
 // tma:5 on a card that runs the wgmma kernels (run 8 on an H100, bench/RESULTS.md: each of them
-// wins some of the model's kinds; tma:6 and tma:7 won none by more than the noise and ran 1.5-4x
+// wins some of the model's kinds; tma:6 and tma:7 won none by more than 3% and ran 1.3-5x
 // slower on the forward and dX forms), else mma alone (it beat wmma on every one of the model's
 // GEMMs in runs 7 and 8). The variable is read at every call; when it changes, every kind is timed
 // again.
